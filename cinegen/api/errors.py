@@ -1,0 +1,91 @@
+"""The Google error envelope, and the handlers that make every failure answer in it.
+
+`{"error": {"code": 400, "message": "...", "status": "INVALID_ARGUMENT"}}` — for refusals by
+the rules, bad input, unknown routes, and (without a trace) for bugs.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from cinegen.core.rules import RuleError
+from cinegen.media.decode import MediaError
+from cinegen.service.errors import ServiceError
+
+log = logging.getLogger("cinegen.api")
+
+_STATUS_BY_CODE = {
+    400: "INVALID_ARGUMENT",
+    401: "UNAUTHENTICATED",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "ALREADY_EXISTS",
+    413: "INVALID_ARGUMENT",
+    416: "OUT_OF_RANGE",
+    429: "RESOURCE_EXHAUSTED",
+    500: "INTERNAL",
+    501: "UNIMPLEMENTED",
+    503: "UNAVAILABLE",
+}
+
+
+class ApiError(Exception):
+    """Raised by routes for HTTP-level refusals (auth, body too large, bad JSON)."""
+
+    def __init__(self, code: int, message: str, status: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.status = status or _STATUS_BY_CODE.get(code, "UNKNOWN")
+
+
+def envelope(code: int, message: str, status: str | None = None) -> JSONResponse:
+    status = status or _STATUS_BY_CODE.get(code, "UNKNOWN")
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "status": status}}, status_code=code
+    )
+
+
+async def _coded_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError | RuleError | ServiceError)
+    return envelope(exc.code, exc.message, exc.status)
+
+
+async def _media_error(_request: Request, exc: Exception) -> JSONResponse:
+    return envelope(400, str(exc))
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return envelope(404, "Method not found.")
+    if exc.status_code == 405:
+        return envelope(405, "Method not allowed for this resource.")
+    return envelope(exc.status_code, str(exc.detail))
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    first = exc.errors()[0] if exc.errors() else {}
+    where = ".".join(str(p) for p in first.get("loc", ()) if p not in ("body", "query", "path"))
+    return envelope(400, f"Invalid value at '{where}': {first.get('msg', 'invalid value')}")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return envelope(500, "Internal error encountered.")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    for kind in (ApiError, RuleError, ServiceError):
+        app.add_exception_handler(kind, _coded_error)
+    app.add_exception_handler(MediaError, _media_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,262 @@
+"""Gemini API routes, under /v1beta, /v1 and /v1alpha.
+
+predictLongRunning, operations (get, list, cancel, delete), files download, models.
+Every success is exactly 200: the Python SDK treats anything else as an error.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from cinegen.api.errors import ApiError
+from cinegen.api.runtime import Runtime, runtime
+from cinegen.core import catalog, rules
+from cinegen.core.catalog import ModelInfo
+
+from .translate import file_id_from_uri, render_operation, to_request
+from .wire import PredictLongRunningRequest
+
+VERSIONS = ("v1beta", "v1", "v1alpha")
+router = APIRouter()
+
+
+def _version(version: str) -> str:
+    if version not in VERSIONS:
+        raise ApiError(404, "Method not found.")
+    return version
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    length = request.headers.get("content-length")
+    if length and length.isdigit() and int(length) > limit:
+        raise ApiError(413, f"Request payload size exceeds the limit: {limit} bytes.")
+    raw = await request.body()
+    if len(raw) > limit:
+        raise ApiError(413, f"Request payload size exceeds the limit: {limit} bytes.")
+    try:
+        return json.loads(raw)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ApiError(
+            400, f"Invalid JSON payload received. {exc.__class__.__name__}: {exc}"
+        ) from exc
+
+
+def validation_message(exc: ValidationError) -> str:
+    """Google's style: `Invalid value at 'instances[0].prompt' (TYPE_STRING), 5`."""
+    error = exc.errors()[0]
+    path = ""
+    for part in error["loc"]:
+        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    if error["type"] == "missing":
+        return f"Invalid JSON payload received. Missing required field '{path}'."
+    if error["type"] == "too_short":
+        return f"Invalid JSON payload received. '{path}' must not be empty."
+    expected = {
+        "string_type": "TYPE_STRING",
+        "dict_type": "TYPE_MESSAGE",
+        "model_type": "TYPE_MESSAGE",
+        "list_type": "TYPE_LIST",
+    }.get(error["type"])
+    given = json.dumps(error.get("input"))[:80]
+    if expected:
+        return f"Invalid value at '{path}' ({expected}), {given}"
+    return f"Invalid value at '{path}': {error['msg']}"
+
+
+def video_uri_builder(request: Request, rt: Runtime, version: str) -> Callable[[str], str]:
+    base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
+    return lambda file_id: f"{base}/{version}/files/{file_id}:download?alt=media"
+
+
+# create -----------------------------------------------------------------------------------
+
+
+@router.post("/{version}/models/{model}:predictLongRunning")
+async def predict_long_running(version: str, model: str, request: Request) -> JSONResponse:
+    rt = runtime(request)
+    _version(version)
+    owner = rt.auth.owner(request)
+    rules.resolve_model(model, version)
+    payload = await read_json(request, rt.settings.max_request_bytes)
+    try:
+        body = PredictLongRunningRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from exc
+    req = to_request(body, model)
+    op = await run_in_threadpool(rt.service.submit, req, owner=owner, api_version=version)
+    return JSONResponse({"name": f"models/{op.model}/operations/{op.id}"})
+
+
+# operations -------------------------------------------------------------------------------
+
+
+def _operation_json(request: Request, version: str, op_id: str) -> dict[str, Any]:
+    rt = runtime(request)
+    op = rt.service.get(op_id, rt.auth.owner(request))
+    return render_operation(op, video_uri_builder(request, rt, version))
+
+
+@router.get("/{version}/models/{model}/operations/{op_id}")
+async def get_model_operation(
+    version: str, model: str, op_id: str, request: Request
+) -> JSONResponse:
+    return JSONResponse(_operation_json(request, _version(version), op_id))
+
+
+@router.get("/{version}/operations/{op_id}")
+async def get_operation(version: str, op_id: str, request: Request) -> JSONResponse:
+    return JSONResponse(_operation_json(request, _version(version), op_id))
+
+
+def _list(request: Request, version: str, model: str | None) -> JSONResponse:
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    size = request.query_params.get("pageSize")
+    if size is not None and not size.isdigit():
+        raise ApiError(400, f"Invalid value at 'page_size' (TYPE_INT32), \"{size}\"")
+    page = rt.service.list(
+        owner,
+        model=model,
+        page_size=int(size) if size else None,
+        page_token=request.query_params.get("pageToken") or None,
+    )
+    uri = video_uri_builder(request, rt, version)
+    body: dict[str, Any] = {"operations": [render_operation(op, uri) for op in page.operations]}
+    if page.next_page_token:
+        body["nextPageToken"] = page.next_page_token
+    return JSONResponse(body)
+
+
+@router.get("/{version}/operations")
+async def list_operations(version: str, request: Request) -> JSONResponse:
+    return _list(request, _version(version), None)
+
+
+@router.get("/{version}/models/{model}/operations")
+async def list_model_operations(version: str, model: str, request: Request) -> JSONResponse:
+    return _list(request, _version(version), model.removeprefix("models/"))
+
+
+async def _cancel(request: Request, op_id: str) -> JSONResponse:
+    rt = runtime(request)
+    await run_in_threadpool(rt.service.cancel, op_id, rt.auth.owner(request))
+    return JSONResponse({})
+
+
+@router.post("/{version}/models/{model}/operations/{op_id}:cancel")
+async def cancel_model_operation(
+    version: str, model: str, op_id: str, request: Request
+) -> JSONResponse:
+    _version(version)
+    return await _cancel(request, op_id)
+
+
+@router.post("/{version}/operations/{op_id}:cancel")
+async def cancel_operation(version: str, op_id: str, request: Request) -> JSONResponse:
+    _version(version)
+    return await _cancel(request, op_id)
+
+
+async def _delete(request: Request, op_id: str) -> JSONResponse:
+    rt = runtime(request)
+    await run_in_threadpool(rt.service.delete, op_id, rt.auth.owner(request))
+    return JSONResponse({})
+
+
+@router.delete("/{version}/models/{model}/operations/{op_id}")
+async def delete_model_operation(
+    version: str, model: str, op_id: str, request: Request
+) -> JSONResponse:
+    _version(version)
+    return await _delete(request, op_id)
+
+
+@router.delete("/{version}/operations/{op_id}")
+async def delete_operation(version: str, op_id: str, request: Request) -> JSONResponse:
+    _version(version)
+    return await _delete(request, op_id)
+
+
+# files ------------------------------------------------------------------------------------
+
+
+@router.get("/{version}/files/{rest:path}")
+async def get_file(version: str, rest: str, request: Request) -> Any:
+    """`files/{id}:download?alt=media` streams the MP4 (Range supported); `files/{id}` is its
+    metadata. Also serves the path the SDKs build from an `http://` uri
+    (`files/http://host/v1beta/files/{id}:download`), so plain-http local use works."""
+    rt = runtime(request)
+    _version(version)
+    owner = rt.auth.owner(request)
+    download = (
+        rest.endswith(":download")
+        or ":download" in request.url.query
+        or request.query_params.get("alt") == "media"
+    )
+    file_id = file_id_from_uri(rest.removesuffix(":download"))
+    record = rt.service.visible_file(file_id, owner)
+    if not download:
+        return JSONResponse(
+            {
+                "name": f"files/{record.id}",
+                "mimeType": record.mime_type,
+                "sizeBytes": str(record.size_bytes),
+                "createTime": record.create_time.isoformat().replace("+00:00", "Z"),
+                "expirationTime": record.expire_time.isoformat().replace("+00:00", "Z"),
+                "state": "ACTIVE",
+                "uri": video_uri_builder(request, rt, version)(record.id),
+            }
+        )
+    path = rt.service.blobs.local_path(record.blob_key)
+    if not path.is_file():
+        raise ApiError(404, f"File {file_id} is no longer stored.")
+    return FileResponse(
+        path,
+        media_type=record.mime_type,
+        filename=f"{record.id}.mp4",
+        content_disposition_type="inline",
+    )
+
+
+# models -----------------------------------------------------------------------------------
+
+
+def model_json(model: ModelInfo) -> dict[str, Any]:
+    return {
+        "name": f"models/{model.id}",
+        "version": "cinegen",
+        "displayName": model.display_name,
+        "description": model.description,
+        "inputTokenLimit": 1024,
+        "outputTokenLimit": 0,
+        "supportedGenerationMethods": ["predictLongRunning"],
+        "cinegen": {
+            "engine": model.engine,
+            "audio": model.audio,
+            "durations": list(model.durations),
+            "resolutions": list(model.resolutions),
+            "referenceImages": model.max_references_asset,
+            "extension": model.extension,
+        },
+    }
+
+
+@router.get("/{version}/models")
+async def list_models(version: str, request: Request) -> JSONResponse:
+    _version(version)
+    runtime(request).auth.owner(request)
+    return JSONResponse({"models": [model_json(m) for m in catalog.MODELS.values()]})
+
+
+@router.get("/{version}/models/{model}")
+async def get_model(version: str, model: str, request: Request) -> JSONResponse:
+    _version(version)
+    runtime(request).auth.owner(request)
+    return JSONResponse(model_json(rules.resolve_model(model, version)))

@@ -1,0 +1,170 @@
+"""Gemini API wire ⇄ core: a `predictLongRunning` body into a GenerateRequest, and an
+Operation into the JSON the SDKs parse (`response.generateVideoResponse.generatedSamples`)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from cinegen.core import rules
+from cinegen.core.operation import Operation, State
+from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage, Webhook
+from cinegen.service.errors import invalid
+
+from .wire import PredictLongRunningRequest, WireImage, WireParameters, WireVideo
+
+RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
+METADATA_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningMetadata"
+
+_FILE_ID = re.compile(r"^[a-z0-9]+")
+
+
+def decode_base64(value: str, where: str) -> bytes:
+    """Standard or URL-safe base64, padding optional; Google's wording on failure."""
+    text = re.sub(r"\s+", "", value)
+    try:
+        alphabet = b"-_" if ("-" in text or "_" in text) else None
+        return base64.b64decode(text + "=" * (-len(text) % 4), altchars=alphabet, validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise invalid(f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed.") from exc
+
+
+def file_id_from_uri(uri: str) -> str:
+    """The id the way the SDKs cut it: after the last `files/`, or a bare id."""
+    tail = uri.rsplit("files/", 1)[-1]
+    match = _FILE_ID.match(tail)
+    if not match:
+        raise invalid(rules.VIDEO_URI_UNPARSABLE)
+    return match.group(0)
+
+
+def _image(wire: WireImage | None, where: str) -> MediaRef | None:
+    if wire is None:
+        return None
+    if wire.inline_data is not None and wire.inline_data.data is not None:
+        data = decode_base64(wire.inline_data.data, f"{where}.inlineData.data")
+        return MediaRef(data=data, mime_type=wire.inline_data.mime_type or wire.mime_type)
+    if wire.bytes_base64_encoded is not None:
+        data = decode_base64(wire.bytes_base64_encoded, f"{where}.bytesBase64Encoded")
+        return MediaRef(data=data, mime_type=wire.mime_type)
+    if wire.gcs_uri is not None:
+        return MediaRef(gcs_uri=wire.gcs_uri, mime_type=wire.mime_type)
+    return MediaRef()  # `{}`: what the Python SDK sends for a PIL image; the rules explain
+
+
+def _video(wire: WireVideo | None, where: str) -> MediaRef | None:
+    if wire is None:
+        return None
+    if wire.uri is not None:
+        return MediaRef(file_id=file_id_from_uri(wire.uri), mime_type=wire.encoding)
+    if wire.encoded_video is not None:
+        data = decode_base64(wire.encoded_video, f"{where}.encodedVideo")
+        return MediaRef(data=data, mime_type=wire.encoding or "video/mp4")
+    return _image(wire, where)
+
+
+def _references(wire: list, where: str) -> tuple[ReferenceImage, ...]:
+    refs = []
+    for index, ref in enumerate(wire):
+        image = _image(ref.image, f"{where}[{index}].image") or MediaRef()
+        refs.append(ReferenceImage(image=image, reference_type=(ref.reference_type or "asset")))
+    return tuple(refs)
+
+
+def _opt(convert, field: str, value: Any) -> Any:  # noqa: ANN001 - a rules.as_* helper
+    return None if value is None else convert(field, value)
+
+
+def to_request(
+    body: PredictLongRunningRequest, model: str, dialect: str = "gemini"
+) -> GenerateRequest:
+    if len(body.instances) != 1:
+        raise invalid("Exactly one instance is supported per request.")
+    instance = body.instances[0]
+    params = body.parameters or WireParameters()
+    last_frame = instance.last_frame or params.last_frame
+    last_where = "instances[0].lastFrame" if instance.last_frame else "parameters.lastFrame"
+    ref_wire = instance.reference_images or params.reference_images or []
+    sample_count = (
+        params.sample_count if params.sample_count is not None else params.number_of_videos
+    )
+    webhook = None
+    if body.webhook_config is not None:
+        hook = body.webhook_config
+        webhook = Webhook(
+            uris=tuple(hook.uris),
+            user_metadata=hook.user_metadata or hook.user_metadata_camel or {},
+        )
+    return GenerateRequest(
+        model=model.removeprefix("models/"),
+        prompt=instance.prompt,
+        image=_image(instance.image, "instances[0].image"),
+        last_frame=_image(last_frame, last_where),
+        reference_images=_references(ref_wire, "instances[0].referenceImages"),
+        video=_video(instance.video, "instances[0].video"),
+        negative_prompt=_opt(rules.as_string, "negativePrompt", params.negative_prompt),
+        aspect_ratio=_opt(rules.as_string, "aspectRatio", params.aspect_ratio),
+        resolution=_opt(rules.as_string, "resolution", params.resolution),
+        duration_seconds=_opt(rules.as_number, "durationSeconds", params.duration_seconds),
+        person_generation=_opt(rules.as_string, "personGeneration", params.person_generation),
+        seed=_opt(rules.as_number, "seed", params.seed),
+        sample_count=_opt(rules.as_number, "sampleCount", sample_count),
+        enhance_prompt=_opt(rules.as_bool, "enhancePrompt", params.enhance_prompt),
+        generate_audio=_opt(rules.as_bool, "generateAudio", params.generate_audio),
+        compression_quality=_opt(rules.as_string, "compressionQuality", params.compression_quality),
+        storage_uri=_opt(rules.as_string, "storageUri", params.storage_uri),
+        fps=_opt(rules.as_number, "fps", params.fps),
+        resize_mode=_opt(rules.as_string, "resizeMode", params.resize_mode),
+        webhook=webhook,
+        labels=dict(body.labels or {}),
+        dialect=dialect,
+    )
+
+
+# Operation → JSON -------------------------------------------------------------------------
+
+
+def _timestamp(op_time: Any) -> str:
+    return op_time.isoformat().replace("+00:00", "Z")
+
+
+def operation_name(op: Operation) -> str:
+    return f"models/{op.model}/operations/{op.id}"
+
+
+def render_metadata(op: Operation) -> dict[str, Any]:
+    """Veo sends no metadata; cinegen adds times, progress and the seed to reproduce."""
+    return {
+        "@type": METADATA_TYPE,
+        "createTime": _timestamp(op.create_time),
+        "updateTime": _timestamp(op.update_time),
+        "progressPercent": round(op.progress, 1),
+        "state": op.state.name,
+        "seed": op.seed,
+        **({"notes": op.notes} if op.notes else {}),
+    }
+
+
+def render_operation(op: Operation, video_uri: Any) -> dict[str, Any]:
+    """`video_uri(file_id)` builds the download uri for this client."""
+    body: dict[str, Any] = {"name": operation_name(op), "metadata": render_metadata(op)}
+    if not op.done:
+        body["done"] = False
+        return body
+    body["done"] = True
+    if op.state == State.SUCCEEDED:
+        response: dict[str, Any] = {
+            "generatedSamples": [{"video": {"uri": video_uri(s.file_id)}} for s in op.samples]
+        }
+        if op.rai_filtered_count:
+            response["raiMediaFilteredCount"] = op.rai_filtered_count
+            response["raiMediaFilteredReasons"] = op.rai_filtered_reasons
+        body["response"] = {"@type": RESPONSE_TYPE, "generateVideoResponse": response}
+    else:
+        body["error"] = {
+            "code": op.error_code or 2,
+            "message": op.error_message or "Unknown error.",
+        }
+    return body

@@ -1,0 +1,82 @@
+"""The `predictLongRunning` body as the Gemini API samples and the SDKs send it.
+
+Liberal on purpose: images as `bytesBase64Encoded` or `inlineData`, videos also as `uri` or
+`encodedVideo`, `lastFrame` / `referenceImages` in the instance or in `parameters`, both
+spellings of the webhook metadata. Parameter values stay loosely typed here so the rules can
+refuse a wrong type with Veo's own sentence.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, StrictStr
+
+
+class _Wire(BaseModel):
+    model_config = ConfigDict(populate_by_name=True, extra="allow")
+
+
+class InlineData(_Wire):
+    mime_type: StrictStr | None = Field(None, alias="mimeType")
+    data: StrictStr | None = None
+
+
+class WireImage(_Wire):
+    bytes_base64_encoded: StrictStr | None = Field(None, alias="bytesBase64Encoded")
+    mime_type: StrictStr | None = Field(None, alias="mimeType")
+    inline_data: InlineData | None = Field(None, alias="inlineData")
+    gcs_uri: StrictStr | None = Field(None, alias="gcsUri")
+
+
+class WireVideo(WireImage):
+    uri: StrictStr | None = None
+    encoded_video: StrictStr | None = Field(None, alias="encodedVideo")
+    encoding: StrictStr | None = None
+
+
+class WireReferenceImage(_Wire):
+    image: WireImage | None = None
+    reference_type: StrictStr | None = Field(None, alias="referenceType")
+
+
+class WireInstance(_Wire):
+    prompt: StrictStr | None = None
+    image: WireImage | None = None
+    last_frame: WireImage | None = Field(None, alias="lastFrame")
+    video: WireVideo | None = None
+    reference_images: list[WireReferenceImage] | None = Field(None, alias="referenceImages")
+    mask: dict[str, Any] | None = None
+
+
+class WireParameters(_Wire):
+    sample_count: Any = Field(None, alias="sampleCount")
+    number_of_videos: Any = Field(None, alias="numberOfVideos")
+    duration_seconds: Any = Field(None, alias="durationSeconds")
+    aspect_ratio: Any = Field(None, alias="aspectRatio")
+    resolution: Any = None
+    person_generation: Any = Field(None, alias="personGeneration")
+    negative_prompt: Any = Field(None, alias="negativePrompt")
+    enhance_prompt: Any = Field(None, alias="enhancePrompt")
+    seed: Any = None
+    generate_audio: Any = Field(None, alias="generateAudio")
+    compression_quality: Any = Field(None, alias="compressionQuality")
+    storage_uri: Any = Field(None, alias="storageUri")
+    fps: Any = None
+    resize_mode: Any = Field(None, alias="resizeMode")
+    pubsub_topic: Any = Field(None, alias="pubsubTopic")
+    last_frame: WireImage | None = Field(None, alias="lastFrame")
+    reference_images: list[WireReferenceImage] | None = Field(None, alias="referenceImages")
+
+
+class WireWebhookConfig(_Wire):
+    uris: list[StrictStr] = Field(default_factory=list)
+    user_metadata: dict[str, Any] | None = None
+    user_metadata_camel: dict[str, Any] | None = Field(None, alias="userMetadata")
+
+
+class PredictLongRunningRequest(_Wire):
+    instances: list[WireInstance] = Field(min_length=1)
+    parameters: WireParameters | None = None
+    webhook_config: WireWebhookConfig | None = Field(None, alias="webhookConfig")
+    labels: dict[str, StrictStr] | None = None

@@ -1,0 +1,72 @@
+"""Builds the ASGI app: the runtime (database, blobs, queue), the dialects, error handlers."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from cinegen.api.auth import Authenticator
+from cinegen.api.errors import install_error_handlers
+from cinegen.api.gemini.routes import router as gemini_router
+from cinegen.api.runtime import Runtime
+from cinegen.engines.registry import build_engines
+from cinegen.jobs.queue import InProcessQueue
+from cinegen.jobs.worker import JobContext
+from cinegen.service.operations import OperationService
+from cinegen.settings import Settings
+from cinegen.store.blobs import LocalBlobStore
+from cinegen.store.db import Database
+
+log = logging.getLogger("cinegen")
+
+
+def build_runtime(settings: Settings) -> Runtime:
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    blobs = LocalBlobStore(settings.resolved_blob_dir)
+    holder: dict[str, InProcessQueue] = {}
+    service = OperationService(db, blobs, settings, enqueue=lambda op_id: holder["q"].submit(op_id))
+    queue = InProcessQueue(
+        JobContext(service=service, engines=build_engines(settings)),
+        workers=settings.workers,
+        max_attempts=settings.max_attempts,
+    )
+    holder["q"] = queue
+    return Runtime(settings=settings, db=db, service=service, auth=Authenticator(db), queue=queue)
+
+
+def _sweeper(rt: Runtime, stop: threading.Event) -> None:
+    """Deletes expired videos from disk every `sweep_interval_seconds`."""
+    while not stop.wait(rt.settings.sweep_interval_seconds):
+        try:
+            rt.service.sweep_expired()
+        except Exception:
+            log.exception("retention sweep failed")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+    rt = build_runtime(settings)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        stop = threading.Event()
+        rt.service.sweep_expired()
+        rt.queue.start()
+        sweeper = threading.Thread(target=_sweeper, args=(rt, stop), daemon=True)
+        sweeper.start()
+        yield
+        stop.set()
+        rt.queue.stop()
+
+    app = FastAPI(
+        title="cinegen", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None
+    )
+    app.state.runtime = rt
+    install_error_handlers(app)
+    app.include_router(gemini_router)
+    return app

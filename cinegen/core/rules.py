@@ -1,0 +1,494 @@
+"""The Veo request rules (shared/spec/veo-rules.md §1–§5), with Veo's exact words.
+
+Pure functions over `GenerateRequest` and the catalog's `ModelInfo` rows: no HTTP, no storage,
+no media decoding. `check` validates a request against its model's capability row and returns a
+copy with every default filled in. Checks that need decoded media (image dimensions, the length
+of a video to extend, whether a video uri was issued by this server) are done by the service
+with the constants and error builders exported here.
+
+Choices where the spec leaves the words or the order open are marked "Choice:".
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import replace
+
+from cinegen.core.catalog import (
+    ASPECT_RATIOS,
+    MAX_EXTENSION_INPUT_SECONDS,
+    MODELS,
+    RESOLUTIONS,
+    ModelInfo,
+    lookup,
+)
+from cinegen.core.request import GenerateRequest, MediaRef, Mode, ReferenceImage
+
+# ---------------------------------------------------------------------------------------------
+# Limits and fixed words
+# ---------------------------------------------------------------------------------------------
+
+MAX_IMAGE_BYTES = 20 * 1024 * 1024
+IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
+MAX_PROMPT_TOKENS = 1024
+MAX_REFERENCE_IMAGES = 3
+MAX_SAMPLE_COUNT = 4
+SEED_MAX = 4294967295
+EXTENSION_DURATION = 8
+EXTENSION_RESOLUTION = "720p"
+MAX_EXTENSIONS = 20
+REQUIRED_DURATION = 8  # extension, referenceImages, interpolation, 1080p, 4k
+HD_RESOLUTIONS = ("1080p", "4k")
+COMPRESSION_QUALITIES = ("optimized", "lossless")
+REFERENCE_TYPES = ("asset", "style")
+
+VIDEO_URI_NOT_FOUND = "Video URI not found in the request."
+VIDEO_URI_UNPARSABLE = "Could not parse the file name"
+
+USE_CASE_NOT_SUPPORTED = (
+    "Your use case is currently not supported. "
+    "Please refer to Gemini API documentation for current model offering."
+)
+
+# §3: (text-to-video and extension, image-based modes); the first value is the default.
+_PERSON_VEO3 = (("allow_all",), ("allow_adult",))
+_PERSON_VEO2 = (("allow_all", "allow_adult", "dont_allow"), ("allow_adult", "dont_allow"))
+_PERSON_RESTRICTED_VEO3 = ("allow_adult",)
+_PERSON_RESTRICTED_VEO2 = ("dont_allow", "allow_adult")
+_TEXT_LIKE_MODES = (Mode.TEXT, Mode.EXTENSION)
+_EIGHT_SECOND_MODES = (Mode.EXTENSION, Mode.REFERENCES, Mode.INTERPOLATION)
+
+# Words, plus CJK characters one by one (they are not space-separated).
+_TOKEN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|[^\W_]+")
+
+
+# ---------------------------------------------------------------------------------------------
+# Errors
+# ---------------------------------------------------------------------------------------------
+
+
+class RuleError(Exception):
+    """A refusal: rendered by the API layer as the Google error envelope."""
+
+    def __init__(self, message: str, code: int = 400, status: str = "INVALID_ARGUMENT") -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+
+    def __repr__(self) -> str:
+        return f"RuleError({self.message!r}, code={self.code}, status={self.status!r})"
+
+
+def not_supported(field: str) -> RuleError:
+    return RuleError(
+        f"`{field}` isn't supported by this model. "
+        "Please remove it or refer to the Gemini API documentation for supported usage."
+    )
+
+
+def use_case_not_supported() -> RuleError:
+    return RuleError(USE_CASE_NOT_SUPPORTED)
+
+
+def model_not_found(model: str, api_version: str) -> RuleError:
+    model_id = model.removeprefix("models/")
+    return RuleError(
+        f"models/{model_id} is not found for API version {api_version}, or is not supported "
+        "for predictLongRunning. Call ListModels to see the list of available models and "
+        "their supported methods.",
+        code=404,
+        status="NOT_FOUND",
+    )
+
+
+def invalid_string(field: str, value: object) -> RuleError:
+    """An enum value Veo does not know at all."""
+    return RuleError(f"The string value `{value}` for `{field}` is invalid")
+
+
+def unsupported_value(field: str, value: object) -> RuleError:
+    """A known-shaped value this model (or every model) does not take."""
+    return RuleError(
+        f"`{field}` does not support `{value}` as a valid value. "
+        "Please refer to the Gemini API documentation for supported usage."
+    )
+
+
+def out_of_bound(field: str, low: int, high: int) -> RuleError:
+    return RuleError(
+        f"The number value for `{field}` is out of bound. "
+        f"Please provide a value between {low} and {high}, inclusive."
+    )
+
+
+def wrong_type(field: str, kind: str) -> RuleError:
+    return RuleError(f"The value type for `{field}` needs to be a {kind}.")
+
+
+def resolution_duration_unsupported(resolution: str, duration: int) -> RuleError:
+    return RuleError(f"{resolution} is not supported for a duration of {duration} seconds.")
+
+
+def resolution_aspect_unsupported(resolution: str, aspect_ratio: str) -> RuleError:
+    # Choice: the spec gives no words for 1080p + 9:16 on Veo 3.0; this mirrors the duration one.
+    return RuleError(f"{resolution} is not supported for an aspect ratio of {aspect_ratio}.")
+
+
+def person_generation_unsupported(value: str) -> RuleError:
+    return RuleError(f"{value} for personGeneration is currently not supported.")
+
+
+def prompt_required() -> RuleError:
+    return RuleError(
+        "A prompt is required for text-to-video generation. Please provide `prompt`, "
+        "or an `image` or `video` to generate from."
+    )
+
+
+def prompt_too_long(tokens: int) -> RuleError:
+    return RuleError(
+        f"The prompt is too long (about {tokens} tokens). "
+        f"Please provide a prompt of at most {MAX_PROMPT_TOKENS} tokens."
+    )
+
+
+def too_many_reference_images(limit: int) -> RuleError:
+    # Choice: Veo's own words are unknown (the /v1/videos gateway says `too many reference
+    # images`); phrased like the other bound messages.
+    return RuleError(
+        f"The number of `referenceImages` is out of bound. "
+        f"Please provide between 1 and {limit} reference images."
+    )
+
+
+def empty_media(field: str) -> RuleError:
+    """An input object with no bytes, e.g. `"image": {}` (the Python SDK given a PIL image)."""
+    if field == "video":
+        return RuleError(
+            "`video` has no data. Pass a video this server generated (its `uri`), or the video "
+            "bytes as `types.Video(video_bytes=..., mime_type='video/mp4')`."
+        )
+    return RuleError(
+        f"`{field}` has no image bytes (the request carried an empty image object). The "
+        "google-genai Python SDK sends an empty image when it is given a PIL image: pass "
+        "`types.Image(image_bytes=..., mime_type=...)` or "
+        "`types.Image.from_file(location=...)` instead of a PIL image."
+    )
+
+
+def image_too_large(size: int) -> RuleError:
+    mib = size / (1024 * 1024)
+    return RuleError(
+        f"The image is too large ({mib:.1f} MB decoded). "
+        f"Please provide an image of at most {MAX_IMAGE_BYTES // (1024 * 1024)} MB."
+    )
+
+
+def unsupported_mime_type(field: str, mime_type: str) -> RuleError:
+    return RuleError(
+        f"The mime type `{mime_type}` for `{field}` is not supported. "
+        "Please provide an image/jpeg, image/png or image/webp image."
+    )
+
+
+def extension_input_invalid(reason: str) -> RuleError:
+    return RuleError(
+        f"The input video cannot be extended: {reason}. The video to extend must be 720p, "
+        f"16:9 or 9:16, and at most {MAX_EXTENSION_INPUT_SECONDS} seconds long."
+    )
+
+
+def too_many_extensions() -> RuleError:
+    return RuleError(
+        f"The input video cannot be extended: a video can be extended at most "
+        f"{MAX_EXTENSIONS} times."
+    )
+
+
+def video_uri_not_found() -> RuleError:
+    return RuleError(VIDEO_URI_NOT_FOUND)
+
+
+def video_uri_unparsable() -> RuleError:
+    return RuleError(VIDEO_URI_UNPARSABLE)
+
+
+# ---------------------------------------------------------------------------------------------
+# Models and wire types
+# ---------------------------------------------------------------------------------------------
+
+
+def resolve_model(model: str, api_version: str) -> ModelInfo:
+    """The catalog row for `model` (`veo-…` or `models/veo-…`, or an alias)."""
+    info = lookup(model.strip())
+    if info is not None:
+        return info
+    bare = model.strip().removeprefix("models/")
+    for row in MODELS.values():
+        if bare in row.aliases:
+            return row
+    raise model_not_found(model.strip(), api_version)
+
+
+def as_number(field: str, value: object) -> int:
+    """A JSON number with an integral value (`8` or `8.0`); bools and strings are refused."""
+    if isinstance(value, bool):
+        raise wrong_type(field, "number")
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    raise wrong_type(field, "number")
+
+
+def as_string(field: str, value: object) -> str:
+    if isinstance(value, str):
+        return value
+    raise wrong_type(field, "string")
+
+
+def as_bool(field: str, value: object) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise wrong_type(field, "boolean")
+
+
+def count_tokens(text: str) -> int:
+    """Approximate tokens: words split on whitespace/punctuation, each CJK character one.
+
+    Choice: this undercounts a real tokenizer a little, so no prompt Veo accepts is refused.
+    """
+    return len(_TOKEN_RE.findall(text))
+
+
+def max_sample_count(info: ModelInfo, dialect: str) -> int:
+    return info.max_samples_gemini if dialect == "gemini" else MAX_SAMPLE_COUNT
+
+
+def person_generation_options(
+    info: ModelInfo, mode: Mode, restricted_region: bool = False
+) -> tuple[str, ...]:
+    """The accepted personGeneration values (§3); the first is the default.
+
+    Choice: models outside the Veo 2 family (Veo 3.x and the server's own open-weight rows)
+    follow the Veo 3.x row.
+    """
+    if restricted_region:
+        return _PERSON_RESTRICTED_VEO2 if info.is_veo2 else _PERSON_RESTRICTED_VEO3
+    text_row, image_row = _PERSON_VEO2 if info.is_veo2 else _PERSON_VEO3
+    return text_row if mode in _TEXT_LIKE_MODES else image_row
+
+
+# ---------------------------------------------------------------------------------------------
+# The checks
+# ---------------------------------------------------------------------------------------------
+
+
+def _check_media(req: GenerateRequest) -> None:
+    named: list[tuple[str, MediaRef | None]] = [
+        ("image", req.image),
+        ("lastFrame", req.last_frame),
+        ("video", req.video),
+    ]
+    named += [("referenceImages.image", ref.image) for ref in req.reference_images]
+    for field, media in named:
+        if media is None:
+            continue
+        if media.is_empty:
+            raise empty_media(field)
+        if field != "video" and media.data is not None and len(media.data) > MAX_IMAGE_BYTES:
+            raise image_too_large(len(media.data))
+
+
+def _normalise_prompt(prompt: str | None) -> str | None:
+    if prompt is None:
+        return None
+    stripped = prompt.strip()
+    return stripped or None
+
+
+def _check_prompt(prompt: str | None, mode: Mode) -> None:
+    # Choice: only text-to-video needs a prompt; reference images count as an image input
+    # ("optional when an image or a video is given").
+    if prompt is None:
+        if mode is Mode.TEXT:
+            raise prompt_required()
+        return
+    tokens = count_tokens(prompt)
+    if tokens > MAX_PROMPT_TOKENS:
+        raise prompt_too_long(tokens)
+
+
+def _check_aspect_ratio(value: str | None) -> str:
+    if value is None:
+        return ASPECT_RATIOS[0]
+    if value not in ASPECT_RATIOS:
+        raise unsupported_value("aspectRatio", value)
+    return value
+
+
+def _check_resolution(info: ModelInfo, value: str | None) -> str:
+    if value is None:
+        return info.resolutions[0]
+    if not info.resolution_param:
+        raise not_supported("resolution")
+    lowered = value.strip().lower()
+    if lowered not in RESOLUTIONS:
+        raise invalid_string("resolution", value)
+    if lowered not in info.resolutions:
+        # Choice: a known resolution this model lacks (4k on Veo 3.0) gets the same words
+        # Veo uses for an aspectRatio it does not take.
+        raise unsupported_value("resolution", lowered)
+    return lowered
+
+
+def _check_duration(info: ModelInfo, value: int | None) -> int:
+    if value is None:
+        return info.default_duration
+    if value not in info.durations:
+        raise out_of_bound("durationSeconds", min(info.durations), max(info.durations))
+    return value
+
+
+def _check_references(info: ModelInfo, req: GenerateRequest) -> tuple[ReferenceImage, ...]:
+    refs = req.reference_images
+    if not refs:
+        return refs
+    if info.max_references_asset == 0 and not info.style_reference:
+        raise not_supported("referenceImages")
+    if req.image is not None:
+        raise not_supported("referenceImages")
+    if len(refs) > MAX_REFERENCE_IMAGES:
+        raise too_many_reference_images(MAX_REFERENCE_IMAGES)
+    normalised = []
+    for ref in refs:
+        kind = ref.reference_type.strip().lower()
+        if kind not in REFERENCE_TYPES:
+            raise invalid_string("referenceType", ref.reference_type)
+        normalised.append(replace(ref, reference_type=kind))
+    styles = sum(1 for ref in normalised if ref.reference_type == "style")
+    if styles:
+        # Choice: style on a model without style references, or a style image mixed with
+        # others, is a combination Veo refuses with its "use case" sentence.
+        if not info.style_reference or len(normalised) != 1:
+            raise use_case_not_supported()
+    elif len(normalised) > info.max_references_asset:
+        raise too_many_reference_images(info.max_references_asset)
+    return tuple(normalised)
+
+
+def _check_inputs(info: ModelInfo, req: GenerateRequest) -> tuple[ReferenceImage, ...]:
+    if req.video is not None:
+        if not info.extension:
+            raise not_supported("video")
+        # Choice: an extension takes the video and a prompt only.
+        if req.image is not None or req.last_frame is not None or req.reference_images:
+            raise use_case_not_supported()
+    if req.last_frame is not None and req.image is None:
+        raise use_case_not_supported()
+    return _check_references(info, req)
+
+
+def _check_person_generation(
+    info: ModelInfo, mode: Mode, value: str | None, restricted_region: bool
+) -> str:
+    options = person_generation_options(info, mode, restricted_region)
+    if value is None:
+        return options[0]
+    lowered = value.strip().lower()
+    if lowered not in options:
+        raise person_generation_unsupported(value)
+    return lowered
+
+
+def _check_seed(value: int | None) -> None:
+    if value is not None and not 0 <= value <= SEED_MAX:
+        raise out_of_bound("seed", 0, SEED_MAX)
+
+
+def _check_sample_count(info: ModelInfo, value: int | None, dialect: str) -> int:
+    if value is None:
+        return 1
+    high = max_sample_count(info, dialect)
+    if not 1 <= value <= high:
+        raise out_of_bound("sampleCount", 1, high)
+    return value
+
+
+def _check_audio(info: ModelInfo, value: bool | None) -> bool:
+    # Choice: a model that always has audio keeps what the client asked (Vertex honours
+    # generateAudio); absent means the model's default.
+    if value is None:
+        return info.audio_default()
+    if info.audio == "never":
+        raise not_supported("generateAudio")
+    return value
+
+
+def _check_compression(value: str | None) -> str | None:
+    # Choice: left None when absent (the engine's default is `optimized`), like enhancePrompt.
+    if value is None:
+        return None
+    lowered = value.strip().lower()
+    if lowered not in COMPRESSION_QUALITIES:
+        raise invalid_string("compressionQuality", value)
+    return lowered
+
+
+def _check_combinations(
+    info: ModelInfo, req: GenerateRequest, resolution: str, duration: int, aspect: str
+) -> None:
+    """Rules between fields: the 8 s requirements, 1080p landscape, extension at 720p."""
+    if resolution in HD_RESOLUTIONS and duration != REQUIRED_DURATION:
+        raise resolution_duration_unsupported(resolution, duration)
+    if resolution == "1080p" and info.hd_landscape_only and aspect != "16:9":
+        raise resolution_aspect_unsupported(resolution, aspect)
+    mode = req.mode
+    if mode is Mode.EXTENSION and resolution != EXTENSION_RESOLUTION:
+        # Choice: Veo's words for extending at 1080p/4k are unknown; its "use case" sentence.
+        raise use_case_not_supported()
+    if mode in _EIGHT_SECOND_MODES and duration != REQUIRED_DURATION:
+        raise use_case_not_supported()
+    if mode is Mode.REFERENCES and aspect != "16:9":
+        # Choice: references are 16:9 only; 9:16 is a valid ratio, so the "use case" sentence.
+        raise use_case_not_supported()
+
+
+def check(
+    req: GenerateRequest, *, api_version: str = "v1beta", restricted_region: bool = False
+) -> GenerateRequest:
+    """Validate `req` against its model's row; return a copy with every default filled in.
+
+    Raises `RuleError` with Veo's words. Order: model, media, prompt, inputs, then the
+    parameters one by one, then the rules between fields.
+    """
+    info = resolve_model(req.model, api_version)
+    _check_media(req)
+    prompt = _normalise_prompt(req.prompt)
+    _check_prompt(prompt, req.mode)
+    references = _check_inputs(info, req)
+    aspect = _check_aspect_ratio(req.aspect_ratio)
+    resolution = _check_resolution(info, req.resolution)
+    duration = _check_duration(info, req.duration_seconds)
+    person = _check_person_generation(info, req.mode, req.person_generation, restricted_region)
+    _check_seed(req.seed)
+    samples = _check_sample_count(info, req.sample_count, req.dialect)
+    if req.enhance_prompt is not None and not info.enhance_prompt:
+        raise not_supported("enhancePrompt")
+    audio = _check_audio(info, req.generate_audio)
+    compression = _check_compression(req.compression_quality)
+    _check_combinations(info, req, resolution, duration, aspect)
+    return req.with_(
+        model=info.id,
+        prompt=prompt,
+        reference_images=references,
+        aspect_ratio=aspect,
+        resolution=resolution,
+        duration_seconds=duration,
+        person_generation=person,
+        sample_count=samples,
+        generate_audio=audio,
+        compression_quality=compression,
+        resize_mode=req.resize_mode.strip().lower() if req.resize_mode else req.resize_mode,
+    )

@@ -1,0 +1,80 @@
+"""The engine interface: a `RenderSpec` in, a `Clip` out.
+
+An engine knows nothing of HTTP, operations or storage. Frames are streamed (an iterator), so
+a 4k clip never has to sit in memory whole; the encoder pulls them one at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from cinegen.core.request import Mode
+
+AUDIO_RATE = 48_000
+
+ProgressFn = Callable[[float], None]
+"""Called with a fraction in [0, 1]. It raises `Cancelled` when the job was cancelled."""
+
+
+class Cancelled(Exception):
+    """Raised from a progress callback to abort a render."""
+
+
+class EngineError(Exception):
+    """A render failed for a reason the user should read (bad input video, out of memory)."""
+
+
+@dataclass(frozen=True)
+class InputVideo:
+    """A decoded extension input: its frames stay on disk until the engine streams them."""
+
+    path: str
+    width: int
+    height: int
+    num_frames: int
+    fps: float
+    has_audio: bool
+
+
+@dataclass(frozen=True)
+class RenderSpec:
+    mode: Mode
+    prompt: str
+    negative_prompt: str
+    width: int
+    height: int
+    fps: int
+    num_frames: int  # frames of the output, input video included for an extension
+    seed: int
+    audio: bool
+    first_frame: np.ndarray | None = None  # H×W×3 uint8, already fitted to width×height
+    last_frame: np.ndarray | None = None
+    reference_images: tuple[np.ndarray, ...] = ()  # H×W×3 uint8, native size
+    reference_types: tuple[str, ...] = ()
+    input_video: InputVideo | None = None
+    extras: dict[str, object] = field(default_factory=dict)
+
+
+@dataclass
+class Clip:
+    """What an engine returns: frames to stream, the soundtrack, and facts for the metadata."""
+
+    frames: Iterator[np.ndarray]  # each H×W×3 uint8 RGB
+    num_frames: int
+    width: int
+    height: int
+    fps: int
+    audio: np.ndarray | None = None  # float32 (samples, 2) in [-1, 1] at AUDIO_RATE
+    notes: dict[str, object] = field(default_factory=dict)
+
+
+class Engine(Protocol):
+    name: str
+
+    def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
+        """Produce the clip. May return a lazy frame iterator that calls `progress`."""
+        ...

@@ -1,0 +1,39 @@
+"""Every setting in one place. Environment variables use the prefix CINEGEN_."""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="CINEGEN_", env_file=".env", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allow_public_bind: bool = False  # bind beyond loopback with no API key configured
+    public_url: str | None = None  # e.g. https://veo.example.com; video uris are built on it
+
+    data_dir: Path = Path("data")
+    database_url: str | None = None  # default: sqlite file under data_dir
+    blob_dir: Path | None = None  # default: data_dir / "files"
+
+    workers: int = 1  # in-process generation threads
+    engine: str = "preview"
+    retention_hours: float = 48.0  # Veo keeps videos two days
+    sweep_interval_seconds: float = 600.0
+    restricted_region: bool = False  # EU/UK/CH/MENA personGeneration rules
+    max_request_bytes: int = 160 * 1024 * 1024
+    max_attempts: int = 2  # runs of one operation before an interrupted job is failed
+
+    @cached_property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'cinegen.db').resolve()}"
+
+    @cached_property
+    def resolved_blob_dir(self) -> Path:
+        return (self.blob_dir or self.data_dir / "files").resolve()

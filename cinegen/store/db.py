@@ -1,0 +1,366 @@
+"""Operations, files and API keys in SQL (SQLite by default, PostgreSQL by URL).
+
+The schema lives in Alembic migrations (store/migrations); `Database.migrate()` brings any
+database to head at start-up. Rows map to the dataclasses of `core.operation`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Float,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine
+
+from cinegen.core.operation import Operation, Sample, State
+
+metadata = MetaData()
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("model", String(128), nullable=False),
+    Column("dialect", String(16), nullable=False),
+    Column("owner", String(64), index=True),
+    Column("state", String(16), nullable=False, index=True),
+    Column("progress", Float, nullable=False, default=0.0),
+    Column("seed", BigInteger, nullable=False, default=0),
+    Column("request", JSON, nullable=False),
+    Column("samples", JSON, nullable=False),
+    Column("error_code", Integer),
+    Column("error_message", Text),
+    Column("rai_filtered_count", Integer, nullable=False, default=0),
+    Column("rai_filtered_reasons", JSON, nullable=False),
+    Column("notes", JSON, nullable=False),
+    Column("resource_prefix", String(256), nullable=False, default=""),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("cancel_requested", Boolean, nullable=False, default=False),
+    Column("create_time", DateTime(timezone=True), nullable=False, index=True),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+)
+
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("operation_id", String(64), nullable=False, index=True),
+    Column("owner", String(64), index=True),
+    Column("blob_key", String(512), nullable=False),
+    Column("mime_type", String(64), nullable=False),
+    Column("size_bytes", Integer, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    Column("expire_time", DateTime(timezone=True), nullable=False, index=True),
+    Column("deleted", Boolean, nullable=False, default=False),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", String(32), primary_key=True),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("name", String(128), nullable=False, default=""),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+)
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime) -> datetime:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    id: str
+    operation_id: str
+    owner: str | None
+    blob_key: str
+    mime_type: str
+    size_bytes: int
+    create_time: datetime
+    expire_time: datetime
+    deleted: bool
+
+
+def _operation_from_row(row: Any) -> Operation:
+    return Operation(
+        id=row.id,
+        model=row.model,
+        dialect=row.dialect,
+        owner=row.owner,
+        state=State(row.state),
+        create_time=_aware(row.create_time),
+        update_time=_aware(row.update_time),
+        request=row.request,
+        progress=row.progress,
+        seed=row.seed,
+        samples=[Sample(**s) for s in row.samples],
+        error_code=row.error_code,
+        error_message=row.error_message,
+        rai_filtered_count=row.rai_filtered_count,
+        rai_filtered_reasons=list(row.rai_filtered_reasons),
+        notes=dict(row.notes),
+        resource_prefix=row.resource_prefix,
+        attempts=row.attempts,
+    )
+
+
+def _file_from_row(row: Any) -> FileRecord:
+    return FileRecord(
+        id=row.id,
+        operation_id=row.operation_id,
+        owner=row.owner,
+        blob_key=row.blob_key,
+        mime_type=row.mime_type,
+        size_bytes=row.size_bytes,
+        create_time=_aware(row.create_time),
+        expire_time=_aware(row.expire_time),
+        deleted=row.deleted,
+    )
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.close()
+
+
+class Database:
+    def __init__(self, url: str) -> None:
+        self.url = url
+        if url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+            self.engine: Engine = create_engine(
+                url, connect_args={"check_same_thread": False}, pool_size=16, max_overflow=16
+            )
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        else:
+            self.engine = create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16)
+
+    def migrate(self) -> None:
+        config = Config()
+        config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
+        config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    # operations -------------------------------------------------------------------------
+
+    def insert_operation(self, op: Operation) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                operations.insert().values(
+                    id=op.id,
+                    model=op.model,
+                    dialect=op.dialect,
+                    owner=op.owner,
+                    state=op.state.value,
+                    progress=op.progress,
+                    seed=op.seed,
+                    request=op.request,
+                    samples=[],
+                    rai_filtered_count=0,
+                    rai_filtered_reasons=[],
+                    notes=op.notes,
+                    resource_prefix=op.resource_prefix,
+                    attempts=0,
+                    cancel_requested=False,
+                    create_time=op.create_time,
+                    update_time=op.update_time,
+                )
+            )
+
+    def get_operation(self, op_id: str) -> Operation | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(operations).where(operations.c.id == op_id)).first()
+        return _operation_from_row(row) if row else None
+
+    def list_operations(
+        self,
+        owner: str | None,
+        *,
+        model: str | None,
+        limit: int,
+        before: tuple[datetime, str] | None,
+    ) -> list[Operation]:
+        """Newest first; `before` is the (create_time, id) of the last row of the previous page."""
+        query = select(operations).where(
+            operations.c.owner.is_(None) if owner is None else operations.c.owner == owner
+        )
+        if model:
+            query = query.where(operations.c.model == model)
+        if before is not None:
+            time, op_id = before
+            query = query.where(
+                (operations.c.create_time < time)
+                | ((operations.c.create_time == time) & (operations.c.id < op_id))
+            )
+        query = query.order_by(operations.c.create_time.desc(), operations.c.id.desc()).limit(limit)
+        with self.engine.connect() as conn:
+            return [_operation_from_row(r) for r in conn.execute(query)]
+
+    def update_operation(self, op_id: str, **values: Any) -> None:
+        if "state" in values and isinstance(values["state"], State):
+            values["state"] = values["state"].value
+        if "samples" in values:
+            values["samples"] = [s.__dict__ for s in values["samples"]]
+        values["update_time"] = utcnow()
+        with self.engine.begin() as conn:
+            conn.execute(update(operations).where(operations.c.id == op_id).values(**values))
+
+    def claim_operation(self, op_id: str) -> Operation | None:
+        """Move a queued operation to running (once); None if someone else has it or it ended."""
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(operations)
+                .where(operations.c.id == op_id, operations.c.state == State.QUEUED.value)
+                .values(
+                    state=State.RUNNING.value,
+                    attempts=operations.c.attempts + 1,
+                    update_time=utcnow(),
+                )
+            )
+            if result.rowcount != 1:
+                return None
+        return self.get_operation(op_id)
+
+    def finish_operation(self, op_id: str, state: State, **values: Any) -> bool:
+        """End a running operation unless it already ended (a cancel won the race)."""
+        if "samples" in values:
+            values["samples"] = [s.__dict__ for s in values["samples"]]
+        with self.engine.begin() as conn:
+            result = conn.execute(
+                update(operations)
+                .where(
+                    operations.c.id == op_id,
+                    operations.c.state.in_([State.QUEUED.value, State.RUNNING.value]),
+                )
+                .values(state=state.value, update_time=utcnow(), **values)
+            )
+            return result.rowcount == 1
+
+    def request_cancel(self, op_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(operations)
+                .where(operations.c.id == op_id)
+                .values(cancel_requested=True, update_time=utcnow())
+            )
+
+    def cancel_requested(self, op_id: str) -> bool:
+        with self.engine.connect() as conn:
+            value = conn.execute(
+                select(operations.c.cancel_requested).where(operations.c.id == op_id)
+            ).scalar()
+        return bool(value) or value is None
+
+    def delete_operation(self, op_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(operations.delete().where(operations.c.id == op_id))
+
+    def unfinished_operations(self) -> list[Operation]:
+        query = (
+            select(operations)
+            .where(operations.c.state.in_([State.QUEUED.value, State.RUNNING.value]))
+            .order_by(operations.c.create_time)
+        )
+        with self.engine.connect() as conn:
+            return [_operation_from_row(r) for r in conn.execute(query)]
+
+    def requeue(self, op_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                update(operations)
+                .where(operations.c.id == op_id)
+                .values(state=State.QUEUED.value, progress=0.0, update_time=utcnow())
+            )
+
+    # files ------------------------------------------------------------------------------
+
+    def insert_file(self, record: FileRecord) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(files.insert().values(**record.__dict__))
+
+    def get_file(self, file_id: str) -> FileRecord | None:
+        with self.engine.connect() as conn:
+            row = conn.execute(select(files).where(files.c.id == file_id)).first()
+        return _file_from_row(row) if row else None
+
+    def files_of(self, op_id: str) -> list[FileRecord]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(files).where(files.c.operation_id == op_id))
+            return [_file_from_row(r) for r in rows]
+
+    def touch_file(self, file_id: str, expire_time: datetime) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(files).where(files.c.id == file_id).values(expire_time=expire_time))
+
+    def mark_file_deleted(self, file_id: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(update(files).where(files.c.id == file_id).values(deleted=True))
+
+    def expired_files(self, now: datetime) -> list[FileRecord]:
+        query = select(files).where(files.c.expire_time <= now, files.c.deleted.is_(False))
+        with self.engine.connect() as conn:
+            return [_file_from_row(r) for r in conn.execute(query)]
+
+    # api keys ---------------------------------------------------------------------------
+
+    def insert_key(self, key_id: str, key_hash: str, name: str) -> None:
+        with self.engine.begin() as conn:
+            conn.execute(
+                api_keys.insert().values(
+                    id=key_id, key_hash=key_hash, name=name, create_time=utcnow()
+                )
+            )
+
+    def key_by_hash(self, key_hash: str) -> str | None:
+        with self.engine.connect() as conn:
+            return conn.execute(
+                select(api_keys.c.id).where(api_keys.c.key_hash == key_hash)
+            ).scalar()
+
+    def count_keys(self) -> int:
+        with self.engine.connect() as conn:
+            return len(conn.execute(select(api_keys.c.id)).all())
+
+    def list_keys(self) -> list[dict[str, Any]]:
+        with self.engine.connect() as conn:
+            rows = conn.execute(select(api_keys.c.id, api_keys.c.name, api_keys.c.create_time))
+            return [dict(r._mapping) for r in rows]
+
+    def delete_key(self, key_id: str) -> bool:
+        with self.engine.begin() as conn:
+            return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount == 1
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
