@@ -20,7 +20,7 @@ class Settings(BaseSettings):
     database_url: str | None = None  # default: sqlite file under data_dir
     blob_dir: Path | None = None  # default: data_dir / "files"
 
-    workers: int = 1  # in-process generation threads
+    workers: int = 1  # in-process generation threads; 0 serves the API only
     engine: str = "preview"
     retention_hours: float = 48.0  # Veo keeps videos two days
     sweep_interval_seconds: float = 600.0

@@ -20,7 +20,7 @@ log = logging.getLogger("cinegen.queue")
 class InProcessQueue:
     def __init__(self, ctx: JobContext, workers: int, max_attempts: int) -> None:
         self.ctx = ctx
-        self.workers = max(workers, 1)
+        self.workers = max(workers, 0)  # 0: an API-only node; jobs wait in the database
         self.max_attempts = max_attempts
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
@@ -29,6 +29,8 @@ class InProcessQueue:
         self._queue.put(op_id)
 
     def start(self) -> None:
+        if self.workers == 0:
+            return
         self.recover()
         for index in range(self.workers):
             thread = threading.Thread(

@@ -1,0 +1,35 @@
+# Seed sample (REST): shared/seeds/000_a3744ef1d9bb34af.txt lines 243-276, verbatim.
+# Note: This script uses jq to parse the JSON response.
+# GEMINI API Base URL
+BASE_URL="https://generativelanguage.googleapis.com/v1beta"
+# Send request to generate video and capture the operation name into a variable.
+operation_name=$(curl -s "${BASE_URL}/models/veo-3.1-generate-preview:predictLongRunning" \
+-H "x-goog-api-key: $GEMINI_API_KEY" \
+-H "Content-Type: application/json" \
+-X "POST" \
+-d '{
+"instances": [{
+"prompt": "A montage of pizza making: a chef tossing and flattening the floury dough, ladling rich red tomato sauce in a spiral, sprinkling mozzarella cheese and pepperoni, and a final shot of the bubbling golden-brown pizza, upbeat electronic music with a rhythmical beat is playing, high energy professional video."
+}
+],
+"parameters": {
+"aspectRatio": "9:16"
+}
+}' | jq -r .name)
+# Poll the operation status until the video is ready
+while true; do
+# Get the full JSON status and store it in a variable.
+status_response=$(curl -s -H "x-goog-api-key: $GEMINI_API_KEY" "${BASE_URL}/${operation_name}")
+# Check the "done" field from the JSON stored in the variable.
+is_done=$(echo "${status_response}" | jq .done)
+if [ "${is_done}" = "true" ]; then
+# Extract the download URI from the final response.
+video_uri=$(echo "${status_response}" | jq -r '.response.generateVideoResponse.generatedSamples[0].video.uri')
+echo "Downloading video from: ${video_uri}"
+# Download the video using the URI and API key and follow redirects.
+curl -L -o pizza_making.mp4 -H "x-goog-api-key: $GEMINI_API_KEY" "${video_uri}"
+break
+fi
+# Wait for 5 seconds before checking again.
+sleep 10
+done

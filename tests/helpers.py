@@ -1,0 +1,109 @@
+"""Helpers the API tests share: images, polling, MP4 inspection."""
+
+from __future__ import annotations
+
+import base64
+import io
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import httpx
+import numpy as np
+from PIL import Image
+
+
+def png_bytes(
+    width: int = 320,
+    height: int = 180,
+    color: tuple[int, int, int] = (200, 40, 40),
+    square: tuple[int, int] | None = None,
+) -> bytes:
+    """A PNG with a flat background and, optionally, a white square at (x, y)."""
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:] = color
+    if square is not None:
+        x, y = square
+        side = max(height // 4, 4)
+        img[y : y + side, x : x + side] = 255
+    out = io.BytesIO()
+    Image.fromarray(img).save(out, format="PNG")
+    return out.getvalue()
+
+
+def b64(data: bytes) -> str:
+    return base64.b64encode(data).decode()
+
+
+def create(
+    client: httpx.Client,
+    body: dict,
+    model: str = "veo-3.1-generate-preview",
+    version: str = "v1beta",
+) -> httpx.Response:
+    return client.post(f"/{version}/models/{model}:predictLongRunning", json=body)
+
+
+def wait_done(client: httpx.Client, name: str, timeout: float = 240.0) -> dict:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        response = client.get(f"/v1beta/{name}")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        if body.get("done"):
+            return body
+        time.sleep(0.2)
+    raise AssertionError(f"operation {name} not done after {timeout} s")
+
+
+def generate(client: httpx.Client, body: dict, model: str = "veo-3.1-generate-preview") -> dict:
+    response = create(client, body, model)
+    assert response.status_code == 200, response.text
+    return wait_done(client, response.json()["name"])
+
+
+def sample_uris(op: dict) -> list[str]:
+    assert "response" in op, op
+    return [s["video"]["uri"] for s in op["response"]["generateVideoResponse"]["generatedSamples"]]
+
+
+@dataclass
+class VideoFacts:
+    width: int
+    height: int
+    fps: float
+    frames: int
+    audio_rate: int | None
+    audio_channels: int | None
+
+
+def video_facts(path: Path) -> VideoFacts:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        frames = sum(1 for _ in container.decode(video=0))
+    with av.open(str(path)) as container:
+        audio = container.streams.audio[0] if container.streams.audio else None
+        return VideoFacts(
+            width=video.codec_context.width,
+            height=video.codec_context.height,
+            fps=float(video.average_rate),
+            frames=frames,
+            audio_rate=audio.codec_context.sample_rate if audio else None,
+            audio_channels=audio.codec_context.channels if audio else None,
+        )
+
+
+def first_and_last_frames(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="rgb24") for f in container.decode(video=0)]
+    return frames[0], frames[-1]
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
