@@ -81,17 +81,17 @@ class VideoFacts:
 def video_facts(path: Path) -> VideoFacts:
     with av.open(str(path)) as container:
         video = container.streams.video[0]
-        frames = sum(1 for _ in container.decode(video=0))
-    with av.open(str(path)) as container:
         audio = container.streams.audio[0] if container.streams.audio else None
-        return VideoFacts(
+        facts = VideoFacts(
             width=video.codec_context.width,
             height=video.codec_context.height,
             fps=float(video.average_rate),
-            frames=frames,
+            frames=0,
             audio_rate=audio.codec_context.sample_rate if audio else None,
             audio_channels=audio.codec_context.channels if audio else None,
         )
+        facts.frames = sum(1 for _ in container.decode(video=0))
+    return facts
 
 
 def first_and_last_frames(path: Path) -> tuple[np.ndarray, np.ndarray]:

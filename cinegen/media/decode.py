@@ -101,7 +101,7 @@ def fit_image(img: np.ndarray, width: int, height: int) -> np.ndarray:
     """
     src_h, src_w = img.shape[:2]
     if (src_w, src_h) == (width, height):
-        return np.ascontiguousarray(img)
+        return np.array(img, dtype=np.uint8, copy=True)
     scale = max(width / src_w, height / src_h)
     new_w = max(width, round(src_w * scale))
     new_h = max(height, round(src_h * scale))

@@ -6,7 +6,9 @@ database to head at start-up. Rows map to the dataclasses of `core.operation`.
 
 from __future__ import annotations
 
-import json
+import threading
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -26,12 +28,13 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    bindparam,
     create_engine,
     event,
     select,
     update,
 )
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from cinegen.core.operation import Operation, Sample, State
 
@@ -82,6 +85,15 @@ api_keys = Table(
     Column("key_hash", String(128), nullable=False, unique=True),
     Column("name", String(128), nullable=False, default=""),
     Column("create_time", DateTime(timezone=True), nullable=False),
+)
+
+
+# Hot-path statements, built once: constructing a select costs more than running it on SQLite.
+_GET_OPERATION = select(operations).where(operations.c.id == bindparam("op_id"))
+_GET_FILE = select(files).where(files.c.id == bindparam("file_id"))
+_KEY_BY_HASH = select(api_keys.c.id).where(api_keys.c.key_hash == bindparam("key_hash"))
+_CANCEL_REQUESTED = select(operations.c.cancel_requested).where(
+    operations.c.id == bindparam("op_id")
 )
 
 
@@ -155,27 +167,50 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
+        self._local = threading.local()
         if url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
             self.engine: Engine = create_engine(
-                url, connect_args={"check_same_thread": False}, pool_size=16, max_overflow=16
+                url, connect_args={"check_same_thread": False}, pool_size=64, max_overflow=64
             )
             event.listen(self.engine, "connect", _sqlite_pragmas)
+            self._write_lock: AbstractContextManager = threading.Lock()
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16)
+            self._write_lock = nullcontext()
+
+    @contextmanager
+    def _read(self) -> Iterator[Connection]:
+        """A read on this thread's own connection: no pool checkout per poll. The rollback
+        ends the read transaction, so the next read sees the latest commit."""
+        conn = getattr(self._local, "conn", None)
+        if conn is None or conn.closed:
+            conn = self._local.conn = self.engine.connect()
+        try:
+            yield conn
+        finally:
+            conn.rollback()
+
+    @contextmanager
+    def _write(self) -> Iterator[Connection]:
+        """A write transaction. SQLite allows one writer at a time and its busy handler
+        sleeps with back-off, which makes long tails under concurrent writes; queueing the
+        writers of this process on a lock instead keeps every write short."""
+        with self._write_lock, self.engine.begin() as conn:
+            yield conn
 
     def migrate(self) -> None:
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
-        with self.engine.begin() as connection:
+        with self._write() as connection:
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
 
     # operations -------------------------------------------------------------------------
 
     def insert_operation(self, op: Operation) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 operations.insert().values(
                     id=op.id,
@@ -199,8 +234,8 @@ class Database:
             )
 
     def get_operation(self, op_id: str) -> Operation | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(operations).where(operations.c.id == op_id)).first()
+        with self._read() as conn:
+            row = conn.execute(_GET_OPERATION, {"op_id": op_id}).first()
         return _operation_from_row(row) if row else None
 
     def list_operations(
@@ -224,7 +259,7 @@ class Database:
                 | ((operations.c.create_time == time) & (operations.c.id < op_id))
             )
         query = query.order_by(operations.c.create_time.desc(), operations.c.id.desc()).limit(limit)
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_operation_from_row(r) for r in conn.execute(query)]
 
     def update_operation(self, op_id: str, **values: Any) -> None:
@@ -233,12 +268,12 @@ class Database:
         if "samples" in values:
             values["samples"] = [s.__dict__ for s in values["samples"]]
         values["update_time"] = utcnow()
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(operations).where(operations.c.id == op_id).values(**values))
 
     def claim_operation(self, op_id: str) -> Operation | None:
         """Move a queued operation to running (once); None if someone else has it or it ended."""
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 update(operations)
                 .where(operations.c.id == op_id, operations.c.state == State.QUEUED.value)
@@ -256,7 +291,7 @@ class Database:
         """End a running operation unless it already ended (a cancel won the race)."""
         if "samples" in values:
             values["samples"] = [s.__dict__ for s in values["samples"]]
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             result = conn.execute(
                 update(operations)
                 .where(
@@ -268,7 +303,7 @@ class Database:
             return result.rowcount == 1
 
     def request_cancel(self, op_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(operations)
                 .where(operations.c.id == op_id)
@@ -276,14 +311,12 @@ class Database:
             )
 
     def cancel_requested(self, op_id: str) -> bool:
-        with self.engine.connect() as conn:
-            value = conn.execute(
-                select(operations.c.cancel_requested).where(operations.c.id == op_id)
-            ).scalar()
+        with self._read() as conn:
+            value = conn.execute(_CANCEL_REQUESTED, {"op_id": op_id}).scalar()
         return bool(value) or value is None
 
     def delete_operation(self, op_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(operations.delete().where(operations.c.id == op_id))
 
     def unfinished_operations(self) -> list[Operation]:
@@ -292,11 +325,11 @@ class Database:
             .where(operations.c.state.in_([State.QUEUED.value, State.RUNNING.value]))
             .order_by(operations.c.create_time)
         )
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_operation_from_row(r) for r in conn.execute(query)]
 
     def requeue(self, op_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 update(operations)
                 .where(operations.c.id == op_id)
@@ -306,36 +339,36 @@ class Database:
     # files ------------------------------------------------------------------------------
 
     def insert_file(self, record: FileRecord) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(files.insert().values(**record.__dict__))
 
     def get_file(self, file_id: str) -> FileRecord | None:
-        with self.engine.connect() as conn:
-            row = conn.execute(select(files).where(files.c.id == file_id)).first()
+        with self._read() as conn:
+            row = conn.execute(_GET_FILE, {"file_id": file_id}).first()
         return _file_from_row(row) if row else None
 
     def files_of(self, op_id: str) -> list[FileRecord]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(files).where(files.c.operation_id == op_id))
             return [_file_from_row(r) for r in rows]
 
     def touch_file(self, file_id: str, expire_time: datetime) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(files).where(files.c.id == file_id).values(expire_time=expire_time))
 
     def mark_file_deleted(self, file_id: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(update(files).where(files.c.id == file_id).values(deleted=True))
 
     def expired_files(self, now: datetime) -> list[FileRecord]:
         query = select(files).where(files.c.expire_time <= now, files.c.deleted.is_(False))
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return [_file_from_row(r) for r in conn.execute(query)]
 
     # api keys ---------------------------------------------------------------------------
 
     def insert_key(self, key_id: str, key_hash: str, name: str) -> None:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             conn.execute(
                 api_keys.insert().values(
                     id=key_id, key_hash=key_hash, name=name, create_time=utcnow()
@@ -343,24 +376,19 @@ class Database:
             )
 
     def key_by_hash(self, key_hash: str) -> str | None:
-        with self.engine.connect() as conn:
-            return conn.execute(
-                select(api_keys.c.id).where(api_keys.c.key_hash == key_hash)
-            ).scalar()
+        with self._read() as conn:
+            return conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).scalar()
 
     def count_keys(self) -> int:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             return len(conn.execute(select(api_keys.c.id)).all())
 
     def list_keys(self) -> list[dict[str, Any]]:
-        with self.engine.connect() as conn:
+        with self._read() as conn:
             rows = conn.execute(select(api_keys.c.id, api_keys.c.name, api_keys.c.create_time))
             return [dict(r._mapping) for r in rows]
 
     def delete_key(self, key_id: str) -> bool:
-        with self.engine.begin() as conn:
+        with self._write() as conn:
             return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount == 1
 
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)

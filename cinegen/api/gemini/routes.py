@@ -27,6 +27,27 @@ VERSIONS = ("v1beta", "v1", "v1alpha")
 router = APIRouter()
 
 
+# polls first: the hot path. These take only the Request and read the path parameters
+# themselves, which skips FastAPI's per-parameter validation (a third of a poll's cost).
+
+
+@router.get("/{version}/models/{model}/operations/{op_id}")
+async def get_model_operation(request: Request) -> JSONResponse:
+    return _operation_json(request)
+
+
+@router.get("/{version}/operations/{op_id}")
+async def get_operation(request: Request) -> JSONResponse:
+    return _operation_json(request)
+
+
+def _operation_json(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    version = _version(request.path_params["version"])
+    op = rt.service.get(request.path_params["op_id"], rt.auth.owner(request))
+    return JSONResponse(render_operation(op, video_uri_builder(request, rt, version)))
+
+
 def _version(version: str) -> str:
     if version not in VERSIONS:
         raise ApiError(404, "Method not found.")
@@ -95,24 +116,6 @@ async def predict_long_running(version: str, model: str, request: Request) -> JS
 
 
 # operations -------------------------------------------------------------------------------
-
-
-def _operation_json(request: Request, version: str, op_id: str) -> dict[str, Any]:
-    rt = runtime(request)
-    op = rt.service.get(op_id, rt.auth.owner(request))
-    return render_operation(op, video_uri_builder(request, rt, version))
-
-
-@router.get("/{version}/models/{model}/operations/{op_id}")
-async def get_model_operation(
-    version: str, model: str, op_id: str, request: Request
-) -> JSONResponse:
-    return JSONResponse(_operation_json(request, _version(version), op_id))
-
-
-@router.get("/{version}/operations/{op_id}")
-async def get_operation(version: str, op_id: str, request: Request) -> JSONResponse:
-    return JSONResponse(_operation_json(request, _version(version), op_id))
 
 
 def _list(request: Request, version: str, model: str | None) -> JSONResponse:

@@ -37,10 +37,24 @@ class Region:
 
 @dataclass
 class Layer:
-    rgba: np.ndarray  # uint8 H×W×4 (alpha 255 = opaque)
+    """A painted layer, split for fast compositing: colour, coverage, and where it is solid."""
+
+    rgb: np.ndarray  # uint8 H×W×3
+    alpha: np.ndarray  # uint8 H×W (255 = opaque)
     region: Region
     nearness: float
     name: str
+    top: int  # first canvas row with any coverage
+    solid: int  # first canvas row from which every row below is fully opaque
+
+    @classmethod
+    def from_rgba(cls, rgba: np.ndarray, region: Region, nearness: float, name: str) -> Layer:
+        alpha = np.ascontiguousarray(rgba[..., 3])
+        covered = np.flatnonzero(alpha.max(axis=1) > 0)
+        top = int(covered[0]) if len(covered) else alpha.shape[0]
+        not_solid = np.flatnonzero(alpha.min(axis=1) < 255)
+        solid = int(not_solid[-1]) + 1 if len(not_solid) else 0
+        return cls(np.ascontiguousarray(rgba[..., :3]), alpha, region, nearness, name, top, solid)
 
 
 def _fill(colour: RGB, height: int, width: int) -> np.ndarray:
@@ -73,8 +87,9 @@ def _edge_alpha(surface_y: np.ndarray, ys: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- the sky
 
 
-def paint_sky(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int],
-              rng: np.random.Generator) -> np.ndarray:
+def paint_sky(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Gradient, sun or moon with glow, clouds, stars: always opaque."""
     vw, vh = view
     ys, xs = region.ys(), region.xs()
@@ -89,8 +104,10 @@ def paint_sky(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, in
         _paint_stars(rgb, region, vh, rng)
     if pal.sun_height > 0 or plan.setting == "space":
         _paint_sun(rgb, pal, region, xs, ys, view)
-    if "clouds" in plan.weather or plan.weather & {"rain", "snow", "lightning"} or (
-        plan.setting != "space" and not pal.night
+    if (
+        "clouds" in plan.weather
+        or plan.weather & {"rain", "snow", "lightning"}
+        or (plan.setting != "space" and not pal.night)
     ):
         _paint_clouds(rgb, plan, pal, region, vh, rng)
     if "fog" in plan.weather:
@@ -98,15 +115,23 @@ def paint_sky(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, in
     return _to_rgba(rgb, np.ones(rgb.shape[:2], np.float32), plan.tones)
 
 
-def _paint_sun(rgb: np.ndarray, pal: Palette, region: Region, xs: np.ndarray, ys: np.ndarray,
-               view: tuple[int, int]) -> None:
+def _paint_sun(
+    rgb: np.ndarray,
+    pal: Palette,
+    region: Region,
+    xs: np.ndarray,
+    ys: np.ndarray,
+    view: tuple[int, int],
+) -> None:
     vw, vh = view
     cx = 0.68 * vw
     cy = HORIZON * vh - max(pal.sun_height, 0.25) * vh
     radius = 0.045 * vh if not pal.night else 0.035 * vh
     d = np.sqrt((xs[None, :] - cx) ** 2 + (ys[:, None] - cy) ** 2)
     disc = np.clip(radius - d + 1.0, 0.0, 1.0)
-    glow = np.exp(-d / (radius * (5.0 if not pal.night else 2.5))) * (0.55 if not pal.night else 0.25)
+    glow = np.exp(-d / (radius * (5.0 if not pal.night else 2.5))) * (
+        0.55 if not pal.night else 0.25
+    )
     light = np.asarray(pal.light, np.float32)
     rgb += (light - rgb) * np.clip(glow + disc, 0.0, 1.0)[..., None]
 
@@ -130,8 +155,14 @@ def _paint_nebula(rgb: np.ndarray, region: Region, vh: int, rng: np.random.Gener
     rgb += colour * cloud[..., None] * 0.8
 
 
-def _paint_clouds(rgb: np.ndarray, plan: ScenePlan, pal: Palette, region: Region, vh: int,
-                  rng: np.random.Generator) -> None:
+def _paint_clouds(
+    rgb: np.ndarray,
+    plan: ScenePlan,
+    pal: Palette,
+    region: Region,
+    vh: int,
+    rng: np.random.Generator,
+) -> None:
     heavy = bool(plan.weather & {"rain", "snow", "lightning"})
     cover = 0.35 if heavy else 0.5 if "clouds" in plan.weather else 0.62
     field = fractal_noise(rng, region.height, region.width, vh * 0.35, octaves=5)
@@ -156,7 +187,9 @@ def _paint_clouds(rgb: np.ndarray, plan: ScenePlan, pal: Palette, region: Region
 # --------------------------------------------------------------------------- the land
 
 
-def _surface_texture(rng: np.random.Generator, region: Region, vh: int, strength: float) -> np.ndarray:
+def _surface_texture(
+    rng: np.random.Generator, region: Region, vh: int, strength: float
+) -> np.ndarray:
     """Multiplicative detail so surfaces have something for the eye (and optical flow) to track."""
     detail = fractal_noise(rng, region.height, region.width, vh * 0.08, octaves=4)
     return 1.0 + (detail[..., None] - 0.5) * 2.0 * strength
@@ -167,8 +200,9 @@ def _hazed(colour: RGB, pal: Palette, amount: float) -> RGB:
     return tuple(c + (hc - c) * amount for c, hc in zip(colour, h, strict=True))  # type: ignore
 
 
-def paint_far(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int],
-              rng: np.random.Generator) -> np.ndarray:
+def paint_far(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Distant ridges (or a skyline, or nothing at sea): pale with atmospheric haze."""
     vw, vh = view
     horizon = HORIZON * vh
@@ -198,8 +232,9 @@ def paint_far(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, in
     return _to_rgba(rgb, alpha, plan.tones)
 
 
-def paint_mid(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int],
-              rng: np.random.Generator) -> np.ndarray:
+def paint_mid(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Hills, dunes, buildings or the sea surface, between the horizon and the foreground."""
     vw, vh = view
     horizon = HORIZON * vh
@@ -227,8 +262,9 @@ def paint_mid(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, in
     return _to_rgba(rgb, alpha, plan.tones)
 
 
-def paint_near(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int],
-               rng: np.random.Generator) -> np.ndarray:
+def paint_near(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """The foreground strip: ground, beach, road or grass, the most textured layer."""
     vw, vh = view
     ys = region.ys()
@@ -249,8 +285,9 @@ def paint_near(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, i
     return _to_rgba(rgb, alpha, plan.tones)
 
 
-def _skyline(rng: np.random.Generator, region: Region, base: float, vh: int, low: float,
-             high: float) -> np.ndarray:
+def _skyline(
+    rng: np.random.Generator, region: Region, base: float, vh: int, low: float, high: float
+) -> np.ndarray:
     """A city silhouette: flat-topped buildings of random widths and heights."""
     profile = np.empty(region.width, np.float32)
     x = 0
@@ -261,8 +298,15 @@ def _skyline(rng: np.random.Generator, region: Region, base: float, vh: int, low
     return profile
 
 
-def _paint_windows(rgb: np.ndarray, profile: np.ndarray, region: Region, vh: int, pal: Palette,
-                   rng: np.random.Generator, density: float) -> None:
+def _paint_windows(
+    rgb: np.ndarray,
+    profile: np.ndarray,
+    region: Region,
+    vh: int,
+    pal: Palette,
+    rng: np.random.Generator,
+    density: float,
+) -> None:
     """Lit windows on buildings, more of them at night."""
     cell = max(2, int(vh * 0.018))
     lit_share = 0.35 if pal.night else density
@@ -279,14 +323,15 @@ def _paint_windows(rgb: np.ndarray, profile: np.ndarray, region: Region, vh: int
     rgb[full] = colour
 
 
-def _paint_sea(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int],
-               rng: np.random.Generator) -> np.ndarray:
+def _paint_sea(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     """Water from the horizon down: sky reflection, wave streaks, a glitter path."""
     vw, vh = view
     horizon = HORIZON * vh
     ys = region.ys()
     depth = np.clip((ys - horizon) / (0.45 * vh), 0.0, 1.0)
-    rgb = _vertical_mix(_hazed(pal.sky_horizon, pal, 0.1), pal.mid, depth ** 0.6, region.width)
+    rgb = _vertical_mix(_hazed(pal.sky_horizon, pal, 0.1), pal.mid, depth**0.6, region.width)
     streaks = value_noise(rng, region.height, max(2, region.width // 8), vh * 0.01)
     streaks = cv2.resize(streaks, (region.width, region.height))
     rgb *= (0.8 + 0.4 * streaks)[..., None]
@@ -299,8 +344,9 @@ def _paint_sea(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, i
     return _to_rgba(rgb, alpha, plan.tones)
 
 
-def _paint_planet(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int],
-                  rng: np.random.Generator) -> np.ndarray:
+def _paint_planet(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
     vw, vh = view
     xs, ys = region.xs(), region.ys()
     cx, cy, r = 0.3 * vw, 0.45 * vh, 0.22 * vh
@@ -313,8 +359,14 @@ def _paint_planet(plan: ScenePlan, pal: Palette, region: Region, view: tuple[int
     return _to_rgba(rgb, alpha, plan.tones)
 
 
-def _paint_tree_line(rgb: np.ndarray, profile: np.ndarray, region: Region, vh: int, pal: Palette,
-                     rng: np.random.Generator) -> None:
+def _paint_tree_line(
+    rgb: np.ndarray,
+    profile: np.ndarray,
+    region: Region,
+    vh: int,
+    pal: Palette,
+    rng: np.random.Generator,
+) -> None:
     """Dark canopy bumps along the hill line."""
     bumps = value_noise(rng, 1, region.width, vh * 0.02)[0]
     canopy = profile + 0.03 * vh * bumps
@@ -322,8 +374,14 @@ def _paint_tree_line(rgb: np.ndarray, profile: np.ndarray, region: Region, vh: i
     rgb[mask] *= 0.6
 
 
-def _paint_trees(rgb: np.ndarray, alpha: np.ndarray, region: Region, vh: int, pal: Palette,
-                 rng: np.random.Generator) -> None:
+def _paint_trees(
+    rgb: np.ndarray,
+    alpha: np.ndarray,
+    region: Region,
+    vh: int,
+    pal: Palette,
+    rng: np.random.Generator,
+) -> None:
     """Conifers standing on the foreground, drawn into the layer's colour and alpha."""
     count = max(3, int(region.width / (0.12 * vh)))
     trunk = np.asarray(pal.near, np.float32) * 0.45 * pal.brightness
@@ -333,12 +391,24 @@ def _paint_trees(rgb: np.ndarray, alpha: np.ndarray, region: Region, vh: int, pa
         base = 0.86 * vh - region.y0 + rng.uniform(0, 0.08) * vh
         height = rng.uniform(0.25, 0.5) * vh
         half = height * 0.22
-        pts = np.array([[x, base - height], [x - half, base - height * 0.15],
-                        [x + half, base - height * 0.15]], np.int32)
+        pts = np.array(
+            [
+                [x, base - height],
+                [x - half, base - height * 0.15],
+                [x + half, base - height * 0.15],
+            ],
+            np.int32,
+        )
         cv2.fillConvexPoly(rgb, pts, crown.tolist())
         cv2.fillConvexPoly(alpha, pts, 1.0)
-        stem = np.array([[x - half * 0.12, base - height * 0.15], [x + half * 0.12,
-                          base - height * 0.15], [x + half * 0.12, base], [x - half * 0.12, base]],
-                        np.int32)
+        stem = np.array(
+            [
+                [x - half * 0.12, base - height * 0.15],
+                [x + half * 0.12, base - height * 0.15],
+                [x + half * 0.12, base],
+                [x - half * 0.12, base],
+            ],
+            np.int32,
+        )
         cv2.fillConvexPoly(rgb, stem, trunk.tolist())
         cv2.fillConvexPoly(alpha, stem, 1.0)

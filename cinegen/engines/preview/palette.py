@@ -27,14 +27,38 @@ class Palette:
 
 
 _TIMES: dict[str, dict[str, object]] = {
-    "day": dict(top=(60, 120, 215), horizon=(175, 205, 235), light=(255, 250, 225),
-                brightness=1.0, sun_height=0.35, night=False),
-    "sunset": dict(top=(55, 45, 115), horizon=(255, 135, 60), light=(255, 205, 120),
-                   brightness=0.72, sun_height=0.06, night=False),
-    "sunrise": dict(top=(95, 125, 200), horizon=(255, 175, 135), light=(255, 230, 180),
-                    brightness=0.82, sun_height=0.1, night=False),
-    "night": dict(top=(4, 6, 22), horizon=(22, 32, 68), light=(225, 232, 255),
-                  brightness=0.32, sun_height=0.3, night=True),
+    "day": dict(
+        top=(60, 120, 215),
+        horizon=(175, 205, 235),
+        light=(255, 250, 225),
+        brightness=1.0,
+        sun_height=0.35,
+        night=False,
+    ),
+    "sunset": dict(
+        top=(55, 45, 115),
+        horizon=(255, 135, 60),
+        light=(255, 205, 120),
+        brightness=0.72,
+        sun_height=0.06,
+        night=False,
+    ),
+    "sunrise": dict(
+        top=(95, 125, 200),
+        horizon=(255, 175, 135),
+        light=(255, 230, 180),
+        brightness=0.82,
+        sun_height=0.1,
+        night=False,
+    ),
+    "night": dict(
+        top=(4, 6, 22),
+        horizon=(22, 32, 68),
+        light=(225, 232, 255),
+        brightness=0.32,
+        sun_height=0.3,
+        night=True,
+    ),
 }
 
 _GROUND: dict[str, tuple[RGB, RGB, RGB]] = {  # far, mid, near

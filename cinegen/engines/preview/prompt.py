@@ -53,7 +53,6 @@ SUBJECTS: dict[str, tuple[str, ...]] = {
     "cars": ("car", "cars", "vehicle", "traffic", "truck", "taxi"),
     "boats": ("boat", "boats", "ship", "sailboat", "yacht"),
     "people": ("person", "people", "man", "woman", "child", "walker", "crowd", "figure"),
-    "fish": ("fish", "whale", "dolphin", "jellyfish"),
 }
 
 # Camera words → (kind, sign). Signs follow the camera: "pan left" turns the camera left.
@@ -114,8 +113,24 @@ TEMPOS: dict[str, tuple[str, ...]] = {
     "fast": ("fast", "energetic", "driving", "upbeat", "allegro", "dance", "techno", "rock"),
 }
 
-MUSIC_WORDS = ("music", "song", "soundtrack", "score", "melody", "piano", "guitar", "strings",
-               "orchestra", "orchestral", "beat", "drums", "synth", "jazz", "lullaby", "tune")
+MUSIC_WORDS = (
+    "music",
+    "song",
+    "soundtrack",
+    "score",
+    "melody",
+    "piano",
+    "guitar",
+    "strings",
+    "orchestra",
+    "orchestral",
+    "beat",
+    "drums",
+    "synth",
+    "jazz",
+    "lullaby",
+    "tune",
+)
 
 _NEGATION = re.compile(r"\b(?:no|without|not|never|avoid|except)\s+((?:[a-z'-]+\s*){1,3})")
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{1,300})[\"“”]|(?<![a-z])'([^']{2,300})'(?![a-z])")

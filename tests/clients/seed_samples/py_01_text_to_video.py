@@ -2,7 +2,6 @@
 import time
 from google import genai
 from google.genai import types
-
 client = genai.Client()
 prompt = """A close up of two people staring at a cryptic drawing on a wall, torchlight flickering.
 A man murmurs, 'This must be it. That's the secret code.' The woman looks at him and whispering excitedly, 'What did you find?'"""

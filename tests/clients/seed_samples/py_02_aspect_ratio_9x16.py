@@ -2,7 +2,6 @@
 import time
 from google import genai
 from google.genai import types
-
 client = genai.Client()
 prompt = """A montage of pizza making: a chef tossing and flattening the floury dough, ladling rich red tomato sauce in a spiral, sprinkling mozzarella cheese and pepperoni, and a final shot of the bubbling golden-brown pizza, upbeat electronic music with a rhythmical beat is playing, high energy professional video."""
 operation = client.models.generate_videos(

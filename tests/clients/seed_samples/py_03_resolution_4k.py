@@ -2,7 +2,6 @@
 import time
 from google import genai
 from google.genai import types
-
 client = genai.Client()
 prompt = """A stunning drone view of the Grand Canyon during a flamboyant sunset that highlights the canyon's colors. The drone slowly flies towards the sun then accelerates, dives and flies inside the canyon."""
 operation = client.models.generate_videos(

@@ -1,14 +1,13 @@
 # Seed sample (Python): shared/seeds/000_a3744ef1d9bb34af.txt lines 406-431, verbatim (indentation restored).
 import time
 from google import genai
-
 client = genai.Client()
 prompt = "Panning wide shot of a calico kitten sleeping in the sunshine"
 # Step 1: Generate an image with Nano Banana.
 image = client.models.generate_content(
     model="gemini-2.5-flash-image",
     contents=prompt,
-    config={"response_modalities": ["IMAGE"]},
+    config={"response_modalities":['IMAGE']}
 )
 # Step 2: Generate video with Veo 3.1 using the image.
 operation = client.models.generate_videos(

@@ -1,20 +1,19 @@
 # Seed sample (Python): shared/seeds/000_a3744ef1d9bb34af.txt lines 561-593, verbatim (indentation restored).
 import time
 from google import genai
-
 client = genai.Client()
 prompt = "The video opens with a medium, eye-level shot of a beautiful woman with dark hair and warm brown eyes. She wears a magnificent, high-fashion flamingo dress with layers of pink and fuchsia feathers, complemented by whimsical pink, heart-shaped sunglasses. She walks with serene confidence through the crystal-clear, shallow turquoise water of a sun-drenched lagoon. The camera slowly pulls back to a medium-wide shot, revealing the breathtaking scene as the dress's long train glides and floats gracefully on the water's surface behind her. The cinematic, dreamlike atmosphere is enhanced by the vibrant colors of the dress against the serene, minimalist landscape, capturing a moment of pure elegance and high-fashion fantasy."
 dress_reference = types.VideoGenerationReferenceImage(
-    image=dress_image,  # Generated separately with Nano Banana
-    reference_type="asset",
+    image=dress_image, # Generated separately with Nano Banana
+    reference_type="asset"
 )
 sunglasses_reference = types.VideoGenerationReferenceImage(
-    image=glasses_image,  # Generated separately with Nano Banana
-    reference_type="asset",
+    image=glasses_image, # Generated separately with Nano Banana
+    reference_type="asset"
 )
 woman_reference = types.VideoGenerationReferenceImage(
-    image=woman_image,  # Generated separately with Nano Banana
-    reference_type="asset",
+    image=woman_image, # Generated separately with Nano Banana
+    reference_type="asset"
 )
 operation = client.models.generate_videos(
     model="veo-3.1-generate-preview",

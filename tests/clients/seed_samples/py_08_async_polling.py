@@ -2,7 +2,6 @@
 import time
 from google import genai
 from google.genai import types
-
 client = genai.Client()
 # After starting the job, you get an operation object.
 operation = client.models.generate_videos(

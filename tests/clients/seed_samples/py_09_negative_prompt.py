@@ -2,7 +2,6 @@
 import time
 from google import genai
 from google.genai import types
-
 client = genai.Client()
 operation = client.models.generate_videos(
     model="veo-3.1-generate-preview",

@@ -1,0 +1,171 @@
+"""The preview engine: a fast, deterministic CPU renderer that honours every input.
+
+It is not a learned model and does not pretend to be one: classical graphics, computer vision
+and signal processing (NumPy, OpenCV, PyAV). Per mode:
+
+- text: a layered landscape from the prompt, filmed by the named camera move (scene.py);
+- image: the camera moves over the first frame with parallax (parallax.py);
+- interpolation: optical-flow motion from the first frame to the last (interpolate.py);
+- references: the assets composited into the prompt's scene, moving (references.py);
+- extension: the input video unchanged, then 7 s continuing its motion (extension.py).
+
+Frames are produced lazily, one per `next()`, each after a `progress(i / n)` call (which may
+raise `Cancelled`). Everything random comes from generators seeded by `spec.seed`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from cinegen.core.request import Mode
+from cinegen.engines.base import AUDIO_RATE, Clip, EngineError, ProgressFn, RenderSpec
+from cinegen.engines.preview.audio import continue_audio, soundtrack
+from cinegen.engines.preview.extension import Extension
+from cinegen.engines.preview.interpolate import FlowInterpolation
+from cinegen.engines.preview.parallax import ParallaxShot
+from cinegen.engines.preview.prompt import ScenePlan, parse_prompt
+from cinegen.engines.preview.references import paste, place_assets, style_grade
+from cinegen.engines.preview.scene import LandscapeScene
+from cinegen.media.decode import MediaError, read_audio
+
+
+class PreviewEngine:
+    name = "preview"
+
+    def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
+        """Plan the clip; the frames are rendered as the caller pulls them."""
+        _check(spec)
+        plan = parse_prompt(spec.prompt or "", spec.negative_prompt or "")
+        frames, notes = _frames_for(spec, plan)
+        audio = _audio_for(spec, plan) if spec.audio else None
+        notes.update(
+            engine=self.name,
+            camera=plan.camera,
+            setting=plan.setting,
+            time_of_day=plan.time_of_day,
+            weather=sorted(plan.weather),
+        )
+        return Clip(
+            frames=_with_progress(frames, spec.num_frames, progress),
+            num_frames=spec.num_frames,
+            width=spec.width,
+            height=spec.height,
+            fps=spec.fps,
+            audio=audio,
+            notes=notes,
+        )
+
+
+def _check(spec: RenderSpec) -> None:
+    if spec.width <= 0 or spec.height <= 0 or spec.num_frames <= 0 or spec.fps <= 0:
+        raise EngineError("The requested video has no frames or no size.")
+    for name, image in (("first", spec.first_frame), ("last", spec.last_frame)):
+        if image is not None and image.shape[:2] != (spec.height, spec.width):
+            raise EngineError(
+                f"The {name} frame is {image.shape[1]}x{image.shape[0]}, "
+                f"expected {spec.width}x{spec.height}."
+            )
+    if spec.mode is Mode.EXTENSION and spec.input_video is None:
+        raise EngineError("An extension needs an input video.")
+    if spec.mode in (Mode.IMAGE, Mode.INTERPOLATION) and spec.first_frame is None:
+        raise EngineError("This mode needs a first frame.")
+    if spec.mode is Mode.INTERPOLATION and spec.last_frame is None:
+        raise EngineError("Interpolation needs a last frame.")
+
+
+def _with_progress(
+    frames: Iterator[np.ndarray], total: int, progress: ProgressFn
+) -> Iterator[np.ndarray]:
+    """Exactly `total` frames, reporting progress before each one (where cancel can strike)."""
+    produced = 0
+    for frame in frames:
+        if produced == total:
+            break
+        progress(produced / total)
+        yield frame
+        produced += 1
+    if produced != total:
+        raise EngineError(f"The preview engine produced {produced} of {total} frames.")
+    progress(1.0)
+
+
+def _frames_for(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray], dict]:
+    """The frame iterator for the spec's mode, and notes about how it was made."""
+    if spec.mode is Mode.IMAGE:
+        assert spec.first_frame is not None
+        shot = ParallaxShot(spec.first_frame, plan, spec.fps, spec.num_frames)
+        return shot.frames(), {"mode": "image"}
+    if spec.mode is Mode.INTERPOLATION:
+        assert spec.first_frame is not None and spec.last_frame is not None
+        blend = FlowInterpolation(spec.first_frame, spec.last_frame, spec.num_frames)
+        return blend.frames(), {"mode": "interpolation"}
+    if spec.mode is Mode.EXTENSION:
+        assert spec.input_video is not None
+        ext = Extension(spec.input_video, spec.width, spec.height, spec.fps, spec.num_frames)
+        return ext.frames(), {"mode": "extension", "input_frames": spec.input_video.num_frames}
+    scene = LandscapeScene(plan, spec.width, spec.height, spec.fps, spec.num_frames, spec.seed)
+    if spec.mode is Mode.REFERENCES and spec.reference_images:
+        return _with_references(scene, spec)
+    return scene.frames(), {"mode": "text"}
+
+
+def _with_references(scene: LandscapeScene, spec: RenderSpec) -> tuple[Iterator[np.ndarray], dict]:
+    """The text scene with asset references pasted in and style references as a grade."""
+    types = spec.reference_types or ("asset",) * len(spec.reference_images)
+    assets = tuple(
+        img for img, kind in zip(spec.reference_images, types, strict=False) if kind != "style"
+    )
+    styles = tuple(
+        img for img, kind in zip(spec.reference_images, types, strict=False) if kind == "style"
+    )
+    rng = np.random.default_rng([spec.seed, 5])
+    placements = place_assets(assets, spec.width, spec.height, rng)
+    grade = style_grade(scene.frame(0), styles)
+
+    def frames() -> Iterator[np.ndarray]:
+        for index in range(spec.num_frames):
+            frame = scene.frame(index)
+            if grade is not None:
+                frame = grade.apply(frame)
+            for placement in placements:
+                paste(frame, placement, index / spec.fps)
+            yield frame
+
+    notes = {
+        "mode": "references",
+        "reference_scales": [round(p.scale, 6) for p in placements],
+        "style_references": len(styles),
+    }
+    return frames(), notes
+
+
+def _audio_for(spec: RenderSpec, plan: ScenePlan) -> np.ndarray:
+    """The soundtrack, exactly as long as the video; an extension continues the input's."""
+    seconds = spec.num_frames / spec.fps
+    total = int(round(seconds * AUDIO_RATE))
+    if spec.mode is Mode.EXTENSION and spec.input_video is not None:
+        video = spec.input_video
+        input_samples = int(round(video.num_frames / video.fps * AUDIO_RATE))
+        previous = None
+        if video.has_audio:
+            try:
+                previous = read_audio(video.path, AUDIO_RATE)
+            except MediaError:
+                previous = None
+        if previous is None:
+            previous = np.zeros((0, 2), np.float32)
+        previous = _fit_length(previous, input_samples)
+        new_seconds = max(0.0, (total - input_samples) / AUDIO_RATE)
+        track = continue_audio(previous, new_seconds, plan, spec.seed)
+        return _fit_length(track, total)
+    return _fit_length(soundtrack(plan, seconds, spec.seed), total)
+
+
+def _fit_length(track: np.ndarray, samples: int) -> np.ndarray:
+    """Trim or zero-pad a (samples, 2) track to exactly `samples`."""
+    if len(track) >= samples:
+        return np.ascontiguousarray(track[:samples], dtype=np.float32)
+    pad = np.zeros((samples - len(track), 2), np.float32)
+    return np.concatenate([track.astype(np.float32), pad])

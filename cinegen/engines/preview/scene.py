@@ -1,0 +1,231 @@
+"""Text to video: a layered procedural landscape filmed by the camera the prompt asks for.
+
+Steps: plan the camera poses for every frame; work out which part of each depth layer the
+camera will ever see; paint the layers once (flattened into one when the move has no
+parallax); then per frame warp + blend the layers, draw sprites, scale to the output size and
+draw the weather on top.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from cinegen.engines.preview.camera import (
+    Pose,
+    Velocity,
+    handheld_jitter,
+    layer_matrix,
+    pose_at,
+    velocity_for,
+)
+from cinegen.engines.preview.layers import (
+    Layer,
+    Region,
+    paint_far,
+    paint_mid,
+    paint_near,
+    paint_sky,
+)
+from cinegen.engines.preview.palette import make_palette
+from cinegen.engines.preview.particles import draw_fields, flash, lightning_flash, make_fields
+from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.engines.preview.sprites import DEFAULT_SUBJECTS, draw_sprites, make_sprites
+
+WORK_LONG_SIDE = 960
+"""Layers are composed at most this many pixels on the long side, then scaled up: the scene
+is smooth, and composing at 720p would cost more than the encoder."""
+
+PAINTERS: tuple[tuple[str, float, Callable[..., np.ndarray]], ...] = (
+    ("sky", 0.0, paint_sky),
+    ("far", 0.25, paint_far),
+    ("mid", 0.5, paint_mid),
+    ("near", 1.0, paint_near),
+)
+
+
+def work_size(width: int, height: int) -> tuple[int, int]:
+    """The composing resolution: the output size, halved until the long side fits."""
+    w, h = width, height
+    while max(w, h) > WORK_LONG_SIDE:
+        w, h = (w + 1) // 2, (h + 1) // 2
+    return w, h
+
+
+def _region_seen(poses: list[Pose], nearness: float, view: tuple[int, int]) -> Region:
+    """The bounding box, in layer pixels, of everything the camera sees of one layer."""
+    vw, vh = view
+    corners = np.array([[0, 0, 1], [vw, 0, 1], [0, vh, 1], [vw, vh, 1]], np.float64).T
+    lo = np.array([np.inf, np.inf])
+    hi = -lo
+    for pose in poses:
+        pts = layer_matrix(pose, nearness, vw, vh) @ corners
+        lo = np.minimum(lo, pts.min(axis=1))
+        hi = np.maximum(hi, pts.max(axis=1))
+    x0, y0 = int(np.floor(lo[0])) - 2, int(np.floor(lo[1])) - 2
+    x1, y1 = int(np.ceil(hi[0])) + 3, int(np.ceil(hi[1])) + 3
+    return Region(x0, y0, x1 - x0, y1 - y0)
+
+
+def _union(regions: list[Region]) -> Region:
+    x0 = min(r.x0 for r in regions)
+    y0 = min(r.y0 for r in regions)
+    x1 = max(r.x0 + r.width for r in regions)
+    y1 = max(r.y0 + r.height for r in regions)
+    return Region(x0, y0, x1 - x0, y1 - y0)
+
+
+def _over(below: np.ndarray, above: np.ndarray) -> None:
+    """Composite RGBA `above` onto opaque RGBA `below`, in place (painting time only)."""
+    alpha = above[..., 3:4].astype(np.float32) / 255.0
+    mixed = below[..., :3] * (1.0 - alpha) + above[..., :3] * alpha
+    below[..., :3] = mixed.round().astype(np.uint8)
+
+
+def _frame_rows(layer: Layer, matrix: np.ndarray, height: int) -> tuple[int, int]:
+    """The frame rows where the layer starts to show and where it becomes solid."""
+    scale, offset = matrix[1, 1], matrix[1, 2]  # canvas_y = scale * frame_y + offset
+
+    def to_frame(row: float) -> float:
+        return (row - offset) / scale
+
+    top = int(np.floor(to_frame(layer.top))) - 1
+    solid = int(np.ceil(to_frame(layer.solid))) + 1
+    return min(max(top, 0), height), min(max(solid, 0), height)
+
+
+def _warp_rows(image: np.ndarray, matrix: np.ndarray, width: int, y0: int, y1: int) -> np.ndarray:
+    """Frame rows [y0, y1) of a layer warped by `matrix` (frame → canvas)."""
+    band = matrix.copy()
+    band[:, 2] += band[:, 1] * y0
+    return cv2.warpAffine(
+        image,
+        band,
+        (width, y1 - y0),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def has_parallax(v: Velocity) -> bool:
+    return bool(v.truck or v.rise or v.dolly)
+
+
+class LandscapeScene:
+    """The world of a text prompt: layers painted once, filmed frame by frame."""
+
+    def __init__(
+        self, plan: ScenePlan, width: int, height: int, fps: int, num_frames: int, seed: int
+    ) -> None:
+        self.plan = plan
+        self.size = (width, height)
+        self.view = work_size(width, height)
+        self.fps = fps
+        self.seed = seed
+        self.palette = make_palette(plan)
+        self.velocity = velocity_for(plan.camera, plan.speed)
+        jitter = handheld_jitter(self.velocity.shake, num_frames, fps, seed)
+        self.poses = [pose_at(self.velocity, i / fps, tuple(jitter[i])) for i in range(num_frames)]
+        self.layers = self._paint_layers()
+        self.sprites, self.wrap = self._make_sprites()
+        wind = 0.08 if "wind" in plan.weather else 0.0
+        self.fields = make_fields(
+            plan.weather, np.random.default_rng([seed, 3]), self.palette.night, wind, height
+        )
+
+    def _paint_layers(self) -> list[Layer]:
+        """Paint every depth layer over the region the camera will see of it."""
+        regions = [_region_seen(self.poses, n, self.view) for _, n, _ in PAINTERS]
+        flat = not has_parallax(self.velocity)
+        if flat:
+            regions = [_union(regions)] * len(PAINTERS)
+        painted: list[np.ndarray] = []
+        for index, ((_, _, paint), region) in enumerate(
+            zip(PAINTERS, regions, strict=True)
+        ):
+            rng = np.random.default_rng([self.seed, 1, index])
+            painted.append(paint(self.plan, self.palette, region, self.view, rng))
+        if flat:
+            for rgba in painted[1:]:
+                _over(painted[0], rgba)
+            painted = painted[:1]
+        return [
+            Layer.from_rgba(rgba, region, nearness, name)
+            for rgba, region, (name, nearness, _) in zip(painted, regions, PAINTERS, strict=False)
+        ]
+
+    def _make_sprites(self) -> tuple[list, tuple[float, float]]:
+        subjects = self.plan.subjects or DEFAULT_SUBJECTS.get(self.plan.setting, ())
+        vw = self.view[0]
+        span = (-0.5 * vw, 1.5 * vw)
+        rng = np.random.default_rng([self.seed, 2])
+        return make_sprites(subjects, self.view, span, rng, self.palette.night), span
+
+    def frame(self, index: int) -> np.ndarray:
+        """Frame `index` at the output size, uint8 RGB."""
+        pose = self.poses[index]
+        seconds = index / self.fps
+        view = self._compose(pose)
+        self._draw_sprites(view, pose, seconds)
+        out = view
+        if view.shape[1] != self.size[0] or view.shape[0] != self.size[1]:
+            out = cv2.resize(view, self.size, interpolation=cv2.INTER_LINEAR)
+        draw_fields(out, self.fields, seconds)
+        if "lightning" in self.plan.weather:
+            flash(out, lightning_flash(index, self.fps, self.seed))
+        return out
+
+    def _compose(self, pose: Pose) -> np.ndarray:
+        """Warp and stack the layers back to front, touching only the rows each one shows.
+
+        A layer is transparent above its `top` row and opaque below its `solid` row, so per
+        frame it is warped only where no nearer layer hides it, and blended only in the band
+        between the two (its ridge line); elsewhere it is copied.
+        """
+        vw, vh = self.view
+        out = np.empty((vh, vw, 3), np.uint8)
+        matrices = []
+        for layer in self.layers:
+            matrix = layer_matrix(pose, layer.nearness, vw, vh)
+            matrix[:, 2] -= (layer.region.x0, layer.region.y0)
+            matrices.append(matrix)
+        hidden_from = vh  # rows at and below this are covered by a nearer opaque layer
+        spans = []
+        for layer, matrix in zip(reversed(self.layers), reversed(matrices), strict=True):
+            top, solid = _frame_rows(layer, matrix, vh)
+            spans.append((top, solid, hidden_from))
+            hidden_from = min(hidden_from, solid)
+        spans.reverse()
+        for index, (layer, matrix, (top, solid, hidden)) in enumerate(
+            zip(self.layers, matrices, spans, strict=True)
+        ):
+            if index == 0:
+                top = 0
+            if top >= hidden:
+                continue
+            rgb = _warp_rows(layer.rgb, matrix, vw, top, hidden)
+            blend_end = top if index == 0 else min(max(solid, top), hidden)
+            if blend_end > top:
+                alpha = _warp_rows(layer.alpha, matrix, vw, top, blend_end)
+                weight = alpha.astype(np.float32) * (1.0 / 255.0)
+                out[top:blend_end] = cv2.blendLinear(
+                    rgb[: blend_end - top], out[top:blend_end], weight, 1.0 - weight
+                )
+            out[blend_end:hidden] = rgb[blend_end - top :]
+        return out
+
+    def _draw_sprites(self, view: np.ndarray, pose: Pose, seconds: float) -> None:
+        if not self.sprites:
+            return
+        vw, vh = self.view
+        to_screen = {}
+        for nearness in {s.nearness for s in self.sprites}:
+            m = layer_matrix(pose, nearness, vw, vh)
+            to_screen[nearness] = (1.0 / m[0, 0], m[0, 2], m[1, 2])
+        draw_sprites(view, self.sprites, seconds, to_screen, self.wrap, self.palette.night)
+
+    def frames(self) -> Iterator[np.ndarray]:
+        for index in range(len(self.poses)):
+            yield self.frame(index)
