@@ -13,6 +13,8 @@ from cinegen.api.auth import Authenticator
 from cinegen.api.errors import install_error_handlers
 from cinegen.api.gemini.routes import router as gemini_router
 from cinegen.api.runtime import Runtime
+from cinegen.api.vertex.routes import router as vertex_router
+from cinegen.api.videos.routes import router as videos_router
 from cinegen.engines.registry import build_engines
 from cinegen.jobs.queue import InProcessQueue
 from cinegen.jobs.worker import JobContext
@@ -20,6 +22,7 @@ from cinegen.service.operations import OperationService
 from cinegen.settings import Settings
 from cinegen.store.blobs import LocalBlobStore
 from cinegen.store.db import Database
+from cinegen.web.routes import router as web_router
 
 log = logging.getLogger("cinegen")
 
@@ -68,5 +71,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     install_error_handlers(app)
+    app.include_router(videos_router)
+    app.include_router(vertex_router)
     app.include_router(gemini_router)
+    app.include_router(web_router)
     return app

@@ -1,0 +1,5 @@
+"""Routes of the videos dialect (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,5 @@
+"""The playground page (being built)."""
+
+from fastapi import APIRouter
+
+router = APIRouter()

@@ -1,0 +1,179 @@
+"""The preview engine responds to the request in ways a test can measure (issue: preview engine).
+
+Short, small clips: flow, template matching and PSNR on what the engine renders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import cv2
+import numpy as np
+import pytest
+
+from cinegen.core.request import Mode
+from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.media.decode import iter_video_frames
+from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
+from tests.engines.test_preview_contract import input_video, render_to, spec_for
+from tests.media.video_checks import psnr, textured
+
+ENGINE = PreviewEngine()
+W, H = 256, 144
+
+
+def frames_of(spec) -> list[np.ndarray]:
+    return list(ENGINE.render(spec, lambda _: None).frames)
+
+
+# --------------------------------------------------------------------------- text to video
+
+
+@pytest.mark.parametrize("place", ["a mountain valley", "a city street at night", "a beach"])
+def test_pan_left_and_right_move_the_scene_opposite_ways(place: str) -> None:
+    left = global_motion(frames_of(spec_for(prompt=f"{place}, pan left", width=W, height=H)))
+    right = global_motion(frames_of(spec_for(prompt=f"{place}, pan right", width=W, height=H)))
+    assert left.dx > 0.4 and right.dx < -0.4  # camera left → scene moves right in frame
+    assert abs(left.dy) < 0.1 and abs(right.dy) < 0.1
+
+
+def test_zoom_in_diverges_zoom_out_converges() -> None:
+    zoom_in = global_motion(frames_of(spec_for(prompt="a forest, zoom in", width=W, height=H)))
+    zoom_out = global_motion(frames_of(spec_for(prompt="a forest, zoom out", width=W, height=H)))
+    assert zoom_in.divergence > 1e-3 and zoom_out.divergence < -1e-3
+    assert abs(zoom_in.dx) < 0.1
+
+
+def test_tilt_up_moves_the_scene_down() -> None:
+    tilt = global_motion(frames_of(spec_for(prompt="a city skyline, tilt up", width=W, height=H)))
+    assert tilt.dy > 0.2
+
+
+@pytest.mark.parametrize("prompt", ["a lake, static shot", "snow in a forest, static shot",
+                                    "rain on a city street at night, locked-off camera"])
+def test_static_shot_has_near_zero_global_motion(prompt: str) -> None:
+    frames = frames_of(spec_for(prompt=prompt, width=W, height=H))
+    still = global_motion(frames)
+    assert abs(still.dx) < 0.1 and abs(still.dy) < 0.1 and abs(still.divergence) < 5e-4
+    assert mean_abs_diff(frames[0], frames[-1]) > 0.05  # yet things move in it
+
+
+def test_time_of_day_and_tones_change_the_palette() -> None:
+    def mean_colour(prompt: str) -> np.ndarray:
+        frame = frames_of(spec_for(prompt=prompt, width=W, height=H, num_frames=1))[0]
+        return frame.reshape(-1, 3).mean(axis=0)
+
+    day, night = mean_colour("a valley at noon"), mean_colour("a valley at night")
+    assert day.mean() > night.mean() + 40
+    sunset = mean_colour("a valley at sunset")
+    assert sunset[0] > sunset[2]  # warm: more red than blue
+    blue = mean_colour("a valley, blue tones")
+    warm = mean_colour("a valley, warm tones")
+    assert blue[2] - blue[0] > warm[2] - warm[0] + 20
+
+
+def test_weather_words_add_particles_and_the_negative_prompt_removes_them() -> None:
+    base = spec_for(prompt="a street in the rain at night", width=W, height=H, num_frames=6)
+    rainy = frames_of(base)
+    dry = frames_of(replace(base, negative_prompt="rain"))
+    plain = frames_of(replace(base, prompt="a street at night"))
+    assert "rain" not in parse_prompt(base.prompt, "rain").weather
+    streaks = [cv2.Canny(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), 60, 120).mean() for f in rainy]
+    dry_edges = [cv2.Canny(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), 60, 120).mean() for f in dry]
+    assert np.mean(streaks) > np.mean(dry_edges) * 1.2
+    assert parse_prompt("no rain, a quiet street").weather == frozenset()
+    assert len(plain) == len(dry)
+
+
+def test_text_to_video_is_not_a_colour_bar_in_any_setting() -> None:
+    for prompt in ("ocean waves", "a busy city", "a forest", "desert dunes", "outer space nebula"):
+        frame = frames_of(spec_for(prompt=prompt, width=W, height=H, num_frames=1))[0]
+        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+        assert grey.std() > 12, prompt
+        assert cv2.Laplacian(grey, cv2.CV_32F).var() > 1.0, prompt  # has detail, not flat
+
+
+# --------------------------------------------------------------------------- image to video
+
+
+def test_image_to_video_moves_with_parallax() -> None:
+    image = textured(W, H, seed=5)
+    frames = frames_of(spec_for(Mode.IMAGE, first_frame=image, prompt="pan right",
+                                num_frames=24, width=W, height=H))
+    assert psnr(frames[0], image) == float("inf")
+    f = flow(frames[0], frames[12])
+    top = np.median(f[: H // 4, :, 0])
+    bottom = np.median(f[-H // 4 :, :, 0])
+    assert bottom < top < 0  # scene moves left; the near (lower) part moves more
+    assert abs(bottom - top) > 0.3
+
+
+def test_image_to_video_follows_the_zoom_word() -> None:
+    image = textured(W, H, seed=6)
+    frames = frames_of(spec_for(Mode.IMAGE, first_frame=image, prompt="slow zoom in",
+                                num_frames=24, width=W, height=H))
+    assert global_motion(frames).divergence > 5e-4
+
+
+# --------------------------------------------------------------------------- first + last frame
+
+
+def test_interpolation_moves_a_square_instead_of_cross_fading() -> None:
+    first = np.full((H, W, 3), 30, np.uint8)
+    last = first.copy()
+    first[52:92, 20:60] = (230, 60, 60)
+    last[52:92, 196:236] = (230, 60, 60)
+    frames = frames_of(spec_for(Mode.INTERPOLATION, first_frame=first, last_frame=last,
+                                num_frames=25, width=W, height=H))
+    middle = frames[12]
+    red = (middle[..., 0] > 150) & (middle[..., 1] < 120)
+    count, labels = cv2.connectedComponents(red.astype(np.uint8))
+    assert count == 2  # background + exactly one square
+    ys, xs = np.nonzero(red)
+    assert abs(xs.mean() - W / 2) < 20 and red.sum() > 0.8 * 40 * 40
+    half_tone = (middle[..., 0] > 80) & (middle[..., 0] < 150)
+    assert half_tone.sum() < 200  # no ghost half-transparent squares
+    assert psnr(frames[0], first) == float("inf") and psnr(frames[-1], last) == float("inf")
+
+
+# --------------------------------------------------------------------------- references
+
+
+def test_each_reference_appears_at_its_placed_scale_and_moves() -> None:
+    refs = (textured(90, 120, seed=7), textured(120, 90, seed=8), textured(100, 100, seed=9))
+    spec = spec_for(Mode.REFERENCES, reference_images=refs, reference_types=("asset",) * 3,
+                    width=W, height=H, num_frames=24, prompt="a beach at sunset")
+    clip = ENGINE.render(spec, lambda _: None)
+    frames = list(clip.frames)
+    scales = clip.notes["reference_scales"]
+    for ref, scale in zip(refs, scales, strict=True):
+        size = (round(ref.shape[1] * scale), round(ref.shape[0] * scale))
+        template = cv2.resize(ref, size, interpolation=cv2.INTER_AREA)
+        spots = []
+        for frame in (frames[0], frames[-1]):
+            score = cv2.matchTemplate(frame, template, cv2.TM_CCOEFF_NORMED)
+            _, best, _, where = cv2.minMaxLoc(score)
+            assert best >= 0.8
+            spots.append(where)
+        assert spots[0] != spots[1]  # it moves
+
+
+# --------------------------------------------------------------------------- extension
+
+
+@pytest.mark.parametrize("prompt", ["a valley, pan right", "a forest, zoom in", "a lake"])
+def test_extension_continues_the_motion_without_a_jump(tmp_path, prompt: str) -> None:
+    video = input_video(tmp_path, seconds=2.0, audio=False)
+    video_spec = spec_for(prompt=prompt, num_frames=48, seed=3)
+    render_to(tmp_path / "input.mp4", video_spec)  # the same input path, now with `prompt`
+    source = list(iter_video_frames(video.path))
+    out = frames_of(spec_for(Mode.EXTENSION, input_video=video, num_frames=48 + 168))
+    diffs = [mean_abs_diff(a, b) for a, b in zip(source[-25:-1], source[-24:], strict=True)]
+    seam = mean_abs_diff(out[47], out[48])
+    assert seam <= 1.5 * float(np.median(diffs)) + 0.05
+    before = global_motion(source[-12:], step=1)
+    after = global_motion(out[48:72], step=1)
+    assert np.sign(after.dx) == np.sign(before.dx) or abs(before.dx) < 0.05
+    assert abs(after.dx - before.dx) < 0.5 * abs(before.dx) + 0.1
+    assert min(psnr(a, b) for a, b in zip(source, out[:48], strict=True)) == float("inf")
