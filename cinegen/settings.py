@@ -28,6 +28,24 @@ class Settings(BaseSettings):
     max_request_bytes: int = 160 * 1024 * 1024
     max_attempts: int = 2  # runs of one operation before an interrupted job is failed
 
+    # The diffusers (GPU) engine: README "GPU engine (diffusers)". Off unless a registry is set.
+    diffusers_registry: Path | None = None  # TOML: models and modes -> pipeline + checkpoint
+    diffusers_allow_network: bool = False  # hub ids in the registry; else HF_HUB_OFFLINE=1
+    diffusers_device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
+    diffusers_max_loaded: int = 1  # checkpoints kept loaded at once (more only if memory allows)
+    diffusers_offload: str = "none"  # none | model | sequential (CPU offload for small GPUs)
+    diffusers_vae_tiling: bool = False  # decode in tiles: less memory, a little slower
+    # image URLs (/v1/videos): hosts, IPs or CIDRs, comma-separated, that may be fetched from
+    # although private/loopback (tests, trusted deployments); nothing else is lifted
+    fetch_allow_hosts: str = ""
+    fetch_timeout_seconds: float = 10.0  # connect + read budget of one image URL
+    videos_poll_after_ms: int = 2000  # `openai-poll-after-ms` sent on /v1/videos
+    # Google Cloud Storage (Vertex `gcsUri` inputs, `storageUri` outputs): an endpoint such as
+    # an emulator (anonymous credentials), or real GCS with Application Default Credentials.
+    gcs_endpoint: str | None = None  # e.g. http://127.0.0.1:4443 (fake-gcs-server)
+    gcs_project: str | None = None
+    gcs_use_default_credentials: bool = False
+
     @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -50,7 +50,7 @@ class ServerProcess:
         env.update(self.env_extra)
         return env
 
-    def start(self, timeout: float = 30.0) -> ServerProcess:
+    def start(self, timeout: float = 120.0) -> ServerProcess:
         self.log_path = self.data_dir / "server.log"
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it

@@ -6,7 +6,7 @@ A `ModelInfo` is a capability row: the rules read it, the model routes render it
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
@@ -130,3 +130,13 @@ MODELS: dict[str, ModelInfo] = {
 def lookup(model_id: str) -> ModelInfo | None:
     """The row for `model_id` (with or without a `models/` prefix), or None."""
     return MODELS.get(model_id.removeprefix("models/"))
+
+
+def add_model(row: ModelInfo) -> None:
+    """Add or replace a row: engines configured at start-up (diffusers) put theirs in place."""
+    MODELS[row.id] = row
+
+
+def served_by(row: ModelInfo, engine: str, note: str) -> ModelInfo:
+    """`row` routed to another engine, its description saying which instead of the preview."""
+    return replace(row, engine=engine, description=row.description.replace(_PREVIEW_NOTE, note))

@@ -8,5 +8,10 @@ from cinegen.settings import Settings
 
 
 def build_engines(settings: Settings) -> dict[str, Engine]:
-    del settings  # the GPU engines will read their model registry from it
-    return {"preview": PreviewEngine()}
+    """The preview engine always; the diffusers engine when a model registry is configured."""
+    engines: dict[str, Engine] = {"preview": PreviewEngine()}
+    if settings.diffusers_registry is not None:
+        from cinegen.engines.diffusers import build_engine
+
+        engines["diffusers"] = build_engine(settings)
+    return engines

@@ -31,6 +31,7 @@ from cinegen.media.provenance import provenance_tags
 from cinegen.service.codec import request_from_json
 from cinegen.service.operations import CANCELLED_MESSAGE, OperationService, new_id
 from cinegen.store.db import FileRecord, utcnow
+from cinegen.store.gcs import GcsError, sample_uri
 
 log = logging.getLogger("cinegen.worker")
 
@@ -125,6 +126,11 @@ def _render_all(
     progress = _Progress(ctx, op.id, req.sample_count or 1)
     samples: list[Sample] = []
     notes: dict[str, object] = {"engine": engine.name, "seed": op.seed}
+    if req.enhance_prompt and not getattr(engine, "prompt_enhancer", False):
+        notes["enhancePrompt"] = (
+            f"requested, but the {engine.name} engine has no prompt enhancer: "
+            "the prompt was used as given"
+        )
     with tempfile.TemporaryDirectory(prefix="cinegen-") as scratch:
         base_spec = _render_spec(req, ctx, op.seed, Path(scratch))
         for index in range(req.sample_count or 1):
@@ -143,6 +149,8 @@ def _render_all(
             )
             record = _store_video(ctx, op, file_id, out, encoded.size_bytes)
             written.append(record)
+            if req.storage_uri:
+                _export_to_gcs(ctx, req.storage_uri, op.id, index, record)
             samples.append(
                 Sample(
                     file_id=file_id,
@@ -177,6 +185,20 @@ def _store_video(ctx: JobContext, op: Operation, file_id: str, path: Path, size:
     )
     ctx.service.db.insert_file(record)
     return record
+
+
+def _export_to_gcs(
+    ctx: JobContext, storage_uri: str, op_id: str, index: int, record: FileRecord
+) -> None:
+    """Vertex `storageUri`: a copy of the sample goes to `<storageUri>/<op>/sample_<i>.mp4`."""
+    if ctx.service.gcs is None:
+        raise EngineError("`storageUri` needs a configured GCS store.")
+    try:
+        ctx.service.gcs.write_file(
+            sample_uri(storage_uri, op_id, index), ctx.service.blobs.local_path(record.blob_key)
+        )
+    except GcsError as exc:
+        raise EngineError(str(exc)) from exc
 
 
 def _discard(ctx: JobContext, written: list[FileRecord]) -> None:
@@ -240,5 +262,5 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         reference_images=refs,
         reference_types=tuple(r.reference_type for r in req.reference_images),
         input_video=input_video,
-        extras={"scratch": str(scratch)},
+        extras={"scratch": str(scratch), "model": req.model},
     )

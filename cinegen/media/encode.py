@@ -26,9 +26,11 @@ AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
 AUDIO_CHUNK = 1024  # samples per AAC frame
 
 # crf: lower is better quality. "lossless" in the Veo API means "as good as it gets" for a
-# download, not mathematically lossless (which most players cannot decode).
+# download, not mathematically lossless (which most players cannot decode). "optimized" uses
+# x264's superfast preset: a 720p 8 s clip must encode in about a second on two cores, and
+# crf 20 keeps first/last frames above 35 dB PSNR; the cost is a somewhat larger file.
 _QUALITY = {
-    "optimized": {"crf": "20", "preset": "veryfast"},
+    "optimized": {"crf": "20", "preset": "superfast"},
     "lossless": {"crf": "10", "preset": "veryfast"},
 }
 
@@ -140,6 +142,7 @@ def _add_video_stream(
     stream.time_base = VIDEO_TIME_BASE
     stream.codec_context.time_base = VIDEO_TIME_BASE
     stream.codec_context.thread_count = ENCODER_THREADS
+    stream.codec_context.thread_type = "FRAME"  # x264 pipelines frames while we render
     # Say what the pixels are (BT.601, limited range), or HD players guess BT.709.
     stream.codec_context.colorspace = 6  # AVCOL_SPC_SMPTE170M
     stream.codec_context.color_primaries = 6  # AVCOL_PRI_SMPTE170M

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from cinegen.core import rules
 from cinegen.core.catalog import MAX_EXTENSION_INPUT_SECONDS
@@ -21,11 +22,12 @@ from cinegen.core.operation import RPC_CANCELLED, Operation, State
 from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage
 from cinegen.media import decode
 from cinegen.media.provenance import read_provenance
-from cinegen.service.codec import request_to_json
+from cinegen.service.codec import request_from_json, request_to_json
 from cinegen.service.errors import ServiceError, invalid, not_found
 from cinegen.settings import Settings
 from cinegen.store.blobs import BlobStore
 from cinegen.store.db import Database, FileRecord, utcnow
+from cinegen.store.gcs import GcsError, gcs_store_from_settings, parse_gs_uri
 
 log = logging.getLogger("cinegen.service")
 
@@ -60,6 +62,7 @@ class OperationService:
         self.blobs = blobs
         self.settings = settings
         self.enqueue = enqueue
+        self.gcs = gcs_store_from_settings(settings)  # None unless GCS is configured
 
     # submit -----------------------------------------------------------------------------
 
@@ -70,11 +73,14 @@ class OperationService:
         owner: str | None,
         api_version: str,
         resource_prefix: str = "",
+        notes: dict[str, Any] | None = None,
     ) -> Operation:
         """Check, persist and queue; raise RuleError / ServiceError on refusal (nothing kept)."""
         req = rules.check(
             req, api_version=api_version, restricted_region=self.settings.restricted_region
         )
+        self._check_storage_uri(req)
+        req = self._fetch_gcs_inputs(req)
         self._check_images(req)
         extension_file = self._check_video(req, owner)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
@@ -90,6 +96,7 @@ class OperationService:
             request={},
             seed=seed,
             resource_prefix=resource_prefix,
+            notes=dict(notes or {}),
         )
         op.request = request_to_json(self._persist_inputs(op.id, req))
         self.db.insert_operation(op)
@@ -97,6 +104,84 @@ class OperationService:
             self.touch(extension_file)
         self.enqueue(op.id)
         return op
+
+    def remix(
+        self,
+        op_id: str,
+        owner: str | None,
+        *,
+        prompt: str,
+        api_version: str,
+        dialect: str = "videos",
+        notes: dict[str, Any] | None = None,
+    ) -> Operation:
+        """A new operation from a stored one's request with a new prompt and the same seed.
+
+        Persisted inputs are read back as bytes so the new operation owns copies of them.
+        """
+        source = self.get(op_id, owner)
+
+        def copy(ref: MediaRef | None) -> MediaRef | None:
+            if ref is None or ref.blob_key is None:
+                return ref
+            if not self.blobs.exists(ref.blob_key):
+                raise invalid("The inputs of the original video are no longer stored.")
+            data = self.blobs.local_path(ref.blob_key).read_bytes()
+            return MediaRef(data=data, mime_type=ref.mime_type)
+
+        req = request_from_json(source.request)
+        req = req.with_(
+            prompt=prompt,
+            seed=source.seed,
+            image=copy(req.image),
+            last_frame=copy(req.last_frame),
+            video=copy(req.video),
+            reference_images=tuple(
+                ReferenceImage(image=copy(r.image), reference_type=r.reference_type)
+                for r in req.reference_images
+            ),
+            webhook=None,
+            dialect=dialect,
+        )
+        return self.submit(req, owner=owner, api_version=api_version, notes=notes)
+
+    def _check_storage_uri(self, req: GenerateRequest) -> None:
+        """`storageUri` (Vertex): a `gs://bucket/prefix/` the worker writes the samples to."""
+        if req.storage_uri is None:
+            return
+        try:
+            parse_gs_uri(req.storage_uri)
+        except GcsError as exc:
+            raise invalid(str(exc)) from exc
+        if self.gcs is None:
+            raise invalid(
+                "`storageUri` needs a configured GCS store (set CINEGEN_GCS_ENDPOINT or "
+                "CINEGEN_GCS_USE_DEFAULT_CREDENTIALS); leave it out to get the video bytes inline."
+            )
+
+    def _fetch_gcs_inputs(self, req: GenerateRequest) -> GenerateRequest:
+        """Read every `gcsUri` input from the GCS store now, so it is checked and persisted
+        like inline bytes (and a later change of the object cannot change the job)."""
+
+        def fetch(ref: MediaRef | None) -> MediaRef | None:
+            if ref is None or not ref.gcs_uri or ref.data is not None:
+                return ref
+            if self.gcs is None:
+                raise invalid("`gcsUri` inputs need a configured GCS store.")
+            try:
+                return MediaRef(data=self.gcs.read(ref.gcs_uri), mime_type=ref.mime_type)
+            except GcsError as exc:
+                raise invalid(str(exc)) from exc
+
+        return req.with_(
+            image=fetch(req.image),
+            last_frame=fetch(req.last_frame),
+            video=fetch(req.video),
+            reference_images=tuple(
+                ReferenceImage(image=fetch(r.image), reference_type=r.reference_type)
+                for r in req.reference_images
+            ),
+        )
 
     def _check_images(self, req: GenerateRequest) -> None:
         images: list[MediaRef] = [m for m in (req.image, req.last_frame) if m is not None]

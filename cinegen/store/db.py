@@ -35,6 +35,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.exc import IntegrityError
 
 from cinegen.core.operation import Operation, Sample, State
 
@@ -87,6 +88,16 @@ api_keys = Table(
     Column("create_time", DateTime(timezone=True), nullable=False),
 )
 
+
+video_idempotency = Table(
+    "video_idempotency",
+    metadata,
+    Column("owner", String(64), primary_key=True),  # "" for the anonymous owner
+    Column("key", String(255), primary_key=True),
+    Column("operation_id", String(64), nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+)
 
 # Hot-path statements, built once: constructing a select costs more than running it on SQLite.
 _GET_OPERATION = select(operations).where(operations.c.id == bindparam("op_id"))
@@ -392,3 +403,68 @@ class Database:
         with self._write() as conn:
             return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount == 1
 
+    # /v1/videos: ordered listing and idempotency keys ---------------------------------------
+
+    def list_operations_ordered(
+        self, owner: str | None, *, limit: int, after: Operation | None, ascending: bool
+    ) -> list[Operation]:
+        """One owner's operations by (create_time, id), starting after `after` if given."""
+        query = select(operations).where(
+            operations.c.owner.is_(None) if owner is None else operations.c.owner == owner
+        )
+        if after is not None:
+            time, op_id = after.create_time, after.id
+            if ascending:
+                query = query.where(
+                    (operations.c.create_time > time)
+                    | ((operations.c.create_time == time) & (operations.c.id > op_id))
+                )
+            else:
+                query = query.where(
+                    (operations.c.create_time < time)
+                    | ((operations.c.create_time == time) & (operations.c.id < op_id))
+                )
+        if ascending:
+            query = query.order_by(operations.c.create_time.asc(), operations.c.id.asc())
+        else:
+            query = query.order_by(operations.c.create_time.desc(), operations.c.id.desc())
+        with self._read() as conn:
+            return [_operation_from_row(r) for r in conn.execute(query.limit(limit))]
+
+    def get_idempotency(self, owner: str | None, key: str) -> tuple[str, str, datetime] | None:
+        """(operation id, request fingerprint, create time) stored for this key, or None."""
+        query = select(
+            video_idempotency.c.operation_id,
+            video_idempotency.c.fingerprint,
+            video_idempotency.c.create_time,
+        ).where(video_idempotency.c.owner == (owner or ""), video_idempotency.c.key == key)
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return (row.operation_id, row.fingerprint, _aware(row.create_time)) if row else None
+
+    def insert_idempotency(
+        self, owner: str | None, key: str, operation_id: str, fingerprint: str
+    ) -> bool:
+        """False if another request stored this key first."""
+        try:
+            with self._write() as conn:
+                conn.execute(
+                    video_idempotency.insert().values(
+                        owner=owner or "",
+                        key=key,
+                        operation_id=operation_id,
+                        fingerprint=fingerprint,
+                        create_time=utcnow(),
+                    )
+                )
+        except IntegrityError:
+            return False
+        return True
+
+    def delete_idempotency(self, owner: str | None, key: str) -> None:
+        with self._write() as conn:
+            conn.execute(
+                video_idempotency.delete().where(
+                    video_idempotency.c.owner == (owner or ""), video_idempotency.c.key == key
+                )
+            )

@@ -1,5 +1,43 @@
-"""The playground page (being built)."""
+"""The playground: `/` and its static files, shipped in the package (no build step).
+
+The page is plain HTML, CSS and ES modules; it talks to the server through the Gemini API
+dialect like any other client, so these routes only hand out files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
 
 from fastapi import APIRouter
+from fastapi.responses import FileResponse
 
-router = APIRouter()
+from cinegen.api.errors import ApiError
+
+STATIC = Path(__file__).resolve().parent / "static"
+_TYPES = {
+    ".js": "text/javascript; charset=utf-8",
+    ".css": "text/css; charset=utf-8",
+    ".svg": "image/svg+xml",
+    ".html": "text/html; charset=utf-8",
+}
+# Revalidate on every load: a new cinegen version must never run yesterday's script.
+_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
+
+router = APIRouter(include_in_schema=False)
+
+
+def _static_file(name: str) -> FileResponse:
+    path = (STATIC / name).resolve()
+    if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
+        raise ApiError(404, "Method not found.")
+    return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
+
+
+@router.get("/")
+async def playground() -> FileResponse:
+    return _static_file("index.html")
+
+
+@router.get("/static/{name:path}")
+async def static_file(name: str) -> FileResponse:
+    return _static_file(name)

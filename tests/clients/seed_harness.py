@@ -4,6 +4,8 @@ The samples under `seed_samples/` are copied verbatim from the seed (Python inde
 restored). They poll every 10 s, so a module launches every selected sample at once in a
 thread pool (`SampleRunner`) and each test then waits for its own sample and judges it: one
 test, one clear failure per sample, and a wall time close to that of the slowest sample.
+Each module is one `xdist_group`, so under `pytest -n 2 --dist loadgroup` the Python and the
+REST samples run on the two workers, each against that worker's own `server`.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -30,10 +33,17 @@ from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE / "seed_samples"
-SEED = Path(os.environ.get("CINEGEN_SEED_DIR", "/work/shared/seeds")) / "000_a3744ef1d9bb34af.txt"
+# The seed documents live in `shared/seeds/`, next to the repository (not in it).
+SEED_DIR = Path(os.environ.get("CINEGEN_SEED_DIR", HERE.parents[2] / "shared" / "seeds"))
+SEED = SEED_DIR / "000_a3744ef1d9bb34af.txt"
 
-SAMPLE_TIMEOUT_S = float(os.environ.get("CINEGEN_SEED_TIMEOUT", "300"))
-SAMPLE_TIMEOUT_4K_S = float(os.environ.get("CINEGEN_SEED_TIMEOUT_4K", "600"))
+# Per sample, queueing included: all samples start at once and the server renders two at a
+# time, so under load (the rest of the suite on the same two cores) a sample can wait minutes.
+SAMPLE_TIMEOUT_S = float(os.environ.get("CINEGEN_SEED_TIMEOUT", "420"))
+# With a `ServerWatch`, a sample is stopped once no operation on its server has moved for
+# SAMPLE_STALL_S (a hang shows within minutes however loaded the machine is), or at the cap.
+SAMPLE_STALL_S = float(os.environ.get("CINEGEN_SEED_STALL", "150"))
+SAMPLE_HARD_TIMEOUT_S = float(os.environ.get("CINEGEN_SEED_HARD_TIMEOUT", "1500"))
 API_KEY = "anything"
 FPS = 24
 EXTENSION_FRAMES = 7 * FPS  # an extension adds 7 s
@@ -49,8 +59,11 @@ RESULT_MARKER = "SEED_RESULT "
 # ---------------------------------------------------------------------------------- images
 
 
-def _png(size: tuple[int, int], background: tuple[int, int, int],
-         draw: Callable[[ImageDraw.ImageDraw, int, int], None]) -> bytes:
+def _png(
+    size: tuple[int, int],
+    background: tuple[int, int, int],
+    draw: Callable[[ImageDraw.ImageDraw, int, int], None],
+) -> bytes:
     image = Image.new("RGB", size, background)
     draw(ImageDraw.Draw(image), *size)
     buf = io.BytesIO()
@@ -100,7 +113,6 @@ class SeedImage:
 
     name: str
     size: tuple[int, int]
-    background: tuple[int, int, int]
     png: bytes
 
     @property
@@ -109,7 +121,7 @@ class SeedImage:
 
 
 def _make(name: str, size: tuple[int, int], bg: tuple[int, int, int], fn: Callable) -> SeedImage:
-    return SeedImage(name, size, bg, _png(size, bg, fn))
+    return SeedImage(name, size, _png(size, bg, fn))
 
 
 # Different aspect ratios on purpose, so the server's fit (crop/pad) is exercised.
@@ -140,7 +152,6 @@ class Probe:
     rate: Fraction | None
     frames: int  # decoded
     container_frames: int  # as the container says
-    video_seconds: float
     audio_codec: str | None = None
     audio_rate: int | None = None
     audio_channels: int | None = None
@@ -151,7 +162,9 @@ class Probe:
     def summary(self) -> str:
         audio = (
             f"{self.audio_codec} {self.audio_rate} Hz {self.audio_channels} ch "
-            f"{self.audio_seconds:.3f} s" if self.audio_codec else "no audio"
+            f"{self.audio_seconds:.3f} s"
+            if self.audio_codec
+            else "no audio"
         )
         return (
             f"{self.path.name}: {self.size_bytes} B, {self.video_codec}/{self.pix_fmt} "
@@ -181,7 +194,6 @@ def probe(path: Path) -> Probe:
             rate=vstream.average_rate,
             frames=0,
             container_frames=vstream.frames,
-            video_seconds=0.0,
         )
         last = None
         for frame in container.decode(vstream):
@@ -191,7 +203,6 @@ def probe(path: Path) -> Probe:
             last = frame
         if last is not None:
             info.last_rgb = _mean_rgb(last)
-        info.video_seconds = info.frames / FPS
     with av.open(str(path)) as container:
         if container.streams.audio:
             astream = container.streams.audio[0]
@@ -209,10 +220,10 @@ def check_mp4(
     *,
     size: tuple[int, int],
     frames: int,
-    audio: bool = True,
     context: Callable[[], str] = lambda: "",
 ) -> Probe:
-    """Assert that `path` is a playable H.264/AAC MP4 of exactly this size and length."""
+    """Assert that `path` is a playable H.264/AAC MP4 of exactly this size and length (every
+    seed sample uses Veo 3.1, so the audio track is always required)."""
     assert path.is_file(), f"{path.name} was not written\n{context()}"
     assert path.stat().st_size > 0, f"{path.name} is empty\n{context()}"
     head = path.read_bytes()[:512]
@@ -234,17 +245,14 @@ def check_mp4(
         problems.append(f"container says {info.container_frames} frames, {info.frames} decoded")
     if info.video_codec != "h264" or info.pix_fmt != "yuv420p":
         problems.append(f"video {info.video_codec}/{info.pix_fmt}, expected h264/yuv420p")
-    if audio:
-        if info.audio_codec != "aac":
-            problems.append(f"audio codec {info.audio_codec}, expected aac")
-        if info.audio_rate != 48000 or info.audio_channels != 2:
-            problems.append(
-                f"audio {info.audio_rate} Hz {info.audio_channels} ch, expected 48000 Hz 2 ch"
-            )
-        if info.audio_seconds is not None and abs(info.audio_seconds - frames / FPS) > 0.1:
-            problems.append(
-                f"audio lasts {info.audio_seconds:.3f} s, video {frames / FPS:.3f} s"
-            )
+    if info.audio_codec != "aac":
+        problems.append(f"audio codec {info.audio_codec}, expected aac")
+    if info.audio_rate != 48000 or info.audio_channels != 2:
+        problems.append(
+            f"audio {info.audio_rate} Hz {info.audio_channels} ch, expected 48000 Hz 2 ch"
+        )
+    if info.audio_seconds is not None and abs(info.audio_seconds - frames / FPS) > 0.1:
+        problems.append(f"audio lasts {info.audio_seconds:.3f} s, video {frames / FPS:.3f} s")
     assert not problems, f"{info.summary()}\n- " + "\n- ".join(problems) + f"\n{context()}"
     return info
 
@@ -283,7 +291,7 @@ class Run:
 
     def results(self) -> list[dict[str, Any]]:
         return [
-            json.loads(line[len(RESULT_MARKER):])
+            json.loads(line[len(RESULT_MARKER) :])
             for line in self.stdout.splitlines()
             if line.startswith(RESULT_MARKER)
         ]
@@ -306,23 +314,83 @@ def describe(run: Run, server_log: str) -> str:
     )
 
 
+class ServerWatch:
+    """Polls a server's operation list and notes when it last changed (an operation created,
+    advanced or finished): a slow machine still changes it, a hung server does not."""
+
+    def __init__(self, base_url: str, stall_s: float = SAMPLE_STALL_S, every_s: float = 3.0):
+        self.stall_s = stall_s
+        self._last_change = time.monotonic()
+        self._state: frozenset | None = None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(
+            target=self._loop, args=(base_url, every_s), name="server-watch", daemon=True
+        )
+        self._thread.start()
+
+    def _loop(self, base_url: str, every_s: float) -> None:
+        with httpx.Client(
+            base_url=base_url, headers={"x-goog-api-key": API_KEY}, timeout=30, trust_env=False
+        ) as http:
+            while not self._stop.wait(every_s):
+                try:
+                    response = http.get("/v1beta/operations", params={"pageSize": 1000})
+                    operations = response.json().get("operations", [])
+                except (httpx.HTTPError, ValueError):
+                    continue
+                state = frozenset(
+                    (
+                        op.get("name"),
+                        op.get("done"),
+                        json.dumps((op.get("metadata") or {}).get("progressPercent")),
+                    )
+                    for op in operations
+                )
+                if state != self._state:
+                    self._state, self._last_change = state, time.monotonic()
+
+    def idle_s(self) -> float:
+        return time.monotonic() - self._last_change
+
+    def stalled(self) -> str | None:
+        idle = self.idle_s()
+        return f"no operation on the server moved for {idle:.0f} s" if idle > self.stall_s else None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
 def run_process(
     run: Run,
     env: dict[str, str],
     timeout: float,
     abort: Callable[[str], str | None] | None = None,
+    *,
+    watch: ServerWatch | None = None,
 ) -> Run:
-    """Run `run.argv`; kill it at `timeout`, or as soon as `abort(stderr line)` names a reason."""
+    """Run `run.argv`; kill it at `timeout`, when `watch` says the server stalled, or as soon
+    as `abort(stderr line)` names a reason."""
     start = time.monotonic()
     out_path, err_path = run.cwd / "stdout.txt", run.cwd / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
-        proc = subprocess.Popen(run.argv, cwd=run.cwd, env=env, stdout=out, stderr=err,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            run.argv,
+            cwd=run.cwd,
+            env=env,
+            stdout=out,
+            stderr=err,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         seen = 0
         while proc.poll() is None:
-            if time.monotonic() - start > timeout:
+            stalled = watch.stalled() if watch is not None else None
+            if time.monotonic() - start > timeout or stalled:
                 run.timed_out = True
-                run.note = f"killed after {timeout:.0f} s"
+                run.note = f"killed after {time.monotonic() - start:.0f} s: " + (
+                    stalled or f"the {timeout:.0f} s limit"
+                )
                 break
             if abort is not None:
                 text = err_path.read_bytes().decode(errors="replace")
@@ -367,25 +435,40 @@ class SampleRunner:
 
 
 def selected_params(request: pytest.FixtureRequest, argname: str) -> list[str]:
-    """The values of `argname` among the tests of this module that this session will run."""
+    """The values of `argname` among the tests of this module that this session will run:
+    the samples a module fixture may start at once, before their tests ask for them.
+
+    Under xdist that is only safe when `--dist loadgroup` keeps the module on this worker,
+    which shows as the `@group` suffix xdist adds to the node ids. pytest 9.2 ignores that
+    suffix (xdist 3.8 sets `item._nodeid`, pytest 9.2 reads `item._id`), so loadgroup
+    silently becomes `load` and spreads the module over every worker. Then this returns
+    nothing and each test starts its own sample: slower, but nothing runs twice."""
+    items = [
+        item
+        for item in request.session.items
+        if item.module is request.module and hasattr(item, "callspec")
+    ]
+    if os.environ.get("PYTEST_XDIST_WORKER") and not all("@" in i.nodeid for i in items):
+        return []
     names = []
-    for item in request.session.items:
-        if item.module is request.module and hasattr(item, "callspec"):
-            value = item.callspec.params.get(argname)
-            if value is not None and value not in names:
-                names.append(value)
+    for item in items:
+        value = item.callspec.params.get(argname)
+        if value is not None and value not in names:
+            names.append(value)
     return names
 
 
 # --------------------------------------------------------------------- direct API helpers
 
 
-def generate_via_rest(base_url: str, model: str, body: dict[str, Any],
-                      timeout: float = SAMPLE_TIMEOUT_S) -> tuple[dict[str, Any], bytes]:
+def generate_via_rest(
+    base_url: str, model: str, body: dict[str, Any], timeout: float = SAMPLE_HARD_TIMEOUT_S
+) -> tuple[dict[str, Any], bytes]:
     """predictLongRunning, poll every 0.5 s, download: (final operation, MP4 bytes)."""
     headers = {"x-goog-api-key": API_KEY}
-    with httpx.Client(base_url=base_url, headers=headers, timeout=60,
-                      follow_redirects=True, trust_env=False) as http:
+    with httpx.Client(
+        base_url=base_url, headers=headers, timeout=60, follow_redirects=True, trust_env=False
+    ) as http:
         created = http.post(f"/v1beta/models/{model}:predictLongRunning", json=body)
         assert created.status_code == 200, (created.status_code, created.text)
         name = created.json()["name"]

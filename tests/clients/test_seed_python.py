@@ -22,12 +22,12 @@ from tests.clients.seed_harness import (
     EXTENSION_FRAMES,
     FPS,
     IMAGES,
-    SAMPLE_TIMEOUT_4K_S,
-    SAMPLE_TIMEOUT_S,
+    SAMPLE_HARD_TIMEOUT_S,
     SAMPLES,
     SIZES,
     Run,
     SampleRunner,
+    ServerWatch,
     assert_looks_like,
     check_mp4,
     client_env,
@@ -59,7 +59,7 @@ def image_lines(*names: str) -> str:
 
 # `client.models.generate_content` answers with the SDK's own response type holding the PNG,
 # so `image.parts[0].as_image()` in the sample is the SDK's own code.
-FAKE_NANO_BANANA = '''\
+FAKE_NANO_BANANA = """\
 from google.genai import models as _seed_models, types as _seed_types
 _SEED_PNG = open("nano_banana.png", "rb").read()
 _seed_calls = []
@@ -80,7 +80,7 @@ def _seed_generate_content(self, *, model, contents, config=None):
 
 
 _seed_models.Models.generate_content = _seed_generate_content
-'''
+"""
 
 # The seed builds `sunglasses_reference` but lists `glasses_reference` (a typo in the seed).
 GLASSES_REFERENCE = (
@@ -89,7 +89,7 @@ GLASSES_REFERENCE = (
 )
 
 # The extension sample continues "a video from a previous generation": make one for real.
-PRIOR_GENERATION = '''\
+PRIOR_GENERATION = """\
 import json as _seed_json
 import time as _seed_time
 from google import genai as _seed_genai
@@ -104,9 +104,9 @@ while not operation.done:
 assert operation.error is None, operation.error
 print("SEED_RESULT " + _seed_json.dumps(
     {"prior": operation.name, "uri": operation.response.generated_videos[0].video.uri}))
-'''
+"""
 
-REPORT_OPERATION = '''\
+REPORT_OPERATION = """\
 import json as _seed_json
 print("SEED_RESULT " + _seed_json.dumps({
     "name": operation.name,
@@ -115,7 +115,7 @@ print("SEED_RESULT " + _seed_json.dumps({
     "uri": (operation.response.generated_videos[0].video.uri
             if operation.response and operation.response.generated_videos else None),
 }))
-'''
+"""
 
 REPORT_GENERATE_CONTENT = (
     'print("SEED_RESULT " + __import__("json").dumps({"generate_content": _seed_calls}))\n'
@@ -131,7 +131,6 @@ class Sample:
     preamble: str = ""
     postamble: str = ""
     images: tuple[str, ...] = ()  # PNGs written next to the driver
-    timeout: float = SAMPLE_TIMEOUT_S
 
 
 EIGHT_S = 8 * FPS
@@ -140,31 +139,60 @@ SAMPLES_PY: dict[str, Sample] = {
     for s in (
         Sample("py_01_text_to_video.py", "dialogue_example.mp4", SIZES["720p", "16:9"], EIGHT_S),
         Sample("py_02_aspect_ratio_9x16.py", "pizza_making.mp4", SIZES["720p", "9:16"], EIGHT_S),
-        Sample("py_03_resolution_4k.py", "4k_grand_canyon.mp4", SIZES["4k", "16:9"], EIGHT_S,
-               timeout=SAMPLE_TIMEOUT_4K_S),
-        Sample("py_04_image_to_video.py", "veo3_with_image_input.mp4", SIZES["720p", "16:9"],
-               EIGHT_S, preamble=FAKE_NANO_BANANA, postamble=REPORT_GENERATE_CONTENT,
-               images=("nano_banana",)),
-        Sample("py_05_reference_images.py", "veo3.1_with_reference_images.mp4",
-               SIZES["720p", "16:9"], EIGHT_S,
-               preamble=IMPORT_TYPES
-               + image_lines("dress_image", "glasses_image", "woman_image")
-               + GLASSES_REFERENCE,
-               images=("dress_image", "glasses_image", "woman_image")),
-        Sample("py_06_first_last_frame.py", "veo3.1_with_interpolation.mp4",
-               SIZES["720p", "16:9"], EIGHT_S,
-               preamble=IMPORT_TYPES + image_lines("first_image", "last_image"),
-               images=("first_image", "last_image")),
-        Sample("py_07_extension.py", "veo3.1_extension.mp4", SIZES["720p", "16:9"],
-               EIGHT_S + EXTENSION_FRAMES, preamble=IMPORT_TYPES + PRIOR_GENERATION),
-        Sample("py_08_async_polling.py", None, SIZES["720p", "16:9"], EIGHT_S,
-               postamble=REPORT_OPERATION),
-        Sample("py_09_negative_prompt.py", "parameters_example.mp4", SIZES["720p", "16:9"],
-               EIGHT_S),
+        Sample(
+            "py_03_resolution_4k.py",
+            "4k_grand_canyon.mp4",
+            SIZES["4k", "16:9"],
+            EIGHT_S,
+        ),
+        Sample(
+            "py_04_image_to_video.py",
+            "veo3_with_image_input.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S,
+            preamble=FAKE_NANO_BANANA,
+            postamble=REPORT_GENERATE_CONTENT,
+            images=("nano_banana",),
+        ),
+        Sample(
+            "py_05_reference_images.py",
+            "veo3.1_with_reference_images.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S,
+            preamble=IMPORT_TYPES
+            + image_lines("dress_image", "glasses_image", "woman_image")
+            + GLASSES_REFERENCE,
+            images=("dress_image", "glasses_image", "woman_image"),
+        ),
+        Sample(
+            "py_06_first_last_frame.py",
+            "veo3.1_with_interpolation.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S,
+            preamble=IMPORT_TYPES + image_lines("first_image", "last_image"),
+            images=("first_image", "last_image"),
+        ),
+        Sample(
+            "py_07_extension.py",
+            "veo3.1_extension.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S + EXTENSION_FRAMES,
+            preamble=IMPORT_TYPES + PRIOR_GENERATION,
+        ),
+        Sample(
+            "py_08_async_polling.py",
+            None,
+            SIZES["720p", "16:9"],
+            EIGHT_S,
+            postamble=REPORT_OPERATION,
+        ),
+        Sample(
+            "py_09_negative_prompt.py", "parameters_example.mp4", SIZES["720p", "16:9"], EIGHT_S
+        ),
     )
 }
 
-DRIVER = '''\
+DRIVER = """\
 # Driver for {file}: preamble, then the sample verbatim (compiled under its own path).
 # --- preamble ---
 {preamble}
@@ -174,7 +202,7 @@ with open({path!r}, encoding="utf-8") as _seed_f:
 exec(_seed_code)
 # --- postamble ---
 {postamble}
-'''
+"""
 
 
 def write_driver(sample: Sample, cwd: Path) -> Path:
@@ -203,14 +231,16 @@ def runner(
         cwd = tmp_path_factory.mktemp(name)
         driver = write_driver(sample, cwd)
         run = Run(name, cwd, [sys.executable, "-u", str(driver)])
-        return run_process(run, env, sample.timeout)
+        return run_process(run, env, SAMPLE_HARD_TIMEOUT_S, watch=watch)
 
+    watch = ServerWatch(server.url)
     names = selected_params(request, "name")
     pool = SampleRunner(job, workers=max(1, len(names)))
     for name in names:
         pool.start(name)
     yield pool
     pool.close()
+    watch.close()
 
 
 @pytest.mark.parametrize("name", list(SAMPLES_PY))
@@ -227,6 +257,7 @@ def test_python_sample(name: str, runner: SampleRunner, server, record_property)
     results = run.results()
 
     if sample.output is None:  # the polling sample saves nothing: its operation must be done
+        assert results, f"the postamble printed no report\n{context()}"
         report = results[-1]
         assert report["done"] is True and report["error"] is None, f"{report}\n{context()}"
         assert report["uri"], f"done operation has no video uri: {report}\n{context()}"
@@ -235,13 +266,13 @@ def test_python_sample(name: str, runner: SampleRunner, server, record_property)
         return
 
     assert f"Generated video saved to {sample.output}" in run.stdout, context()
-    info = check_mp4(run.cwd / sample.output, size=sample.size, frames=sample.frames,
-                     context=context)
+    info = check_mp4(
+        run.cwd / sample.output, size=sample.size, frames=sample.frames, context=context
+    )
 
     if name == "py_04_image_to_video":
         assert results and results[-1] == {"generate_content": ["gemini-2.5-flash-image"]}, (
-            f"the sample did not go through the patched generate_content: {results}\n"
-            f"{context()}"
+            f"the sample did not go through the patched generate_content: {results}\n{context()}"
         )
         assert_looks_like(info.first_rgb, "nano_banana", "first frame", context)
     if name == "py_06_first_last_frame":
@@ -250,8 +281,12 @@ def test_python_sample(name: str, runner: SampleRunner, server, record_property)
     if name == "py_07_extension":
         prior = results[0]
         assert prior.get("prior") and prior.get("uri"), f"{results}\n{context()}"
-        source = check_mp4(download(prior["uri"], run.cwd / "prior.mp4"),
-                           size=sample.size, frames=EIGHT_S, context=context)
+        source = check_mp4(
+            download(prior["uri"], run.cwd / "prior.mp4"),
+            size=sample.size,
+            frames=EIGHT_S,
+            context=context,
+        )
         assert info.frames == source.frames + EXTENSION_FRAMES, context()
 
 
@@ -264,18 +299,15 @@ def test_samples_are_verbatim() -> None:
         first, last = header_range(path)
         body = path.read_text().split("\n")[1:]
         assert body[-1] == "", path.name
-        expected = lines[first - 1:last]
+        expected = lines[first - 1 : last]
         kind = "Python" if path.suffix == ".py" else "REST"
         assert lines[first - 2] == kind, f"{path.name}: seed line {first - 1} is not {kind!r}"
-        if path.suffix == ".py":
-            compile(path.read_text(), str(path), "exec")
         got = body[:-1]
-        if path.suffix == ".py":
+        if kind == "Python":  # the seed lost the indentation; the file restores it
+            compile(path.read_text(), str(path), "exec")
             got = [line.lstrip() for line in got]
             expected = [line.lstrip() for line in expected]
         assert got == expected, f"{path.name} differs from seed lines {first}-{last}"
     covered = {p.name for p in SAMPLES.glob("py_*.py")} | {p.name for p in SAMPLES.glob("*.sh")}
     assert len(covered) == 17, covered
-    assert {s.file for s in SAMPLES_PY.values()} == {
-        p.name for p in SAMPLES.glob("py_*.py")
-    }
+    assert {s.file for s in SAMPLES_PY.values()} == {p.name for p in SAMPLES.glob("py_*.py")}

@@ -2,8 +2,8 @@
 
 The one change made at run time is the `BASE_URL=` line, pointed at the test server. The
 variables the seed says a sample "assumes" (`first_image_base64`, `butterfly_video_base64`, …)
-are exported in the environment; the butterfly video is one this server generated first.
-bash runs with `-x` so the trace (the operation name, every status response) lands in the
+are exported in the environment; the butterfly video is one this server generated first (too
+big to export: see LONG_ARGS_PRELUDE). bash runs with `-x` so the trace (the operation name, every status response) lands in the
 failure message, and a sample whose create call got no operation name is stopped at once
 instead of polling `.../null` until its timeout.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -23,12 +23,12 @@ from tests.clients.seed_harness import (
     EXTENSION_FRAMES,
     FPS,
     IMAGES,
-    SAMPLE_TIMEOUT_4K_S,
-    SAMPLE_TIMEOUT_S,
+    SAMPLE_HARD_TIMEOUT_S,
     SAMPLES,
     SIZES,
     Run,
     SampleRunner,
+    ServerWatch,
     assert_looks_like,
     check_mp4,
     client_env,
@@ -83,29 +83,44 @@ class Sample:
     size: tuple[int, int]
     frames: int
     env: tuple[str, ...] = ()  # `<name>_base64` variables it assumes
-    timeout: float = SAMPLE_TIMEOUT_S
-    extra: dict = field(default_factory=dict)
 
 
 SAMPLES_REST: dict[str, Sample] = {
     s.file.removesuffix(".sh"): s
     for s in (
-        Sample("rest_01_text_to_video.sh", "dialogue_example.mp4", SIZES["720p", "16:9"],
-               EIGHT_S),
-        Sample("rest_02_aspect_ratio_9x16.sh", "pizza_making.mp4", SIZES["720p", "9:16"],
-               EIGHT_S),
-        Sample("rest_03_resolution_4k.sh", "4k_grand_canyon.mp4", SIZES["4k", "16:9"], EIGHT_S,
-               timeout=SAMPLE_TIMEOUT_4K_S),
-        Sample("rest_04_reference_images.sh", "veo3.1_with_reference_images.mp4",
-               SIZES["720p", "16:9"], EIGHT_S,
-               env=("dress_image", "glasses_image", "woman_image")),
-        Sample("rest_05_first_last_frame.sh", "veo3.1_with_interpolation.mp4",
-               SIZES["720p", "16:9"], EIGHT_S, env=("first_image", "last_image")),
-        Sample("rest_06_extension.sh", "veo3.1_extension.mp4", SIZES["720p", "16:9"],
-               EIGHT_S + EXTENSION_FRAMES, env=("butterfly_video",)),
+        Sample("rest_01_text_to_video.sh", "dialogue_example.mp4", SIZES["720p", "16:9"], EIGHT_S),
+        Sample("rest_02_aspect_ratio_9x16.sh", "pizza_making.mp4", SIZES["720p", "9:16"], EIGHT_S),
+        Sample(
+            "rest_03_resolution_4k.sh",
+            "4k_grand_canyon.mp4",
+            SIZES["4k", "16:9"],
+            EIGHT_S,
+        ),
+        Sample(
+            "rest_04_reference_images.sh",
+            "veo3.1_with_reference_images.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S,
+            env=("dress_image", "glasses_image", "woman_image"),
+        ),
+        Sample(
+            "rest_05_first_last_frame.sh",
+            "veo3.1_with_interpolation.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S,
+            env=("first_image", "last_image"),
+        ),
+        Sample(
+            "rest_06_extension.sh",
+            "veo3.1_extension.mp4",
+            SIZES["720p", "16:9"],
+            EIGHT_S + EXTENSION_FRAMES,
+            env=("butterfly_video",),
+        ),
         Sample("rest_07_async_polling.sh", None, SIZES["720p", "16:9"], EIGHT_S),
-        Sample("rest_08_negative_prompt.sh", "parameters_example.mp4", SIZES["720p", "16:9"],
-               EIGHT_S),
+        Sample(
+            "rest_08_negative_prompt.sh", "parameters_example.mp4", SIZES["720p", "16:9"], EIGHT_S
+        ),
     )
 }
 
@@ -128,8 +143,14 @@ def make_butterfly(server_url: str, cwd: Path) -> tuple[Path, int]:
     _, mp4 = generate_via_rest(
         server_url,
         "veo-3.1-generate-preview",
-        {"instances": [{"prompt": "Origami butterfly flaps its wings and flies out of the "
-                                  "french doors into the garden."}]},
+        {
+            "instances": [
+                {
+                    "prompt": "Origami butterfly flaps its wings and flies out of the "
+                    "french doors into the garden."
+                }
+            ]
+        },
     )
     path = cwd / "butterfly_video.mp4"
     path.write_bytes(mp4)
@@ -156,20 +177,24 @@ def runner(
         for var, value in list(env.items()):
             if len(value) > BIG_VALUE:  # cannot be exported, nor passed to curl as it is
                 (cwd / f"{var}.txt").write_text(value)
-                prelude += f'{var}=$(cat {var}.txt)\n'
+                prelude += f"{var}=$(cat {var}.txt)\n"
                 del env[var]
                 run.extra["prelude"] = f"{var} is {len(value)} chars (limit {MAX_ARG_BYTES})"
         if prelude:
             prelude = LONG_ARGS_PRELUDE + prelude + "# --- the seed sample, verbatim ---\n"
         (cwd / "script.sh").write_text(prelude + script_for(sample, server.url))
-        return run_process(run, client_env(env), sample.timeout, abort=no_operation)
+        return run_process(
+            run, client_env(env), SAMPLE_HARD_TIMEOUT_S, abort=no_operation, watch=watch
+        )
 
+    watch = ServerWatch(server.url)
     names = selected_params(request, "name")
     pool = SampleRunner(job, workers=max(1, len(names)))
     for name in names:
         pool.start(name)
     yield pool
     pool.close()
+    watch.close()
 
 
 @pytest.mark.parametrize("name", list(SAMPLES_REST))
@@ -184,15 +209,14 @@ def test_rest_sample(name: str, runner: SampleRunner, server, record_property) -
     def context() -> str:
         return describe(run, server.log())
 
-    assert not run.timed_out and run.returncode == 0 and not run.note, (
-        f"sample failed\n{context()}"
-    )
+    assert not run.timed_out and run.returncode == 0 and not run.note, f"sample failed\n{context()}"
     if sample.output is None:
         assert "Video generation complete." in run.stdout, context()
         return
     assert f"Downloading video from: {server.url}/" in run.stdout, context()
-    info = check_mp4(run.cwd / sample.output, size=sample.size, frames=sample.frames,
-                     context=context)
+    info = check_mp4(
+        run.cwd / sample.output, size=sample.size, frames=sample.frames, context=context
+    )
     if name == "rest_06_extension":
         assert info.frames == run.extra["butterfly_frames"] + EXTENSION_FRAMES, context()
     if name == "rest_05_first_last_frame":

@@ -41,10 +41,12 @@ def render_to(path, spec: RenderSpec, progress=lambda _: None) -> str:
     return str(path)
 
 
-def input_video(tmp_path, seconds: float = 1.0, audio: bool = True) -> InputVideo:
-    path = render_to(
-        tmp_path / "input.mp4", spec_for(num_frames=int(24 * seconds), audio=audio, seed=3)
-    )
+def input_video(
+    tmp_path, seconds: float = 1.0, audio: bool = True, prompt: str | None = None
+) -> InputVideo:
+    """An MP4 this engine made (as extension inputs are), decoded facts included."""
+    spec = spec_for(num_frames=int(24 * seconds), audio=audio, seed=3)
+    path = render_to(tmp_path / "input.mp4", replace(spec, prompt=prompt or spec.prompt))
     info = probe_video(path)
     return InputVideo(path, info.width, info.height, info.num_frames, info.fps, info.has_audio)
 

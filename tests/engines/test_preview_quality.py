@@ -16,7 +16,7 @@ from cinegen.engines.preview.engine import PreviewEngine
 from cinegen.engines.preview.prompt import parse_prompt
 from cinegen.media.decode import iter_video_frames
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
-from tests.engines.test_preview_contract import input_video, render_to, spec_for
+from tests.engines.test_preview_contract import input_video, spec_for
 from tests.media.video_checks import psnr, textured
 
 ENGINE = PreviewEngine()
@@ -50,8 +50,14 @@ def test_tilt_up_moves_the_scene_down() -> None:
     assert tilt.dy > 0.2
 
 
-@pytest.mark.parametrize("prompt", ["a lake, static shot", "snow in a forest, static shot",
-                                    "rain on a city street at night, locked-off camera"])
+@pytest.mark.parametrize(
+    "prompt",
+    [
+        "a lake, static shot",
+        "snow in a forest, static shot",
+        "rain on a city street at night, locked-off camera",
+    ],
+)
 def test_static_shot_has_near_zero_global_motion(prompt: str) -> None:
     frames = frames_of(spec_for(prompt=prompt, width=W, height=H))
     still = global_motion(frames)
@@ -74,16 +80,24 @@ def test_time_of_day_and_tones_change_the_palette() -> None:
 
 
 def test_weather_words_add_particles_and_the_negative_prompt_removes_them() -> None:
-    base = spec_for(prompt="a street in the rain at night", width=W, height=H, num_frames=6)
+    base = spec_for(
+        prompt="a street in the rain at night, static shot", width=W, height=H, num_frames=8
+    )
     rainy = frames_of(base)
     dry = frames_of(replace(base, negative_prompt="rain"))
-    plain = frames_of(replace(base, prompt="a street at night"))
+    plain = frames_of(replace(base, prompt="a street at night, static shot"))
     assert "rain" not in parse_prompt(base.prompt, "rain").weather
-    streaks = [cv2.Canny(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), 60, 120).mean() for f in rainy]
-    dry_edges = [cv2.Canny(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), 60, 120).mean() for f in dry]
-    assert np.mean(streaks) > np.mean(dry_edges) * 1.2
+    assert all(np.array_equal(a, b) for a, b in zip(dry, plain, strict=True))
+
+    def busy(frames: list[np.ndarray]) -> float:  # falling streaks change every frame
+        return float(
+            np.mean([mean_abs_diff(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)])
+        )
+
+    assert busy(rainy) > 2 * busy(dry) + 0.2
     assert parse_prompt("no rain, a quiet street").weather == frozenset()
-    assert len(plain) == len(dry)
+    snowy = frames_of(replace(base, prompt="a street at night, snow falling, static shot"))
+    assert busy(snowy) > busy(dry) + 0.1
 
 
 def test_text_to_video_is_not_a_colour_bar_in_any_setting() -> None:
@@ -99,8 +113,11 @@ def test_text_to_video_is_not_a_colour_bar_in_any_setting() -> None:
 
 def test_image_to_video_moves_with_parallax() -> None:
     image = textured(W, H, seed=5)
-    frames = frames_of(spec_for(Mode.IMAGE, first_frame=image, prompt="pan right",
-                                num_frames=24, width=W, height=H))
+    frames = frames_of(
+        spec_for(
+            Mode.IMAGE, first_frame=image, prompt="pan right", num_frames=24, width=W, height=H
+        )
+    )
     assert psnr(frames[0], image) == float("inf")
     f = flow(frames[0], frames[12])
     top = np.median(f[: H // 4, :, 0])
@@ -111,8 +128,11 @@ def test_image_to_video_moves_with_parallax() -> None:
 
 def test_image_to_video_follows_the_zoom_word() -> None:
     image = textured(W, H, seed=6)
-    frames = frames_of(spec_for(Mode.IMAGE, first_frame=image, prompt="slow zoom in",
-                                num_frames=24, width=W, height=H))
+    frames = frames_of(
+        spec_for(
+            Mode.IMAGE, first_frame=image, prompt="slow zoom in", num_frames=24, width=W, height=H
+        )
+    )
     assert global_motion(frames).divergence > 5e-4
 
 
@@ -124,8 +144,11 @@ def test_interpolation_moves_a_square_instead_of_cross_fading() -> None:
     last = first.copy()
     first[52:92, 20:60] = (230, 60, 60)
     last[52:92, 196:236] = (230, 60, 60)
-    frames = frames_of(spec_for(Mode.INTERPOLATION, first_frame=first, last_frame=last,
-                                num_frames=25, width=W, height=H))
+    frames = frames_of(
+        spec_for(
+            Mode.INTERPOLATION, first_frame=first, last_frame=last, num_frames=25, width=W, height=H
+        )
+    )
     middle = frames[12]
     red = (middle[..., 0] > 150) & (middle[..., 1] < 120)
     count, labels = cv2.connectedComponents(red.astype(np.uint8))
@@ -142,8 +165,15 @@ def test_interpolation_moves_a_square_instead_of_cross_fading() -> None:
 
 def test_each_reference_appears_at_its_placed_scale_and_moves() -> None:
     refs = (textured(90, 120, seed=7), textured(120, 90, seed=8), textured(100, 100, seed=9))
-    spec = spec_for(Mode.REFERENCES, reference_images=refs, reference_types=("asset",) * 3,
-                    width=W, height=H, num_frames=24, prompt="a beach at sunset")
+    spec = spec_for(
+        Mode.REFERENCES,
+        reference_images=refs,
+        reference_types=("asset",) * 3,
+        width=W,
+        height=H,
+        num_frames=24,
+        prompt="a beach at sunset",
+    )
     clip = ENGINE.render(spec, lambda _: None)
     frames = list(clip.frames)
     scales = clip.notes["reference_scales"]
@@ -164,16 +194,71 @@ def test_each_reference_appears_at_its_placed_scale_and_moves() -> None:
 
 @pytest.mark.parametrize("prompt", ["a valley, pan right", "a forest, zoom in", "a lake"])
 def test_extension_continues_the_motion_without_a_jump(tmp_path, prompt: str) -> None:
-    video = input_video(tmp_path, seconds=2.0, audio=False)
-    video_spec = spec_for(prompt=prompt, num_frames=48, seed=3)
-    render_to(tmp_path / "input.mp4", video_spec)  # the same input path, now with `prompt`
+    video = input_video(tmp_path, seconds=2.0, audio=False, prompt=prompt)
     source = list(iter_video_frames(video.path))
     out = frames_of(spec_for(Mode.EXTENSION, input_video=video, num_frames=48 + 168))
     diffs = [mean_abs_diff(a, b) for a, b in zip(source[-25:-1], source[-24:], strict=True)]
     seam = mean_abs_diff(out[47], out[48])
-    assert seam <= 1.5 * float(np.median(diffs)) + 0.05
+    assert seam <= 1.5 * float(np.median(diffs))
     before = global_motion(source[-12:], step=1)
     after = global_motion(out[48:72], step=1)
-    assert np.sign(after.dx) == np.sign(before.dx) or abs(before.dx) < 0.05
-    assert abs(after.dx - before.dx) < 0.5 * abs(before.dx) + 0.1
+    assert abs(after.dx - before.dx) < 0.3 * abs(before.dx) + 0.1
+    assert abs(after.divergence - before.divergence) < 0.3 * abs(before.divergence) + 3e-4
     assert min(psnr(a, b) for a, b in zip(source, out[:48], strict=True)) == float("inf")
+
+
+def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:
+    red = textured(60, 60, seed=11) // 3
+    red[..., 0] += 160  # a red, textured style image
+    base = spec_for(prompt="a valley at noon", width=W, height=H, num_frames=2)
+    plain = frames_of(base)[0]
+    styled = frames_of(
+        replace(base, mode=Mode.REFERENCES, reference_images=(red,), reference_types=("style",))
+    )[0]
+    gain = styled.reshape(-1, 3).mean(0) - plain.reshape(-1, 3).mean(0)
+    assert gain[0] > 20 and gain[2] < 0  # toward the style's red
+    score = cv2.matchTemplate(styled, red[15:45, 15:45], cv2.TM_CCOEFF_NORMED).max()
+    assert score < 0.8  # the style image itself is not pasted in
+
+
+def test_extension_keeps_the_prompt_weather_falling(tmp_path) -> None:
+    video = input_video(tmp_path, seconds=1.0, audio=False, prompt="a lake, static shot")
+    dry = frames_of(
+        spec_for(Mode.EXTENSION, input_video=video, num_frames=24 + 168, prompt="a lake")
+    )
+    wet = frames_of(
+        spec_for(
+            Mode.EXTENSION,
+            input_video=video,
+            num_frames=24 + 168,
+            prompt="a lake, heavy rain begins",
+        )
+    )
+    assert all(np.array_equal(a, b) for a, b in zip(dry[:24], wet[:24], strict=True))
+    late = slice(24 + 48, 24 + 60)
+
+    def busy(frames: list[np.ndarray]) -> float:
+        return float(
+            np.mean([mean_abs_diff(a, b) for a, b in zip(frames[:-1], frames[1:], strict=True)])
+        )
+
+    busy_dry, busy_wet = busy(dry[late]), busy(wet[late])
+    assert busy_wet > busy_dry + 0.3
+    assert mean_abs_diff(wet[23], wet[24]) < mean_abs_diff(wet[80], wet[81]) + 0.5
+
+
+def test_image_to_video_keeps_frame_zero_and_adds_the_prompt_weather() -> None:
+    image = textured(W, H, seed=12)
+    base = spec_for(
+        Mode.IMAGE, first_frame=image, width=W, height=H, num_frames=36, prompt="static shot"
+    )
+    dry = frames_of(base)
+    wet = frames_of(replace(base, prompt="static shot, snow falling"))
+    assert np.array_equal(wet[0], image)
+    assert mean_abs_diff(wet[30], dry[30]) > 0.5  # flakes on the later frames
+
+
+def test_inputs_of_another_size_are_fitted_not_refused() -> None:
+    big = textured(W * 2, H * 3, seed=13)
+    frames = frames_of(spec_for(Mode.IMAGE, first_frame=big, width=W, height=H, num_frames=2))
+    assert frames[0].shape == (H, W, 3)

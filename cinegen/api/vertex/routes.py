@@ -1,5 +1,153 @@
-"""Routes of the vertex dialect (being built)."""
+"""Vertex AI routes, under /v1 and /v1beta1, with and without `projects/{p}/locations/{l}/`.
 
-from fastapi import APIRouter
+`publishers/google/models/{m}:predictLongRunning` creates, `:fetchPredictOperation` polls (what
+google-genai 3.x and @google/genai send in Vertex mode), and a GET of the operation name polls
+too, as Vertex long-running operations allow. Auth and tenancy are the Gemini dialect's:
+`x-goog-api-key` (Vertex express) or `Authorization: Bearer`. Every success is exactly 200.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+
+from cinegen.api.errors import ApiError
+from cinegen.api.gemini.routes import read_json, validation_message
+from cinegen.api.gemini.translate import to_request
+from cinegen.api.runtime import Runtime, runtime
+from cinegen.core import rules
+from cinegen.core.operation import Operation, Sample
+
+from .translate import (
+    PUBLISHER,
+    coerce_proto_integers,
+    operation_name,
+    parse_operation_name,
+    render_operation,
+    resource_prefix,
+)
+from .wire import FetchPredictOperationRequest, PredictLongRunningRequest
+
+VERSIONS = ("v1", "v1beta1")
+_SCOPED = "/{version}/projects/{project}/locations/{location}/publishers/{publisher}/models/{model}"
+_EXPRESS = "/{version}/publishers/{publisher}/models/{model}"
 
 router = APIRouter()
+
+
+def _version(request: Request) -> str:
+    version = request.path_params["version"]
+    if version not in VERSIONS:
+        raise ApiError(404, "Method not found.")
+    return version
+
+
+def _prefix(request: Request) -> str:
+    params = request.path_params
+    return resource_prefix(params.get("project"), params.get("location"))
+
+
+def _model(request: Request, version: str) -> str:
+    """The model id of the URL; only Google's publisher models exist here."""
+    model = request.path_params["model"]
+    if request.path_params["publisher"] != PUBLISHER:
+        raise rules.model_not_found(f"{request.path_params['publisher']}/{model}", version)
+    return rules.resolve_model(model, version).id
+
+
+def _video_reader(rt: Runtime, owner: str | None) -> Callable[[Sample], bytes]:
+    def read(sample: Sample) -> bytes:
+        record = rt.service.visible_file(sample.file_id, owner)
+        path = rt.service.blobs.local_path(record.blob_key)
+        if not path.is_file():
+            raise ApiError(404, f"File {sample.file_id} is no longer stored.")
+        return path.read_bytes()
+
+    return read
+
+
+async def _render(rt: Runtime, op: Operation, owner: str | None) -> JSONResponse:
+    reader = _video_reader(rt, owner)
+    if op.done:  # the inline MP4s are read and base64-encoded off the event loop
+        return JSONResponse(await run_in_threadpool(render_operation, op, reader))
+    return JSONResponse(render_operation(op, reader))
+
+
+# create -----------------------------------------------------------------------------------
+
+
+@router.post(_SCOPED + ":predictLongRunning")
+@router.post(_EXPRESS + ":predictLongRunning")
+async def predict_long_running(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    version = _version(request)
+    owner = rt.auth.owner(request)
+    model = _model(request, version)
+    payload = await read_json(request, rt.settings.max_request_bytes)
+    try:
+        body = PredictLongRunningRequest.model_validate(coerce_proto_integers(payload))
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from exc
+    req = to_request(body, model, dialect="vertex")
+    op = await run_in_threadpool(
+        rt.service.submit,
+        req,
+        owner=owner,
+        api_version=version,
+        resource_prefix=_prefix(request),
+    )
+    return JSONResponse({"name": operation_name(op)})
+
+
+# poll -------------------------------------------------------------------------------------
+
+
+@router.post(_SCOPED + ":fetchPredictOperation")
+@router.post(_EXPRESS + ":fetchPredictOperation")
+async def fetch_predict_operation(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    version = _version(request)
+    owner = rt.auth.owner(request)
+    model = _model(request, version)
+    payload = await read_json(request, 64 * 1024)
+    try:
+        body = FetchPredictOperationRequest.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from exc
+    _prefix_of_name, name_model, op_id = parse_operation_name(body.operation_name)
+    op = rt.service.get(op_id, owner)
+    _check_model(name_model, op, version)
+    if model != op.model:
+        raise ApiError(
+            400,
+            f"The operation `{body.operation_name}` belongs to model `{op.model}`, "
+            f"not to `{model}`: call `{op.model}:fetchPredictOperation`.",
+        )
+    return await _render(rt, op, owner)
+
+
+@router.get(_SCOPED + "/operations/{op_id}")
+@router.get(_EXPRESS + "/operations/{op_id}")
+async def get_operation(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    version = _version(request)
+    owner = rt.auth.owner(request)
+    op = rt.service.get(request.path_params["op_id"], owner)
+    _check_model(request.path_params["model"], op, version)
+    return await _render(rt, op, owner)
+
+
+def _check_model(model: str, op: Operation, version: str) -> None:
+    """A name whose model is not the operation's does not name it: 404, as for a wrong id."""
+    info: Any = None
+    try:
+        info = rules.resolve_model(model, version)
+    except rules.RuleError:
+        info = None
+    if info is None or info.id != op.model:
+        raise ApiError(404, f"Operation {op.id} not found.")

@@ -1,5 +1,355 @@
-"""Routes of the videos dialect (being built)."""
+"""`/v1/videos`: the gateway format (seed 004) and the OpenAI Python SDK's Videos client.
 
-from fastapi import APIRouter
+create (JSON or multipart), retrieve, list, delete, remix, and content (`variant` video,
+thumbnail, spritesheet). Every status is rendered in the gateway's words (`""`, `failure`)
+unless the caller is the OpenAI SDK (its `X-Stainless-*` headers, a `User-Agent` of
+`OpenAI/…`) or asks with `?compat=openai` / `X-Video-Compat: openai`; `compat=gateway` forces
+the gateway's. Create honours an `Idempotency-Key` header: the same key (and body) returns
+the video the first request started.
+"""
 
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse
+from pydantic import ValidationError
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
+
+from cinegen.api.errors import ApiError
+from cinegen.api.gemini.routes import read_json, validation_message
+from cinegen.api.runtime import Runtime, runtime
+from cinegen.core import rules
+from cinegen.core.operation import Operation
+from cinegen.core.request import MediaRef
+from cinegen.core.rules import RuleError
+from cinegen.media.fetch import FetchError, FetchPolicy, fetch_image
+from cinegen.service.errors import ServiceError
+from cinegen.store.db import utcnow
+
+from . import stills, translate
+from .wire import CreateVideoRequest, FilePart, RemixRequest, coerce_form_values, unflatten_form
+
+log = logging.getLogger("cinegen.api.videos")
 router = APIRouter()
+
+PREFIX = "/v1/videos"
+API_VERSION = "v1"
+IDEMPOTENCY_TTL = timedelta(hours=24)
+VARIANTS = ("video", "thumbnail", "spritesheet")
+_KEY_LOCKS = [threading.Lock() for _ in range(64)]
+_UNSUPPORTED_ACTIONS = ("edits", "extensions", "characters")
+
+
+# ------------------------------------------------------------------------------ helpers
+
+
+def wants_openai(request: Request) -> bool:
+    """The OpenAI dialect (`queued` / `failed`) or the gateway's (`""` / `failure`)."""
+    compat = request.query_params.get("compat") or request.headers.get("x-video-compat")
+    if compat:
+        return compat.strip().lower() == "openai"
+    if any(name.startswith("x-stainless-") for name in request.headers):
+        return True
+    return request.headers.get("user-agent", "").lower().startswith("openai/")
+
+
+def _poll_headers(rt: Runtime) -> dict[str, str]:
+    return {"openai-poll-after-ms": str(rt.settings.videos_poll_after_ms)}
+
+
+def _expires_at(rt: Runtime, op: Operation) -> datetime | None:
+    if not op.samples:
+        return None
+    record = rt.db.get_file(op.samples[0].file_id)
+    return record.expire_time if record is not None and not record.deleted else None
+
+
+def _render(rt: Runtime, op: Operation, openai: bool) -> dict[str, Any]:
+    return translate.render_video(op, openai=openai, expires_at=_expires_at(rt, op))
+
+
+def _find(rt: Runtime, video_id: str, owner: str | None) -> Operation:
+    op_id = translate.operation_id(video_id)
+    try:
+        if op_id is None:
+            raise ServiceError("", 404, "NOT_FOUND")
+        return rt.service.get(op_id, owner)
+    except ServiceError as exc:
+        if exc.code == 404:
+            raise ApiError(404, f"Video {video_id} not found.") from exc
+        raise
+
+
+async def _read_body(request: Request, limit: int) -> dict[str, Any]:
+    """JSON, or multipart / urlencoded fields rebuilt into the same JSON."""
+    content_type = request.headers.get("content-type", "").lower()
+    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+        length = request.headers.get("content-length")
+        if length and length.isdigit() and int(length) > limit:
+            raise ApiError(413, f"Request payload size exceeds the limit: {limit} bytes.")
+        form = await request.form(max_files=16, max_fields=1000, max_part_size=limit)
+        try:
+            items: list[tuple[str, Any]] = []
+            for key, value in form.multi_items():
+                if isinstance(value, UploadFile):
+                    data = await value.read()
+                    items.append((key, FilePart(data, value.content_type, value.filename)))
+                else:
+                    items.append((key, value))
+        finally:
+            await form.close()
+        return coerce_form_values(unflatten_form(items))
+    payload = await read_json(request, limit)
+    if not isinstance(payload, dict):
+        raise ApiError(400, "Invalid JSON payload received. The body must be a JSON object.")
+    return payload
+
+
+def _fingerprint(body: dict[str, Any]) -> str:
+    def default(value: Any) -> str:
+        if isinstance(value, FilePart):
+            return "file:" + hashlib.sha256(value.data).hexdigest()
+        return repr(value)
+
+    text = json.dumps(body, sort_keys=True, default=default, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _safe_url(url: str) -> str:
+    """The URL for the log: no credentials, no query (signed URLs carry secrets there)."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        port = f":{parts.port}" if parts.port else ""
+        return f"{parts.scheme}://{host}{port}{parts.path}"
+    except ValueError:
+        return "(malformed URL)"
+
+
+# ------------------------------------------------------------------------------- create
+
+
+def _fetch_all(rt: Runtime, draft: translate.Draft) -> dict[str, MediaRef]:
+    if not draft.urls:
+        return {}
+    policy = FetchPolicy.from_allow_list(
+        rt.settings.fetch_allow_hosts.split(","), timeout=rt.settings.fetch_timeout_seconds
+    )
+    fetched: dict[str, MediaRef] = {}
+    for pending in draft.urls:
+        try:
+            image = fetch_image(pending.url, policy)
+        except FetchError as exc:
+            log.warning("failed to download image %s: %s", _safe_url(pending.url), exc.reason)
+            raise RuleError(translate.FAILED_TO_DOWNLOAD) from exc
+        fetched[pending.slot] = MediaRef(
+            data=image.data, mime_type=pending.mime_type or image.mime_type
+        )
+    return fetched
+
+
+def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any]) -> Operation:
+    """Validate, judge by the rules before any download, fetch the URLs, submit."""
+    try:
+        body = CreateVideoRequest.model_validate(raw)
+        draft = translate.to_draft(body)
+        rules.check(
+            draft.request,
+            api_version=API_VERSION,
+            restricted_region=rt.settings.restricted_region,
+        )
+        req = translate.with_fetched(draft, _fetch_all(rt, draft))
+        return rt.service.submit(req, owner=owner, api_version=API_VERSION)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from exc
+    except RuleError as exc:
+        raise translate.gateway_error(exc) from exc
+
+
+def _replay(rt: Runtime, owner: str | None, key: str, fingerprint: str) -> Operation | None:
+    """The video an earlier request with this key started, if it is still there."""
+    row = rt.db.get_idempotency(owner, key)
+    if row is None:
+        return None
+    op_id, stored, created = row
+    op = rt.db.get_operation(op_id)
+    if op is None or utcnow() - created > IDEMPOTENCY_TTL:
+        rt.db.delete_idempotency(owner, key)
+        return None
+    if stored != fingerprint:
+        raise ApiError(
+            400,
+            "Keys for idempotent requests can only be used with the same parameters they "
+            "were first used with.",
+        )
+    return op
+
+
+def _create(rt: Runtime, owner: str | None, raw: dict[str, Any], key: str | None) -> Operation:
+    if key is None:
+        return _submit(rt, owner, raw)
+    fingerprint = _fingerprint(raw)
+    with _KEY_LOCKS[hash((owner, key)) % len(_KEY_LOCKS)]:
+        earlier = _replay(rt, owner, key, fingerprint)
+        if earlier is not None:
+            return earlier
+        op = _submit(rt, owner, raw)
+        if rt.db.insert_idempotency(owner, key, op.id, fingerprint):
+            return op
+        # another server process stored the key first: keep its video, drop this one
+        winner = _replay(rt, owner, key, fingerprint)
+        if winner is None:
+            return op
+        rt.service.delete(op.id, owner)
+        return winner
+
+
+@router.post(PREFIX)
+async def create_video(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    raw = await _read_body(request, rt.settings.max_request_bytes)
+    key = (request.headers.get("idempotency-key") or "").strip() or None
+    if key is not None and len(key) > 255:
+        raise ApiError(400, "Invalid value at 'Idempotency-Key': at most 255 characters.")
+    op = await run_in_threadpool(_create, rt, owner, raw, key)
+    return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
+
+
+@router.post(PREFIX + "/{action}")
+async def unsupported_action(action: str, request: Request) -> JSONResponse:
+    runtime(request).auth.owner(request)
+    if action in _UNSUPPORTED_ACTIONS:
+        raise ApiError(
+            400,
+            f"`/v1/videos/{action}` isn't supported by cinegen. Use `/v1/videos/{{id}}/remix`, "
+            "or the Gemini API (`instances[0].video`) to extend a video.",
+        )
+    raise ApiError(404, "Method not found.")
+
+
+# ------------------------------------------------------------------------------- read
+
+
+@router.get(PREFIX)
+async def list_videos(request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    params = request.query_params
+    limit_text = params.get("limit") or "20"
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+        raise ApiError(400, f"Invalid value at 'limit': {limit_text!r} (an integer 1 to 100).")
+    order = (params.get("order") or "desc").lower()
+    if order not in ("asc", "desc"):
+        raise ApiError(400, f"Invalid value at 'order': {order!r} (asc or desc).")
+    after = None
+    if params.get("after"):
+        try:
+            after = _find(rt, params["after"], owner)
+        except ApiError as exc:
+            raise ApiError(400, f"Invalid value at 'after': {exc.message}") from exc
+    limit = int(limit_text)
+    ops = rt.db.list_operations_ordered(
+        owner, limit=limit + 1, after=after, ascending=order == "asc"
+    )
+    openai = wants_openai(request)
+    data = [_render(rt, op, openai) for op in ops[:limit]]
+    return JSONResponse(
+        {
+            "object": "list",
+            "data": data,
+            "first_id": data[0]["id"] if data else None,
+            "last_id": data[-1]["id"] if data else None,
+            "has_more": len(ops) > limit,
+        }
+    )
+
+
+@router.get(PREFIX + "/{video_id}")
+async def retrieve_video(video_id: str, request: Request) -> JSONResponse:
+    rt = runtime(request)
+    op = _find(rt, video_id, rt.auth.owner(request))
+    return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
+
+
+@router.get(PREFIX + "/{video_id}/content")
+async def video_content(video_id: str, request: Request) -> FileResponse:
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    variant = request.query_params.get("variant") or "video"
+    if variant not in VARIANTS:
+        raise ApiError(
+            400, f"Invalid value at 'variant': {variant!r} (video, thumbnail or spritesheet)."
+        )
+    op = _find(rt, video_id, owner)
+    status = translate.render_video(op, openai=wants_openai(request), expires_at=None)["status"]
+    if status != "completed":
+        word = status or "queued"
+        message = (
+            f"Video {video_id} has no content: its generation failed."
+            if op.done
+            else f"Video {video_id} is not completed yet, current status: {word}"
+        )
+        raise ApiError(400, message, "FAILED_PRECONDITION")
+    record = rt.service.visible_file(op.samples[0].file_id, owner)
+    path = rt.service.blobs.local_path(record.blob_key)
+    if not path.is_file():
+        raise ApiError(404, f"Video {video_id} is no longer stored.")
+    if variant == "video":
+        return FileResponse(
+            path,
+            media_type=record.mime_type,
+            filename=f"{record.id}.mp4",
+            content_disposition_type="inline",
+        )
+    still, mime = await run_in_threadpool(
+        stills.derived, rt.service.blobs, record.id, path, variant
+    )
+    return FileResponse(still, media_type=mime)
+
+
+# ------------------------------------------------------------------------------ change
+
+
+@router.delete(PREFIX + "/{video_id}")
+async def delete_video(video_id: str, request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    op = _find(rt, video_id, owner)
+    for record in rt.db.files_of(op.id):
+        rt.service.blobs.delete_prefix(stills.derived_prefix(record.id))
+    await run_in_threadpool(rt.service.delete, op.id, owner)
+    return JSONResponse({"id": translate.video_id(op), "object": "video.deleted", "deleted": True})
+
+
+@router.post(PREFIX + "/{video_id}/remix")
+async def remix_video(video_id: str, request: Request) -> JSONResponse:
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    raw = await _read_body(request, rt.settings.max_request_bytes)
+    try:
+        body = RemixRequest.model_validate(raw)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from exc
+    source = _find(rt, video_id, owner)
+    try:
+        op = await run_in_threadpool(
+            rt.service.remix,
+            source.id,
+            owner,
+            prompt=body.prompt,
+            api_version=API_VERSION,
+            notes={"remixed_from_video_id": translate.video_id(source)},
+        )
+    except RuleError as exc:
+        raise translate.gateway_error(exc) from exc
+    return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))

@@ -7,12 +7,19 @@ Output: float32 (samples, 2) at 48 kHz, peak-normalised below full scale.
 
 from __future__ import annotations
 
+import functools
+import io
+import shutil
+import subprocess
+import wave
+
 import numpy as np
 
 from cinegen.engines.base import AUDIO_RATE
 from cinegen.engines.preview.prompt import ScenePlan
 
 RATE = AUDIO_RATE
+MAX_NOISE_PERIOD = 1 << 19
 DEFAULT_AMBIENCE = {
     "mountains": "wind",
     "forest": "birds",
@@ -29,13 +36,20 @@ DEFAULT_AMBIENCE = {
 def shaped_noise(
     rng: np.random.Generator, n: int, low: float, high: float, tilt: float = 0.0
 ) -> np.ndarray:
-    """White noise band-passed to [low, high] Hz with a spectral tilt (dB/octave-ish slope)."""
-    spectrum = np.fft.rfft(rng.standard_normal(n))
-    freqs = np.fft.rfftfreq(n, 1.0 / RATE)
+    """White noise band-passed to [low, high] Hz with a spectral tilt (dB/octave-ish slope).
+
+    Filtering in the frequency domain makes the noise periodic, so for long clips a
+    power-of-two period (at most MAX_NOISE_PERIOD, ~11 s: too long to hear repeat) is made
+    once and tiled seamlessly, instead of one huge, slow FFT.
+    """
+    period = min(MAX_NOISE_PERIOD, 1 << max(1, int(np.ceil(np.log2(max(n, 2))))))
+    spectrum = np.fft.rfft(rng.standard_normal(period))
+    freqs = np.fft.rfftfreq(period, 1.0 / RATE)
     band = 1.0 / (1.0 + (low / np.maximum(freqs, 1.0)) ** 4) / (1.0 + (freqs / high) ** 4)
     band *= (np.maximum(freqs, 20.0) / 1000.0) ** tilt
-    out = np.fft.irfft(spectrum * band, n)
-    return out / (np.abs(out).max() + 1e-9)
+    out = np.fft.irfft(spectrum * band, period)
+    out /= np.abs(out).max() + 1e-9
+    return np.resize(out, n)
 
 
 def smooth_envelope(rng: np.random.Generator, n: int, rate_hz: float, depth: float) -> np.ndarray:
@@ -58,11 +72,14 @@ def place(track: np.ndarray, sound: np.ndarray, at: int, gain: float = 1.0) -> N
     track[start:end] += gain * sound[start - at : end - at]
 
 
+@functools.lru_cache(maxsize=256)
 def tone(freq: float, seconds: float, harmonics: tuple[float, ...] = (1.0,)) -> np.ndarray:
+    """A steady tone with harmonics (cached: music repeats its notes; callers only read it)."""
     t = np.arange(int(seconds * RATE)) / RATE
     out = np.zeros_like(t)
     for k, amp in enumerate(harmonics, start=1):
         out += amp * np.sin(2 * np.pi * freq * k * t)
+    out.flags.writeable = False
     return out
 
 
@@ -290,11 +307,43 @@ def speak(text: str, rng: np.random.Generator, pitch: float = 125.0) -> np.ndarr
     return np.concatenate(pieces) if pieces else np.zeros(1)
 
 
+def espeak(text: str, voice: str = "en") -> np.ndarray | None:
+    """The line spoken by espeak-ng at 48 kHz, or None when espeak-ng is not installed.
+
+    espeak-ng is deterministic (same text, same samples), so the seed guarantee holds.
+    """
+    binary = shutil.which("espeak-ng")
+    if binary is None:
+        return None
+    try:
+        result = subprocess.run(
+            [binary, "--stdout", "-v", voice, "-s", "155", "--", text],
+            capture_output=True,
+            timeout=30,
+            check=True,
+        )
+        with wave.open(io.BytesIO(result.stdout)) as wav:
+            rate = wav.getframerate()
+            width = wav.getsampwidth()
+            channels = wav.getnchannels()
+            raw = wav.readframes(wav.getnframes())
+    except (OSError, subprocess.SubprocessError, wave.Error, EOFError):
+        return None
+    if width != 2 or not raw:
+        return None
+    samples = np.frombuffer(raw, "<i2").astype(np.float64).reshape(-1, channels)[:, 0] / 32768
+    positions = np.arange(int(len(samples) * RATE / rate)) * (rate / RATE)
+    return np.interp(positions, np.arange(len(samples)), samples)
+
+
 def dialogue(lines: tuple[str, ...], n: int, rng: np.random.Generator) -> np.ndarray:
+    """Each quoted line in turn (alternating two voices): espeak-ng, else the formant voice."""
     out = np.zeros(n)
     at = int(0.4 * RATE)
     for index, line in enumerate(lines):
-        voice = speak(line, rng, pitch=125.0 if index % 2 == 0 else 200.0)
+        voice = espeak(line, "en" if index % 2 == 0 else "en+f3")
+        if voice is None:
+            voice = speak(line, rng, pitch=125.0 if index % 2 == 0 else 200.0)
         place(out, voice, at)
         at += len(voice) + int(0.4 * RATE)
     return out

@@ -18,7 +18,7 @@ import numpy as np
 PAN_RATE = 0.10
 TILT_RATE = 0.08
 ZOOM_RATE = 0.05
-DOLLY_RATE = 0.12
+DOLLY_RATE = 0.06
 TRUCK_RATE = 0.10
 EASE_SECONDS = 0.4
 
@@ -106,7 +106,7 @@ def layer_matrix(pose: Pose, nearness: float, width: int, height: int) -> np.nda
     get more of the truck/rise shift and more of the dolly growth. Layer pixel (x, y) at pose 0
     is frame pixel (x, y).
     """
-    scale = float(np.exp(pose.zoom)) / max(1e-3, 1.0 - min(0.9, pose.dolly * nearness))
+    scale = float(np.exp(pose.zoom)) / max(1e-3, 1.0 - min(0.75, pose.dolly * nearness))
     shift_x = (pose.pan + pose.truck * nearness) * width
     shift_y = -(pose.tilt + pose.rise * nearness) * height
     cx, cy = width / 2.0, height / 2.0

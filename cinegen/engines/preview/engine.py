@@ -16,6 +16,7 @@ raise `Cancelled`). Everything random comes from generators seeded by `spec.seed
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 
@@ -25,10 +26,13 @@ from cinegen.engines.preview.audio import continue_audio, soundtrack
 from cinegen.engines.preview.extension import Extension
 from cinegen.engines.preview.interpolate import FlowInterpolation
 from cinegen.engines.preview.parallax import ParallaxShot
+from cinegen.engines.preview.particles import Field, draw_fields, make_fields
 from cinegen.engines.preview.prompt import ScenePlan, parse_prompt
 from cinegen.engines.preview.references import paste, place_assets, style_grade
 from cinegen.engines.preview.scene import LandscapeScene
-from cinegen.media.decode import MediaError, read_audio
+from cinegen.media.decode import MediaError, fit_image, read_audio
+
+WEATHER_FADE_SECONDS = 1.0
 
 
 class PreviewEngine:
@@ -36,6 +40,7 @@ class PreviewEngine:
 
     def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
         """Plan the clip; the frames are rendered as the caller pulls them."""
+        spec = _fitted(spec)
         _check(spec)
         plan = parse_prompt(spec.prompt or "", spec.negative_prompt or "")
         frames, notes = _frames_for(spec, plan)
@@ -58,15 +63,27 @@ class PreviewEngine:
         )
 
 
+def _fitted(spec: RenderSpec) -> RenderSpec:
+    """First/last frames at exactly the output size (callers fit them; this forgives those
+    that did not), as contiguous uint8 RGB."""
+    changes = {}
+    for field in ("first_frame", "last_frame"):
+        image = getattr(spec, field)
+        if image is None or spec.width <= 0 or spec.height <= 0:
+            continue
+        image = np.asarray(image)
+        if image.ndim == 2:
+            image = np.repeat(image[..., None], 3, axis=2)
+        image = np.ascontiguousarray(image[..., :3], dtype=np.uint8)
+        if image.shape[:2] != (spec.height, spec.width):
+            image = fit_image(image, spec.width, spec.height)
+        changes[field] = image
+    return replace(spec, **changes) if changes else spec
+
+
 def _check(spec: RenderSpec) -> None:
     if spec.width <= 0 or spec.height <= 0 or spec.num_frames <= 0 or spec.fps <= 0:
         raise EngineError("The requested video has no frames or no size.")
-    for name, image in (("first", spec.first_frame), ("last", spec.last_frame)):
-        if image is not None and image.shape[:2] != (spec.height, spec.width):
-            raise EngineError(
-                f"The {name} frame is {image.shape[1]}x{image.shape[0]}, "
-                f"expected {spec.width}x{spec.height}."
-            )
     if spec.mode is Mode.EXTENSION and spec.input_video is None:
         raise EngineError("An extension needs an input video.")
     if spec.mode in (Mode.IMAGE, Mode.INTERPOLATION) and spec.first_frame is None:
@@ -96,19 +113,44 @@ def _frames_for(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray]
     if spec.mode is Mode.IMAGE:
         assert spec.first_frame is not None
         shot = ParallaxShot(spec.first_frame, plan, spec.fps, spec.num_frames)
-        return shot.frames(), {"mode": "image"}
+        return _with_weather(shot.frames(), _weather(spec, plan), spec.fps), {"mode": "image"}
     if spec.mode is Mode.INTERPOLATION:
         assert spec.first_frame is not None and spec.last_frame is not None
         blend = FlowInterpolation(spec.first_frame, spec.last_frame, spec.num_frames)
         return blend.frames(), {"mode": "interpolation"}
     if spec.mode is Mode.EXTENSION:
         assert spec.input_video is not None
-        ext = Extension(spec.input_video, spec.width, spec.height, spec.fps, spec.num_frames)
+        ext = Extension(
+            spec.input_video,
+            spec.width,
+            spec.height,
+            spec.fps,
+            spec.num_frames,
+            _weather(spec, plan),
+        )
         return ext.frames(), {"mode": "extension", "input_frames": spec.input_video.num_frames}
     scene = LandscapeScene(plan, spec.width, spec.height, spec.fps, spec.num_frames, spec.seed)
     if spec.mode is Mode.REFERENCES and spec.reference_images:
         return _with_references(scene, spec)
     return scene.frames(), {"mode": "text"}
+
+
+def _weather(spec: RenderSpec, plan: ScenePlan) -> list[Field]:
+    """The prompt's falling weather (rain, snow, sparks) for modes that start from footage."""
+    rng = np.random.default_rng([spec.seed, 3])
+    return make_fields(plan.weather, rng, plan.time_of_day == "night", 0.0, spec.height)
+
+
+def _with_weather(
+    frames: Iterator[np.ndarray], fields: list[Field], fps: int
+) -> Iterator[np.ndarray]:
+    """Weather over an image-to-video shot: none on frame 0 (it is the image), then fading in
+    over a second."""
+    for index, frame in enumerate(frames):
+        if fields and index > 0:
+            seconds = index / fps
+            draw_fields(frame, fields, seconds, share=seconds / WEATHER_FADE_SECONDS)
+        yield frame
 
 
 def _with_references(scene: LandscapeScene, spec: RenderSpec) -> tuple[Iterator[np.ndarray], dict]:
@@ -135,7 +177,8 @@ def _with_references(scene: LandscapeScene, spec: RenderSpec) -> tuple[Iterator[
 
     notes = {
         "mode": "references",
-        "reference_scales": [round(p.scale, 6) for p in placements],
+        "reference_scales": [p.scale for p in placements],
+        "reference_sizes": [(p.image.shape[1], p.image.shape[0]) for p in placements],
         "style_references": len(styles),
     }
     return frames(), notes

@@ -16,9 +16,11 @@ import cv2
 import numpy as np
 
 from cinegen.engines.base import InputVideo
+from cinegen.engines.preview.particles import Field, draw_fields
 from cinegen.media.decode import fit_image, iter_video_frames
 
 MOTION_LONG_SIDE = 320
+FADE_IN_SECONDS = 1.0
 GRID_STEP = 4
 
 
@@ -76,9 +78,16 @@ class Extension:
     """The input's frames, then more that carry on its camera motion: `num_frames` in all."""
 
     def __init__(
-        self, video: InputVideo, width: int, height: int, fps: int, num_frames: int
+        self,
+        video: InputVideo,
+        width: int,
+        height: int,
+        fps: int,
+        num_frames: int,
+        weather: list[Field] | None = None,
     ) -> None:
         self.video = video
+        self.weather = weather or []
         self.size = (width, height)
         self.fps = fps
         self.num_frames = num_frames
@@ -109,16 +118,24 @@ class Extension:
         yield from self._continue(last, self.motion, self.num_frames - self.input_frames)
 
     def _continue(self, last: np.ndarray, motion: np.ndarray, count: int) -> Iterator[np.ndarray]:
-        """Apply the motion again and again to the last frame (composed, so no drift)."""
+        """Apply the motion again and again to the last frame (composed, so no drift).
+
+        The prompt's weather (rain, snow, sparks) falls over the new part, fading in over a
+        second so the seam stays as smooth as the input's own frame steps.
+        """
         step = _as3(motion)
         total = np.eye(3)
         width, height = self.size
-        for _ in range(count):
+        for index in range(count):
             total = step @ total
-            yield cv2.warpAffine(
+            frame = cv2.warpAffine(
                 last,
                 total[:2],
                 (width, height),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REFLECT101,
             )
+            if self.weather:
+                seconds = (index + 1) / self.fps
+                draw_fields(frame, self.weather, seconds, share=seconds / FADE_IN_SECONDS)
+            yield frame

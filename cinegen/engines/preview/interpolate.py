@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-FLOW_LONG_SIDE = 480
+FLOW_LONG_SIDE = 384
 HOLD = 3  # frames that rest on the last image at the end
 
 
@@ -136,30 +136,35 @@ def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return flow
 
 
-def splat(flow: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-    """Move each pixel's flow vector to where the pixel is at time t.
+class Splatter:
+    """Forward-splats one flow field to any time t (the sorting is done once)."""
 
-    Returns (field, coverage): field[q] is the full flow of the pixel that lands on q;
-    coverage[q] is 1 where something landed. Colliding pixels: the larger motion wins (a
-    moving object passes in front of a still background).
-    """
-    h, w = flow.shape[:2]
-    ys, xs = np.mgrid[0:h, 0:w].astype(np.float32)
-    tx = (xs + t * flow[..., 0]).ravel()
-    ty = (ys + t * flow[..., 1]).ravel()
-    vectors = flow.reshape(-1, 2)
-    order = np.argsort(np.hypot(vectors[:, 0], vectors[:, 1]), kind="stable")
-    field = np.zeros((h * w, 2), np.float32)
-    coverage = np.zeros(h * w, np.float32)
-    for x_round in (np.floor, np.ceil):
-        for y_round in (np.floor, np.ceil):
-            qx = x_round(tx[order]).astype(np.int64)
-            qy = y_round(ty[order]).astype(np.int64)
+    def __init__(self, flow: np.ndarray) -> None:
+        h, w = flow.shape[:2]
+        self.shape = (h, w)
+        vectors = flow.reshape(-1, 2)
+        # Colliding pixels: the larger motion wins (a moving object passes in front of a still
+        # background), so pixels are written in order of growing motion; later writes win.
+        order = np.argsort(np.hypot(vectors[:, 0], vectors[:, 1]), kind="stable")
+        ys, xs = np.divmod(order, w)
+        self.xs = xs.astype(np.float32)
+        self.ys = ys.astype(np.float32)
+        self.vectors = np.ascontiguousarray(vectors[order])
+
+    def at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """(field, coverage): field[q] is the flow of the pixel that lands on q at time t;
+        coverage[q] is 1 where some pixel landed (0 = disoccluded, or a crack)."""
+        h, w = self.shape
+        tx = self.xs + t * self.vectors[:, 0]
+        qy = np.rint(self.ys + t * self.vectors[:, 1]).astype(np.int64)
+        field = np.zeros((h * w, 2), np.float32)
+        coverage = np.zeros(h * w, np.float32)
+        for qx in (np.floor(tx).astype(np.int64), np.ceil(tx).astype(np.int64)):
             inside = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
             target = qy[inside] * w + qx[inside]
-            field[target] = vectors[order][inside]  # later (larger) writes win
+            field[target] = self.vectors[inside]
             coverage[target] = 1.0
-    return field.reshape(h, w, 2), coverage.reshape(h, w)
+        return field.reshape(h, w, 2), coverage.reshape(h, w)
 
 
 def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
@@ -192,6 +197,8 @@ class FlowInterpolation:
         a, b = _small(first, self.scale), _small(last, self.scale)
         self.flow_fwd = estimate_flow(a, b)
         self.flow_bwd = estimate_flow(b, a)
+        self.splat_fwd = Splatter(self.flow_fwd)
+        self.splat_bwd = Splatter(self.flow_bwd)
         self.full_x, self.full_y = np.meshgrid(
             np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32)
         )
@@ -208,8 +215,8 @@ class FlowInterpolation:
             return self.first.copy()
         if t >= 1.0:
             return self.last.copy()
-        field0, cover0 = splat(self.flow_fwd, t)
-        field1, cover1 = splat(self.flow_bwd, 1.0 - t)
+        field0, cover0 = self.splat_fwd.at(t)
+        field1, cover1 = self.splat_bwd.at(1.0 - t)
         map0 = self._upscaled(fill_holes(field0, cover0), t)
         map1 = self._upscaled(fill_holes(field1, cover1), 1.0 - t)
         from0 = cv2.remap(

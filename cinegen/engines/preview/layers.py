@@ -46,15 +46,19 @@ class Layer:
     name: str
     top: int  # first canvas row with any coverage
     solid: int  # first canvas row from which every row below is fully opaque
+    drift: float = 0.0  # its own horizontal motion, layer pixels per second (clouds)
 
     @classmethod
-    def from_rgba(cls, rgba: np.ndarray, region: Region, nearness: float, name: str) -> Layer:
+    def from_rgba(
+        cls, rgba: np.ndarray, region: Region, nearness: float, name: str, drift: float = 0.0
+    ) -> Layer:
         alpha = np.ascontiguousarray(rgba[..., 3])
         covered = np.flatnonzero(alpha.max(axis=1) > 0)
         top = int(covered[0]) if len(covered) else alpha.shape[0]
         not_solid = np.flatnonzero(alpha.min(axis=1) < 255)
         solid = int(not_solid[-1]) + 1 if len(not_solid) else 0
-        return cls(np.ascontiguousarray(rgba[..., :3]), alpha, region, nearness, name, top, solid)
+        rgb = np.ascontiguousarray(rgba[..., :3])
+        return cls(rgb, alpha, region, nearness, name, top, solid, drift)
 
 
 def _fill(colour: RGB, height: int, width: int) -> np.ndarray:
@@ -90,7 +94,8 @@ def _edge_alpha(surface_y: np.ndarray, ys: np.ndarray) -> np.ndarray:
 def paint_sky(
     plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
 ) -> np.ndarray:
-    """Gradient, sun or moon with glow, clouds, stars: always opaque."""
+    """Gradient, sun or moon with glow, stars: always opaque (clouds are a layer of their own,
+    so they can drift)."""
     vw, vh = view
     ys, xs = region.ys(), region.xs()
     horizon = HORIZON * vh
@@ -104,15 +109,18 @@ def paint_sky(
         _paint_stars(rgb, region, vh, rng)
     if pal.sun_height > 0 or plan.setting == "space":
         _paint_sun(rgb, pal, region, xs, ys, view)
-    if (
-        "clouds" in plan.weather
-        or plan.weather & {"rain", "snow", "lightning"}
-        or (plan.setting != "space" and not pal.night)
-    ):
-        _paint_clouds(rgb, plan, pal, region, vh, rng)
     if "fog" in plan.weather:
         rgb += (np.asarray(pal.haze, np.float32) - rgb) * 0.45
     return _to_rgba(rgb, np.ones(rgb.shape[:2], np.float32), plan.tones)
+
+
+def has_clouds(plan: ScenePlan, pal: Palette) -> bool:
+    """Clouds in daylight skies and whenever the weather brings them."""
+    return bool(
+        "clouds" in plan.weather
+        or plan.weather & {"rain", "snow", "lightning"}
+        or (plan.setting != "space" and not pal.night)
+    )
 
 
 def _paint_sun(
@@ -155,18 +163,14 @@ def _paint_nebula(rgb: np.ndarray, region: Region, vh: int, rng: np.random.Gener
     rgb += colour * cloud[..., None] * 0.8
 
 
-def _paint_clouds(
-    rgb: np.ndarray,
-    plan: ScenePlan,
-    pal: Palette,
-    region: Region,
-    vh: int,
-    rng: np.random.Generator,
-) -> None:
+def paint_clouds(
+    plan: ScenePlan, pal: Palette, region: Region, view: tuple[int, int], rng: np.random.Generator
+) -> np.ndarray:
+    """Clouds above the horizon as a translucent layer (grey and dense when it rains)."""
+    vw, vh = view
     heavy = bool(plan.weather & {"rain", "snow", "lightning"})
     cover = 0.35 if heavy else 0.5 if "clouds" in plan.weather else 0.62
     field = fractal_noise(rng, region.height, region.width, vh * 0.35, octaves=5)
-    field = cv2.resize(field, (region.width, region.height))  # keep shape explicit
     density = np.clip((field - cover) * 3.0, 0.0, 1.0)
     ys = region.ys()
     fade = np.clip((HORIZON * vh - ys) / (0.15 * vh), 0.0, 1.0)  # no clouds below the horizon
@@ -180,8 +184,10 @@ def _paint_clouds(
     else:
         colour = (250.0, 250.0, 252.0)
     shade = 0.75 + 0.25 * fractal_noise(rng, region.height, region.width, vh * 0.1, octaves=3)
-    target = np.asarray(colour, np.float32) * shade[..., None]
-    rgb += (target - rgb) * (density[..., None] * 0.9)
+    rgb = np.asarray(colour, np.float32) * shade[..., None]
+    if "fog" in plan.weather:
+        rgb += (np.asarray(pal.haze, np.float32) - rgb) * 0.45
+    return _to_rgba(rgb, density * 0.9, plan.tones)
 
 
 # --------------------------------------------------------------------------- the land
@@ -196,8 +202,10 @@ def _surface_texture(
 
 
 def _hazed(colour: RGB, pal: Palette, amount: float) -> RGB:
-    h = pal.haze
-    return tuple(c + (hc - c) * amount for c, hc in zip(colour, h, strict=True))  # type: ignore
+    """A colour seen through `amount` of atmospheric haze (distance fades toward the sky)."""
+    r, g, b = colour
+    hr, hg, hb = pal.haze
+    return (r + (hr - r) * amount, g + (hg - g) * amount, b + (hb - b) * amount)
 
 
 def paint_far(

@@ -26,39 +26,21 @@ class Palette:
     night: bool
 
 
-_TIMES: dict[str, dict[str, object]] = {
-    "day": dict(
-        top=(60, 120, 215),
-        horizon=(175, 205, 235),
-        light=(255, 250, 225),
-        brightness=1.0,
-        sun_height=0.35,
-        night=False,
-    ),
-    "sunset": dict(
-        top=(55, 45, 115),
-        horizon=(255, 135, 60),
-        light=(255, 205, 120),
-        brightness=0.72,
-        sun_height=0.06,
-        night=False,
-    ),
-    "sunrise": dict(
-        top=(95, 125, 200),
-        horizon=(255, 175, 135),
-        light=(255, 230, 180),
-        brightness=0.82,
-        sun_height=0.1,
-        night=False,
-    ),
-    "night": dict(
-        top=(4, 6, 22),
-        horizon=(22, 32, 68),
-        light=(225, 232, 255),
-        brightness=0.32,
-        sun_height=0.3,
-        night=True,
-    ),
+@dataclass(frozen=True)
+class TimeOfDay:
+    top: RGB  # sky at the zenith
+    horizon: RGB  # sky at the horizon
+    light: RGB  # sun or moon
+    brightness: float
+    sun_height: float
+    night: bool
+
+
+_TIMES: dict[str, TimeOfDay] = {
+    "day": TimeOfDay((60, 120, 215), (175, 205, 235), (255, 250, 225), 1.0, 0.35, False),
+    "sunset": TimeOfDay((55, 45, 115), (255, 135, 60), (255, 205, 120), 0.72, 0.06, False),
+    "sunrise": TimeOfDay((95, 125, 200), (255, 175, 135), (255, 230, 180), 0.82, 0.1, False),
+    "night": TimeOfDay((4, 6, 22), (22, 32, 68), (225, 232, 255), 0.32, 0.3, True),
 }
 
 _GROUND: dict[str, tuple[RGB, RGB, RGB]] = {  # far, mid, near
@@ -93,33 +75,32 @@ def _scale(c: RGB, k: float) -> RGB:
 def make_palette(plan: ScenePlan) -> Palette:
     """The scene's colours before mood grading (grading applies to whole images)."""
     time = _TIMES.get(plan.time_of_day, _TIMES["day"])
-    top, horizon = time["top"], time["horizon"]
+    top, horizon = time.top, time.horizon
     far, mid, near = _GROUND.get(plan.setting, _GROUND["mountains"])
-    brightness = float(time["brightness"])  # type: ignore[arg-type]
+    brightness = time.brightness
     overcast = plan.weather & {"rain", "snow", "lightning", "clouds", "fog"}
     if overcast:
-        grey = (150.0, 155.0, 165.0) if not time["night"] else (30.0, 32.0, 40.0)
+        grey = (150.0, 155.0, 165.0) if not time.night else (30.0, 32.0, 40.0)
         amount = 0.65 if plan.weather & {"rain", "snow", "lightning"} else 0.4
-        top = _mix(top, _scale(grey, 0.7), amount)  # type: ignore[arg-type]
-        horizon = _mix(horizon, grey, amount)  # type: ignore[arg-type]
+        top = _mix(top, _scale(grey, 0.7), amount)
+        horizon = _mix(horizon, grey, amount)
         brightness *= 0.85
     if "snow" in plan.weather:
         near = _mix(near, (235, 238, 245), 0.8)
         mid = _mix(mid, (215, 220, 232), 0.6)
-    haze = _mix(horizon, (200, 200, 205), 0.3)  # type: ignore[arg-type]
-    accent = (255, 200, 90) if time["night"] or plan.time_of_day == "sunset" else (255, 235, 160)
+    warm_lights = time.night or plan.time_of_day == "sunset"
     return Palette(
-        sky_top=top,  # type: ignore[arg-type]
-        sky_horizon=horizon,  # type: ignore[arg-type]
-        light=time["light"],  # type: ignore[arg-type]
+        sky_top=top,
+        sky_horizon=horizon,
+        light=time.light,
         far=far,
-        mid=_scale(mid, 1.0),
+        mid=mid,
         near=near,
-        accent=accent,
-        haze=haze,
+        accent=(255, 200, 90) if warm_lights else (255, 235, 160),
+        haze=_mix(horizon, (200, 200, 205), 0.3),
         brightness=brightness,
-        sun_height=-1.0 if overcast else float(time["sun_height"]),  # type: ignore[arg-type]
-        night=bool(time["night"]),
+        sun_height=-1.0 if overcast else time.sun_height,
+        night=time.night,
     )
 
 

@@ -35,7 +35,7 @@ def make_fields(
     density = min(1.0, max(0.15, height / 720.0))
     fields = []
     if "rain" in weather:
-        n = int(260 * density)
+        n = int(180 * density)
         fields.append(
             Field(
                 "rain",
@@ -79,10 +79,16 @@ def make_fields(
     return fields
 
 
-def draw_fields(frame: np.ndarray, fields: list[Field], seconds: float) -> None:
-    """Draw every field onto `frame` (uint8 RGB, modified in place)."""
+def draw_fields(frame: np.ndarray, fields: list[Field], seconds: float, share: float = 1.0) -> None:
+    """Draw every field onto `frame` (uint8 RGB, modified in place).
+
+    `share` < 1 draws only that fraction of each field's particles (a weather fading in).
+    """
     height, width = frame.shape[:2]
-    for f in fields:
+    for whole in fields:
+        f = whole if share >= 1.0 else _subset(whole, int(len(whole.x) * max(share, 0.0)))
+        if len(f.x) == 0:
+            continue
         x = ((f.x + f.vx * seconds) % 1.0) * width
         y = ((f.y + f.vy * seconds) % 1.0) * height
         if f.kind == "rain":
@@ -102,6 +108,19 @@ def draw_fields(frame: np.ndarray, fields: list[Field], seconds: float) -> None:
             ):
                 colour = tuple(int(c * k) for c in f.colour)
                 cv2.circle(frame, (int(cx), int(cy)), int(r), colour, -1, cv2.LINE_8)
+
+
+def _subset(f: Field, count: int) -> Field:
+    return Field(
+        f.kind,
+        f.x[:count],
+        f.y[:count],
+        f.vx[:count],
+        f.vy[:count],
+        f.size[:count],
+        f.phase[:count],
+        f.colour,
+    )
 
 
 def lightning_flash(frame_index: int, fps: int, seed: int) -> float:

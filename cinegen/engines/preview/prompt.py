@@ -132,7 +132,12 @@ MUSIC_WORDS = (
     "tune",
 )
 
-_NEGATION = re.compile(r"\b(?:no|without|not|never|avoid|except)\s+((?:[a-z'-]+\s*){1,3})")
+# "no rain", "without any music", "no heavy fog": up to two words after the negation, never
+# running on past a conjunction ("no rain and a sunset" must keep the sunset).
+_NEGATION = re.compile(
+    r"\b(?:no|without|not|never|avoid|except)\s+(?:any\s+|the\s+|a\s+)?"
+    r"((?!and\b|but\b|or\b|with\b)[a-z'-]+(?:\s+(?!and\b|but\b|or\b|with\b)[a-z'-]+)?)"
+)
 _QUOTED = re.compile(r"[\"“”]([^\"“”]{1,300})[\"“”]|(?<![a-z])'([^']{2,300})'(?![a-z])")
 
 

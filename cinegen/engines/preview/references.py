@@ -78,10 +78,22 @@ def paste(frame: np.ndarray, p: Placement, seconds: float) -> None:
     fx1, fy1 = min(x0 + pw, width), min(y0 + ph, height)
     if fx1 <= fx0 or fy1 <= fy0:
         return
+    _shadow(frame, fx0, fy0, fx1, fy1)
     src = p.image[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     weight = p.weight[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     dst = frame[fy0:fy1, fx0:fx1]
     dst[...] = (dst * (1.0 - weight) + src * weight + 0.5).astype(np.uint8)
+
+
+def _shadow(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
+    """A soft drop shadow below and right of a pasted asset, so it sits in the scene."""
+    height, width = frame.shape[:2]
+    offset = max(2, (y1 - y0) // 25)
+    sx0, sy0 = min(x0 + offset, width), min(y0 + offset, height)
+    sx1, sy1 = min(x1 + offset, width), min(y1 + offset, height)
+    if sx1 > sx0 and sy1 > sy0:
+        region = frame[sy0:sy1, sx0:sx1]
+        region[...] = (region * 0.6).astype(np.uint8)
 
 
 @dataclass(frozen=True)

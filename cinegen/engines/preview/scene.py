@@ -24,6 +24,8 @@ from cinegen.engines.preview.camera import (
 from cinegen.engines.preview.layers import (
     Layer,
     Region,
+    has_clouds,
+    paint_clouds,
     paint_far,
     paint_mid,
     paint_near,
@@ -35,33 +37,41 @@ from cinegen.engines.preview.prompt import ScenePlan
 from cinegen.engines.preview.sprites import DEFAULT_SUBJECTS, draw_sprites, make_sprites
 
 WORK_LONG_SIDE = 960
-"""Layers are composed at most this many pixels on the long side, then scaled up: the scene
-is smooth, and composing at 720p would cost more than the encoder."""
+"""Layers are composed at half the output size once it is larger than this (and at most at
+1920 on the long side), then scaled up: the scene is smooth, and composing 720p at full size
+would cost more than encoding it."""
 
-PAINTERS: tuple[tuple[str, float, Callable[..., np.ndarray]], ...] = (
-    ("sky", 0.0, paint_sky),
+Painter = Callable[..., np.ndarray]
+LAND: tuple[tuple[str, float, Painter], ...] = (
     ("far", 0.25, paint_far),
     ("mid", 0.5, paint_mid),
     ("near", 1.0, paint_near),
 )
+CLOUD_DRIFT = 0.012  # fraction of the view width per second (three times that in wind)
+_RNG_INDEX = {"sky": 0, "far": 1, "mid": 2, "near": 3, "clouds": 4}
 
 
 def work_size(width: int, height: int) -> tuple[int, int]:
-    """The composing resolution: the output size, halved until the long side fits."""
+    """The composing resolution: 720p → 640×360, 1080p → 960×540, 4k → 1920×1080."""
     w, h = width, height
-    while max(w, h) > WORK_LONG_SIDE:
+    if max(w, h) > WORK_LONG_SIDE:
+        w, h = (w + 1) // 2, (h + 1) // 2
+    while max(w, h) > 2 * WORK_LONG_SIDE:
         w, h = (w + 1) // 2, (h + 1) // 2
     return w, h
 
 
-def _region_seen(poses: list[Pose], nearness: float, view: tuple[int, int]) -> Region:
+def _region_seen(
+    poses: list[Pose], nearness: float, view: tuple[int, int], drift_per_frame: float = 0.0
+) -> Region:
     """The bounding box, in layer pixels, of everything the camera sees of one layer."""
     vw, vh = view
     corners = np.array([[0, 0, 1], [vw, 0, 1], [0, vh, 1], [vw, vh, 1]], np.float64).T
     lo = np.array([np.inf, np.inf])
     hi = -lo
-    for pose in poses:
+    for index, pose in enumerate(poses):
         pts = layer_matrix(pose, nearness, vw, vh) @ corners
+        pts[0] -= drift_per_frame * index
         lo = np.minimum(lo, pts.min(axis=1))
         hi = np.maximum(hi, pts.max(axis=1))
     x0, y0 = int(np.floor(lo[0])) - 2, int(np.floor(lo[1])) - 2
@@ -77,11 +87,17 @@ def _union(regions: list[Region]) -> Region:
     return Region(x0, y0, x1 - x0, y1 - y0)
 
 
-def _over(below: np.ndarray, above: np.ndarray) -> None:
-    """Composite RGBA `above` onto opaque RGBA `below`, in place (painting time only)."""
-    alpha = above[..., 3:4].astype(np.float32) / 255.0
-    mixed = below[..., :3] * (1.0 - alpha) + above[..., :3] * alpha
-    below[..., :3] = mixed.round().astype(np.uint8)
+def _over(below: np.ndarray, above: np.ndarray) -> np.ndarray:
+    """RGBA `above` composited over RGBA `below` (painting time only)."""
+    a_top = above[..., 3:4].astype(np.float32) / 255.0
+    a_bottom = below[..., 3:4].astype(np.float32) / 255.0
+    a_out = a_top + a_bottom * (1.0 - a_top)
+    rgb = above[..., :3] * a_top + below[..., :3] * (a_bottom * (1.0 - a_top))
+    rgb /= np.maximum(a_out, 1e-6)
+    out = np.empty_like(below)
+    out[..., :3] = np.clip(rgb.round(), 0, 255)
+    out[..., 3:] = np.clip((a_out * 255.0).round(), 0, 255)
+    return out
 
 
 def _frame_rows(layer: Layer, matrix: np.ndarray, height: int) -> tuple[int, int]:
@@ -107,6 +123,18 @@ def _warp_rows(image: np.ndarray, matrix: np.ndarray, width: int, y0: int, y1: i
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
         borderMode=cv2.BORDER_REPLICATE,
     )
+
+
+def _merge_still(layers: list[tuple]) -> list[tuple]:
+    """Merge neighbouring non-drifting layers (same region) into one, keeping the order."""
+    merged: list[tuple] = []
+    for layer in layers:
+        if merged and merged[-1][4] == 0 and layer[4] == 0:
+            below = merged[-1]
+            merged[-1] = (_over(below[0], layer[0]), below[1], below[2], below[3], 0.0)
+        else:
+            merged.append(layer)
+    return merged
 
 
 def has_parallax(v: Velocity) -> bool:
@@ -136,25 +164,36 @@ class LandscapeScene:
         )
 
     def _paint_layers(self) -> list[Layer]:
-        """Paint every depth layer over the region the camera will see of it."""
-        regions = [_region_seen(self.poses, n, self.view) for _, n, _ in PAINTERS]
+        """Paint every depth layer over the region the camera will see of it.
+
+        Without parallax every static layer moves alike, so they are merged into one (sky and
+        land) and only drifting clouds stay apart: fewer warps per frame.
+        """
+        stack: list[tuple[str, float, float, Painter]] = [("sky", 0.0, 0.0, paint_sky)]
+        if has_clouds(self.plan, self.palette):
+            windy = 3.0 if "wind" in self.plan.weather else 1.0
+            direction = 1.0 if np.random.default_rng([self.seed, 4]).random() < 0.5 else -1.0
+            drift = direction * CLOUD_DRIFT * windy * self.view[0]
+            stack.append(("clouds", 0.0, drift, paint_clouds))
+        stack += [(name, nearness, 0.0, paint) for name, nearness, paint in LAND]
+        regions = [_region_seen(self.poses, n, self.view, d / self.fps) for _, n, d, _ in stack]
         flat = not has_parallax(self.velocity)
         if flat:
-            regions = [_union(regions)] * len(PAINTERS)
-        painted: list[np.ndarray] = []
-        for index, ((_, _, paint), region) in enumerate(
-            zip(PAINTERS, regions, strict=True)
-        ):
-            rng = np.random.default_rng([self.seed, 1, index])
+            still = _union([r for r, (_, _, d, _) in zip(regions, stack, strict=True) if d == 0])
+            regions = [r if d else still for r, (_, _, d, _) in zip(regions, stack, strict=True)]
+        painted = []
+        for (name, _, _, paint), region in zip(stack, regions, strict=True):
+            rng = np.random.default_rng([self.seed, 1, _RNG_INDEX[name]])
             painted.append(paint(self.plan, self.palette, region, self.view, rng))
-        if flat:
-            for rgba in painted[1:]:
-                _over(painted[0], rgba)
-            painted = painted[:1]
-        return [
-            Layer.from_rgba(rgba, region, nearness, name)
-            for rgba, region, (name, nearness, _) in zip(painted, regions, PAINTERS, strict=False)
+        layers = [
+            (rgba, region, nearness, name, drift)
+            for rgba, region, (name, nearness, drift, _) in zip(
+                painted, regions, stack, strict=True
+            )
         ]
+        if flat:
+            layers = _merge_still(layers)
+        return [Layer.from_rgba(*layer) for layer in layers]
 
     def _make_sprites(self) -> tuple[list, tuple[float, float]]:
         subjects = self.plan.subjects or DEFAULT_SUBJECTS.get(self.plan.setting, ())
@@ -167,7 +206,7 @@ class LandscapeScene:
         """Frame `index` at the output size, uint8 RGB."""
         pose = self.poses[index]
         seconds = index / self.fps
-        view = self._compose(pose)
+        view = self._compose(pose, seconds)
         self._draw_sprites(view, pose, seconds)
         out = view
         if view.shape[1] != self.size[0] or view.shape[0] != self.size[1]:
@@ -177,7 +216,7 @@ class LandscapeScene:
             flash(out, lightning_flash(index, self.fps, self.seed))
         return out
 
-    def _compose(self, pose: Pose) -> np.ndarray:
+    def _compose(self, pose: Pose, seconds: float) -> np.ndarray:
         """Warp and stack the layers back to front, touching only the rows each one shows.
 
         A layer is transparent above its `top` row and opaque below its `solid` row, so per
@@ -189,7 +228,7 @@ class LandscapeScene:
         matrices = []
         for layer in self.layers:
             matrix = layer_matrix(pose, layer.nearness, vw, vh)
-            matrix[:, 2] -= (layer.region.x0, layer.region.y0)
+            matrix[:, 2] -= (layer.region.x0 + layer.drift * seconds, layer.region.y0)
             matrices.append(matrix)
         hidden_from = vh  # rows at and below this are covered by a nearer opaque layer
         spans = []

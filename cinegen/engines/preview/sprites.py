@@ -64,7 +64,7 @@ def make_sprites(
         elif kind == "cars":
             for lane, direction in ((0.9, 1), (0.96, -1)):
                 for _ in range(2):
-                    colour = tuple(int(c) for c in rng.integers(40, 230, 3))
+                    red, green, blue = (int(c) for c in rng.integers(40, 230, 3))
                     sprites.append(
                         Sprite(
                             kind,
@@ -74,9 +74,9 @@ def make_sprites(
                             0.05 * vh,
                             1.0,
                             0.0,
-                            colour,
+                            (red, green, blue),
                         )
-                    )  # type: ignore[arg-type]
+                    )
         elif kind == "boats":
             for _ in range(2):
                 sprites.append(

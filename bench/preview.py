@@ -1,0 +1,136 @@
+"""Preview-engine speed and memory: 8 s videos per mode and resolution, against the encode floor.
+
+For each case, a fresh subprocess renders the clip with the preview engine and encodes it with
+the production encoder settings (exactly what a worker does), and reports wall time, CPU time
+and peak resident memory. The floor is the same encoder fed the same number of frames of one
+static image at the same size, measured in this run. Printed per case: wall seconds, the
+real-time factor (video seconds / wall seconds), engine+encode wall / floor wall, and peak MB.
+
+    python bench/preview.py [--modes text,image,...] [--resolutions 720p,1080p,4k]
+
+Targets (issue 3, 2-core machine): 720p 8 s text-to-video under 1.5 s (≥ 5× real time),
+engine time ≤ 1.5× the encode floor, 4k 8 s under 12 s, peak memory under 1.5 GB at 4k.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+MODES = ("text", "image", "interpolation", "references", "extension")
+RESOLUTIONS = ("720p", "1080p", "4k")
+SECONDS = 8
+
+CASE = r"""
+import json, resource, sys, tempfile, time
+from pathlib import Path
+import numpy as np
+from cinegen.core.catalog import frame_size
+from cinegen.core.request import Mode
+from cinegen.engines.base import Clip, InputVideo, RenderSpec
+from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.media.decode import fit_image, probe_video
+from cinegen.media.encode import encode_clip
+
+mode, resolution, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+width, height = frame_size(resolution, "16:9")
+engine = PreviewEngine()
+rng = np.random.default_rng(0)
+scratch = Path(tempfile.mkdtemp())
+
+
+def photo(w, h, seed):
+    # A smooth, textured still (not noise): what a real photo costs the encoder.
+    small = np.random.default_rng(seed).integers(0, 255, (9, 16, 3), dtype=np.uint8)
+    import cv2
+    return cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
+
+
+def spec(**changes):
+    base = dict(mode=Mode.TEXT, prompt="a mountain valley at sunset, pan left, rain",
+                negative_prompt="", width=width, height=height, fps=24,
+                num_frames=seconds * 24, seed=1, audio=True)
+    base.update(changes)
+    return RenderSpec(**base)
+
+
+def encode(s, name):
+    start = time.perf_counter()
+    encode_clip(engine.render(s, lambda _: None), str(scratch / name))
+    return time.perf_counter() - start
+
+
+if mode == "floor":
+    frame = photo(width, height, 1)
+    n = seconds * 24
+    start = time.perf_counter()
+    encode_clip(Clip(iter([frame] * n), n, width, height, 24), str(scratch / "floor.mp4"))
+    wall = time.perf_counter() - start
+else:
+    first = fit_image(photo(1280, 720, 2), width, height)
+    last = fit_image(photo(1280, 720, 3), width, height)
+    if mode == "text":
+        s = spec()
+    elif mode == "image":
+        s = spec(mode=Mode.IMAGE, first_frame=first)
+    elif mode == "interpolation":
+        s = spec(mode=Mode.INTERPOLATION, first_frame=first, last_frame=last)
+    elif mode == "references":
+        s = spec(mode=Mode.REFERENCES, reference_images=(photo(400, 500, 4), photo(300, 300, 5)),
+                 reference_types=("asset", "asset"))
+    else:  # extension: an 8 s input this engine made, then 7 s more
+        encode(spec(seed=9), "input.mp4")
+        info = probe_video(str(scratch / "input.mp4"))
+        video = InputVideo(str(scratch / "input.mp4"), info.width, info.height,
+                           info.num_frames, info.fps, info.has_audio)
+        s = spec(mode=Mode.EXTENSION, input_video=video, num_frames=info.num_frames + 7 * 24)
+    wall = encode(s, "out.mp4")
+usage = resource.getrusage(resource.RUSAGE_SELF)
+print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
+                  "peak_mb": usage.ru_maxrss / 1024}))
+"""
+
+
+def run_case(mode: str, resolution: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, "-c", CASE, mode, resolution, str(SECONDS)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--modes", default=",".join(MODES))
+    parser.add_argument("--resolutions", default=",".join(RESOLUTIONS))
+    args = parser.parse_args()
+    print(f"{'case':26} {'wall s':>7} {'x real time':>11} {'/ floor':>8} {'peak MB':>8}")
+    for resolution in args.resolutions.split(","):
+        floor = run_case("floor", resolution)
+        print(
+            f"{'encode floor ' + resolution:26} {floor['wall']:7.2f} "
+            f"{SECONDS / floor['wall']:11.1f} {1.0:8.2f} {floor['peak_mb']:8.0f}"
+        )
+        for mode in args.modes.split(","):
+            if mode == "extension" and resolution != "720p":
+                continue  # Veo extends 720p videos only
+            case = run_case(mode, resolution)
+            seconds = SECONDS + (7 if mode == "extension" else 0)
+            print(
+                f"{mode + ' ' + resolution:26} {case['wall']:7.2f} "
+                f"{seconds / case['wall']:11.1f} {case['wall'] / floor['wall']:8.2f} "
+                f"{case['peak_mb']:8.0f}"
+            )
+
+
+if __name__ == "__main__":
+    main()

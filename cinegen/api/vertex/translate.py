@@ -1,0 +1,130 @@
+"""Vertex AI wire ⇄ core: resource names, and an Operation rendered the way the Vertex SDKs
+parse it (`response.videos[]` with `bytesBase64Encoded`, or `gcsUri` after a `storageUri`).
+
+The request body is translated by the Gemini dialect's `to_request(..., dialect="vertex")`:
+the envelope is the same, only the rules (`sampleCount` up to 4) and the rendering differ.
+"""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import Callable
+from typing import Any
+
+from cinegen.core.operation import Operation, Sample, State
+from cinegen.service.errors import invalid
+from cinegen.store.gcs import sample_uri
+
+RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
+METADATA_TYPE = "type.googleapis.com/google.cloud.aiplatform.v1.GenericOperationMetadata"
+PUBLISHER = "google"
+
+_NAME = re.compile(
+    r"^(?P<prefix>projects/[^/]+/locations/[^/]+/)?"
+    r"publishers/(?P<publisher>[^/]+)/models/(?P<model>[^/]+)/operations/(?P<id>[^/]+)$"
+)
+
+
+def resource_prefix(project: str | None, location: str | None) -> str:
+    """`projects/P/locations/L/` when the URL carried them, else "" (Vertex express)."""
+    if project and location:
+        return f"projects/{project}/locations/{location}/"
+    return ""
+
+
+def operation_name(op: Operation) -> str:
+    """The name the create returned; the SDKs cut the model resource out of it to poll."""
+    return f"{op.resource_prefix}publishers/{PUBLISHER}/models/{op.model}/operations/{op.id}"
+
+
+def parse_operation_name(name: str) -> tuple[str, str, str]:
+    """`[projects/P/locations/L/]publishers/google/models/M/operations/ID` → (prefix, M, ID)."""
+    match = _NAME.match(name.strip())
+    if not match or match.group("publisher") != PUBLISHER:
+        raise invalid(
+            f"Invalid operation name `{name}`: expected "
+            "`[projects/PROJECT/locations/LOCATION/]publishers/google/models/MODEL/operations/ID`, "
+            "the name the predictLongRunning call returned."
+        )
+    return match.group("prefix") or "", match.group("model"), match.group("id")
+
+
+_INTEGER_PARAMETERS = ("sampleCount", "seed", "durationSeconds", "fps")
+_INTEGER_TEXT = re.compile(r"^[0-9]{1,10}$")
+
+
+def coerce_proto_integers(payload: Any) -> Any:
+    """Vertex parses JSON the protobuf way, where an integer may be sent as a string: the
+    seed's own sample sends `"sampleCount": "RESPONSE_COUNT"` quoted. Digit strings in the
+    integer parameters become numbers; anything else is left for the rules to refuse."""
+    if not isinstance(payload, dict) or not isinstance(payload.get("parameters"), dict):
+        return payload
+    params = dict(payload["parameters"])
+    for key in _INTEGER_PARAMETERS:
+        value = params.get(key)
+        if isinstance(value, str) and _INTEGER_TEXT.match(value.strip()):
+            params[key] = int(value.strip())
+    return {**payload, "parameters": params}
+
+
+def _timestamp(value: Any) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def render_metadata(op: Operation) -> dict[str, Any]:
+    """Vertex's generic LRO metadata, plus cinegen's progress, seed and engine notes."""
+    return {
+        "@type": METADATA_TYPE,
+        "genericMetadata": {
+            "createTime": _timestamp(op.create_time),
+            "updateTime": _timestamp(op.update_time),
+        },
+        "progressPercent": round(op.progress, 1),
+        "state": op.state.name,
+        "seed": op.seed,
+        **({"notes": op.notes} if op.notes else {}),
+    }
+
+
+VideoBytes = Callable[[Sample], bytes]
+
+
+def render_videos(op: Operation, video_bytes: VideoBytes) -> list[dict[str, Any]]:
+    """`gcsUri` when the request named a `storageUri`, else the MP4 inline as base64."""
+    storage_uri = op.request.get("storage_uri")
+    videos = []
+    for index, sample in enumerate(op.samples):
+        if storage_uri:
+            videos.append(
+                {"gcsUri": sample_uri(storage_uri, op.id, index), "mimeType": sample.mime_type}
+            )
+        else:
+            data = base64.b64encode(video_bytes(sample)).decode()
+            videos.append({"bytesBase64Encoded": data, "mimeType": sample.mime_type})
+    return videos
+
+
+def render_operation(op: Operation, video_bytes: VideoBytes) -> dict[str, Any]:
+    """The body of a create-poll: running, done with `response`, or done with `error`."""
+    body: dict[str, Any] = {"name": operation_name(op), "metadata": render_metadata(op)}
+    if not op.done:
+        body["done"] = False
+        return body
+    body["done"] = True
+    if op.state == State.SUCCEEDED:
+        response: dict[str, Any] = {
+            "@type": RESPONSE_TYPE,
+            "raiMediaFilteredCount": op.rai_filtered_count,
+        }
+        if op.rai_filtered_count:
+            response["raiMediaFilteredReasons"] = list(op.rai_filtered_reasons)
+        if op.samples:
+            response["videos"] = render_videos(op, video_bytes)
+        body["response"] = response
+    else:
+        body["error"] = {
+            "code": op.error_code or 2,
+            "message": op.error_message or "Unknown error.",
+        }
+    return body

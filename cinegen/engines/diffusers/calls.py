@@ -1,0 +1,128 @@
+"""Keyword arguments for one pipeline call, per class, from what conditions the chunk.
+
+One `Conditioning` describes a chunk whatever the mode: a first frame, a last frame,
+reference images, or context frames to continue from (an extension, or the next chunk of a
+long video). Each class expresses it its own way (spec §1): Wan I2V takes `image` /
+`last_image`; VACE a `video` with a `mask` (white = generate, black = keep) and
+`reference_images`; LTX condition items placed at frame indices.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from cinegen.engines.diffusers.config import PipelineEntry
+
+GREY = 127
+
+
+@dataclass
+class Conditioning:
+    first: np.ndarray | None = None  # at the generation size
+    last: np.ndarray | None = None
+    references: tuple[np.ndarray, ...] = ()  # native size
+    context: list[np.ndarray] = field(default_factory=list)  # frames to continue from
+
+    def anchor(self) -> np.ndarray | None:
+        """The frame a single-image class starts from: the context's last, or the first."""
+        return self.context[-1] if self.context else self.first
+
+
+def context_count(entry: PipelineEntry) -> int:
+    """How many frames a continuation of this class can see."""
+    if entry.cls in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline"):
+        return 1
+    if entry.cls == "LTXConditionPipeline":  # video conditions are trimmed to 8k+1
+        return max(1, (entry.context_frames - 1) // 8 * 8 + 1)
+    return entry.context_frames
+
+
+def _pil(frame: np.ndarray) -> Image.Image:
+    return Image.fromarray(np.ascontiguousarray(frame))
+
+
+def _vace(cond: Conditioning, width: int, height: int, num_frames: int) -> dict[str, Any]:
+    """A VACE video + mask: kept frames black in the mask, generated frames white."""
+    grey = np.full((height, width, 3), GREY, np.uint8)
+    video = [grey] * num_frames
+    keep = [False] * num_frames
+    for index, frame in enumerate(cond.context or ([cond.first] if cond.first is not None else [])):
+        video[index], keep[index] = frame, True
+    if cond.last is not None:
+        video[-1], keep[-1] = cond.last, True
+    kwargs: dict[str, Any] = {}
+    if any(keep):
+        black = Image.new("L", (width, height), 0)
+        white = Image.new("L", (width, height), 255)
+        kwargs["video"] = [_pil(f) for f in video]
+        kwargs["mask"] = [black if k else white for k in keep]
+    if cond.references:
+        kwargs["reference_images"] = [_pil(r) for r in cond.references]
+    return kwargs
+
+
+def _ltx_conditions(cond: Conditioning, num_frames: int) -> dict[str, Any]:
+    from diffusers.pipelines.ltx.pipeline_ltx_condition import LTXVideoCondition
+
+    items = []
+    if cond.context:
+        items.append(LTXVideoCondition(video=[_pil(f) for f in cond.context], frame_index=0))
+    elif cond.first is not None:
+        items.append(LTXVideoCondition(image=_pil(cond.first), frame_index=0))
+    if cond.last is not None:
+        items.append(LTXVideoCondition(image=_pil(cond.last), frame_index=num_frames - 1))
+    return {"conditions": items} if items else {}
+
+
+def mode_kwargs(
+    entry: PipelineEntry, cond: Conditioning, width: int, height: int, num_frames: int
+) -> dict[str, Any]:
+    """The class-specific arguments for this chunk's conditioning."""
+    anchor = cond.anchor()
+    if entry.cls == "WanVACEPipeline":
+        return _vace(cond, width, height, num_frames)
+    if entry.cls == "LTXConditionPipeline":
+        return _ltx_conditions(cond, num_frames)
+    if entry.cls in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline"):
+        if anchor is None:
+            raise ValueError(f"{entry.cls} needs a start frame")
+        kwargs: dict[str, Any] = {"image": _pil(anchor)}
+        if cond.last is not None and entry.cls == "WanImageToVideoPipeline":
+            kwargs["last_image"] = _pil(cond.last)
+        return kwargs
+    return {}
+
+
+def call_kwargs(
+    entry: PipelineEntry,
+    cond: Conditioning,
+    *,
+    prompt: str,
+    negative_prompt: str,
+    width: int,
+    height: int,
+    num_frames: int,
+    generator: Any,
+    callback: Any,
+) -> dict[str, Any]:
+    kwargs: dict[str, Any] = {
+        "prompt": prompt,
+        "negative_prompt": negative_prompt or None,
+        "height": height,
+        "width": width,
+        "num_frames": num_frames,
+        "num_inference_steps": entry.steps,
+        "guidance_scale": entry.guidance_scale,
+        "generator": generator,
+        "output_type": "np",
+        "callback_on_step_end": callback,
+    }
+    if entry.family == "LTX":
+        kwargs["frame_rate"] = entry.fps  # it scales the RoPE time axis (pitfall 9)
+    kwargs.update(mode_kwargs(entry, cond, width, height, num_frames))
+    kwargs.update(entry.call)
+    return kwargs

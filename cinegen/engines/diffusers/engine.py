@@ -1,0 +1,375 @@
+"""The diffusers engine: open-weight video models (Wan, LTX-Video) behind every Veo mode.
+
+`render` picks the pipeline the registry configures for the request's model and mode, makes
+the frames at the model's own size, rate and frame count (in overlapping chunks when the model
+cannot make the whole length at once), then streams them out in the contract's shape (video.py).
+Progress comes from `callback_on_step_end`; the progress callback raises `Cancelled` to abort
+at the next step. Out of memory fails the operation with a clear error and frees what the call
+held, so the next job runs normally.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from cinegen.core.request import Mode
+from cinegen.engines.base import Cancelled, Clip, EngineError, ProgressFn, RenderSpec
+from cinegen.engines.diffusers import audio as sound
+from cinegen.engines.diffusers import video
+from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count
+from cinegen.engines.diffusers.config import PipelineEntry, Registry
+from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
+from cinegen.media.decode import fit_image, iter_video_frames
+
+log = logging.getLogger("cinegen.diffusers")
+
+GENERATION_SHARE = 0.9  # of a sample's progress; the rest is resampling and encoding
+UPSCALE_THRESHOLD = 1.25  # output/generated size above which the notes call it upscaling
+
+
+@dataclass
+class _Plan:
+    entry: PipelineEntry
+    follow: PipelineEntry  # the pipeline that continues a chunk (the same one when it can)
+    width: int  # generation size
+    height: int
+    need: int  # model frames on the timeline (anchor included for an extension)
+    chunks: int
+
+
+def _largest_valid(entry: PipelineEntry) -> int:
+    return (entry.max_frames - 1) // entry.frames_per_latent * entry.frames_per_latent + 1
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    if isinstance(exc, torch.OutOfMemoryError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
+class DiffusersEngine:
+    name = "diffusers"
+
+    def __init__(self, registry: Registry, opts: LoadOptions) -> None:
+        self.registry = registry
+        self.cache = PipelineCache(opts)
+
+    # ------------------------------------------------------------------ entry point
+
+    def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
+        model = str(spec.extras.get("model", ""))
+        entry = self.registry.pipeline_for(model, spec.mode.value)
+        if entry is None:
+            raise EngineError(
+                f"{model or 'This model'} has no diffusers pipeline configured for "
+                f"{spec.mode.value} requests (see the [models] table of {self.registry.source})."
+            )
+        plan = self._plan(spec, model, entry)
+        with self.cache.lock:
+            try:
+                timeline = self._generate(spec, plan, progress)
+                track = self._audio(spec) if spec.audio else None
+            except Cancelled:
+                free_memory()
+                raise
+            except EngineError:
+                free_memory()
+                raise
+            except Exception as exc:
+                free_memory()
+                if _is_oom(exc):
+                    raise EngineError(self._oom_message(plan, spec)) from exc
+                raise
+        notes = self._notes(spec, plan, timeline, track)
+        new = spec.num_frames - self._input_frames(spec)
+        frames = self._output(spec, plan, timeline, new, progress)
+        return Clip(
+            frames=frames,
+            num_frames=spec.num_frames,
+            width=spec.width,
+            height=spec.height,
+            fps=video.OUTPUT_FPS,
+            audio=track[0] if track else None,
+            notes={**notes, **(track[1] if track else {})},
+        )
+
+    # ------------------------------------------------------------------ planning
+
+    @staticmethod
+    def _input_frames(spec: RenderSpec) -> int:
+        return spec.input_video.num_frames if spec.input_video is not None else 0
+
+    def _plan(self, spec: RenderSpec, model: str, entry: PipelineEntry) -> _Plan:
+        if spec.fps != video.OUTPUT_FPS:
+            raise EngineError(f"The diffusers engine writes {video.OUTPUT_FPS} fps video only.")
+        follow = entry
+        if "extension" not in entry.modes():
+            follow = self.registry.pipeline_for(model, "extension") or entry
+        width, height = video.generation_size(
+            spec.width, spec.height, entry.multiple, entry.max_area, entry.size
+        )
+        new = spec.num_frames - self._input_frames(spec)
+        if new <= 0:
+            raise EngineError("The requested video has no frames to generate.")
+        extension = spec.mode is Mode.EXTENSION
+        need = video.frames_needed(new + (1 if extension else 0), entry.fps)
+        first = need if extension else 0  # an extension starts with a continuation chunk
+        chunks = 1
+        if not extension:
+            first = min(
+                video.model_frame_count(need, entry.frames_per_latent), _largest_valid(entry)
+            )
+        have = 1 if extension else first
+        step = _largest_valid(follow) - context_count(follow)
+        if have < need:
+            if "extension" not in follow.modes():
+                raise EngineError(
+                    f"{need} frames at {entry.fps} fps are longer than {entry.name} makes at once "
+                    f"({entry.max_frames}) and no pipeline that continues a video is configured "
+                    f"for {model}."
+                )
+            if follow.fps != entry.fps:
+                raise EngineError(
+                    f"The continuation pipeline {follow.name} runs at {follow.fps} fps, "
+                    f"{entry.name} at {entry.fps}: configure pipelines of the same rate."
+                )
+            chunks += math.ceil((need - have) / max(1, step))
+        return _Plan(entry, follow, width, height, need, chunks)
+
+    # ------------------------------------------------------------------ generation
+
+    def _conditioning(self, spec: RenderSpec, plan: _Plan) -> Conditioning:
+        size = (plan.width, plan.height)
+        cond = Conditioning()
+        if spec.first_frame is not None:
+            cond.first = fit_image(spec.first_frame, *size)
+        if spec.last_frame is not None and spec.mode is Mode.INTERPOLATION:
+            cond.last = fit_image(spec.last_frame, *size)
+        if spec.mode is Mode.REFERENCES:
+            cond.references = spec.reference_images
+        if spec.mode is Mode.EXTENSION:
+            cond.context = self._input_context(spec, plan)
+        return cond
+
+    def _input_context(self, spec: RenderSpec, plan: _Plan) -> list[np.ndarray]:
+        """The input video's last frames, spaced at the model's rate, at the generation size."""
+        source = spec.input_video
+        assert source is not None
+        count = context_count(plan.follow)
+        wanted = video.sample_times(count, plan.entry.fps, source.fps, source.num_frames)
+        picked: dict[int, np.ndarray] = {}
+        for index, frame in enumerate(iter_video_frames(source.path)):
+            if index in wanted:
+                picked[index] = fit_image(frame, plan.width, plan.height)
+        if not picked:
+            raise EngineError("The input video has no frames to continue from.")
+        last = picked[max(picked)]
+        return [picked.get(i, last) for i in wanted]
+
+    def _generate(self, spec: RenderSpec, plan: _Plan, progress: ProgressFn) -> list[np.ndarray]:
+        """Model frames on one timeline: frame 0 is the anchor the output's times start from."""
+        cond = self._conditioning(spec, plan)
+        final_last = cond.last
+        timeline: list[np.ndarray] = []
+        if spec.mode is Mode.EXTENSION:
+            timeline = [cond.context[-1]]
+        chunk = 0
+        while chunk == 0 or len(timeline) < plan.need:
+            entry = plan.entry if chunk == 0 and spec.mode is not Mode.EXTENSION else plan.follow
+            if chunk > 0 or spec.mode is Mode.EXTENSION:
+                ctx = context_count(entry)
+                cond = Conditioning(context=timeline[-ctx:] if chunk else cond.context)
+                remaining = plan.need - len(timeline)
+                count = min(
+                    video.model_frame_count(remaining + len(cond.context), entry.frames_per_latent),
+                    _largest_valid(entry),
+                )
+                if len(timeline) + count - len(cond.context) >= plan.need:
+                    cond.last = final_last  # the last chunk ends on the requested last frame
+            else:
+                count = min(
+                    video.model_frame_count(plan.need, entry.frames_per_latent),
+                    _largest_valid(entry),
+                )
+                if count < plan.need:
+                    cond.last = None  # later chunks carry the last frame
+            frames = self._call(spec, plan, entry, cond, count, chunk, progress)
+            timeline.extend(self._join(timeline, frames, len(cond.context)))
+            chunk += 1
+        return timeline
+
+    @staticmethod
+    def _join(
+        timeline: list[np.ndarray], frames: list[np.ndarray], overlap: int
+    ) -> list[np.ndarray]:
+        """The new frames of a chunk; where it overlaps the timeline, cross-fade into it."""
+        shared = min(overlap, len(timeline))
+        for i in range(1, shared):  # the first shared frame stays the previous chunk's
+            at = len(timeline) - shared + i
+            timeline[at] = video.cross_fade(timeline[at], frames[overlap - shared + i], i / shared)
+        return frames[overlap:]
+
+    def _call(
+        self,
+        spec: RenderSpec,
+        plan: _Plan,
+        entry: PipelineEntry,
+        cond: Conditioning,
+        count: int,
+        chunk: int,
+        progress: ProgressFn,
+    ) -> list[np.ndarray]:
+        import torch
+
+        pipe = self.cache.get(entry.cls, entry.path, entry.dtype, entry.vae_dtype)
+        width, height = plan.width, plan.height
+        if cond.context and cond.context[0].shape[:2] != (height, width):
+            cond.context = [fit_image(f, width, height) for f in cond.context]
+
+        def on_step(pipeline: Any, step: int, _timestep: Any, _kwargs: dict) -> dict:
+            total = getattr(pipeline, "num_timesteps", 0) or entry.steps
+            done = (chunk + min(1.0, (step + 1) / total)) / plan.chunks
+            progress(GENERATION_SHARE * done)  # raises Cancelled: aborts at this step
+            return {}
+
+        kwargs = call_kwargs(
+            entry,
+            cond,
+            prompt=spec.prompt,
+            negative_prompt=spec.negative_prompt,
+            width=width,
+            height=height,
+            num_frames=count,
+            generator=torch.Generator("cpu").manual_seed((spec.seed + chunk) % 2**63),
+            callback=on_step,
+        )
+        with torch.inference_mode():
+            out = pipe(**kwargs)
+        frames = video.to_uint8(np.asarray(out.frames[0]))
+        del out
+        return [np.ascontiguousarray(f) for f in frames]
+
+    # ------------------------------------------------------------------ output
+
+    def _output(
+        self,
+        spec: RenderSpec,
+        plan: _Plan,
+        timeline: list[np.ndarray],
+        new: int,
+        progress: ProgressFn,
+    ) -> Iterator[np.ndarray]:
+        """Input frames (extension), then the new ones at 24 fps and the exact size."""
+        total = spec.num_frames
+        produced = 0
+        if spec.input_video is not None:
+            for frame in iter_video_frames(spec.input_video.path):
+                if produced == spec.input_video.num_frames:
+                    break
+                yield fit_image(frame, spec.width, spec.height)
+                produced += 1
+        rate = plan.entry.fps / video.OUTPUT_FPS
+        if spec.mode is Mode.INTERPOLATION:  # end exactly on the requested last frame
+            where = np.linspace(0.0, len(timeline) - 1, new)
+        elif spec.mode is Mode.EXTENSION:
+            where = (np.arange(new) + 1) * rate
+        else:
+            where = np.arange(new) * rate
+        upscaler = self._upscaler(spec, plan)
+        for frame in video.resample(timeline, where):
+            progress(GENERATION_SHARE + (1 - GENERATION_SHARE) * produced / total)
+            yield upscaler(frame) if upscaler else video.fit_frame(frame, spec.width, spec.height)
+            produced += 1
+
+    def _upscaler(self, spec: RenderSpec, plan: _Plan):  # noqa: ANN202 - a frame function
+        """A configured upscaler pipeline, frame by frame, for 1080p / 4k; else None."""
+        aux = self.registry.upscaler
+        if aux is None or not self._upscales(spec, plan):
+            return None
+
+        def upscale(frame: np.ndarray) -> np.ndarray:
+            from PIL import Image
+
+            with self.cache.lock:
+                pipe = self.cache.get(aux.cls, aux.path)
+                out = pipe(
+                    prompt=spec.prompt,
+                    image=Image.fromarray(frame),
+                    num_inference_steps=aux.steps,
+                    output_type="np",
+                    **aux.call,
+                )
+            image = video.to_uint8(np.asarray(out.images[0]))
+            return video.fit_frame(image, spec.width, spec.height)
+
+        return upscale
+
+    @staticmethod
+    def _upscales(spec: RenderSpec, plan: _Plan) -> bool:
+        return spec.width * spec.height > UPSCALE_THRESHOLD * plan.width * plan.height
+
+    def _audio(self, spec: RenderSpec) -> tuple[np.ndarray, dict[str, object]]:
+        seconds = spec.num_frames / spec.fps
+        aux = self.registry.audio
+        if aux is not None:
+            pipe = self.cache.get(aux.cls, aux.path)
+            new_seconds = seconds - self._input_frames(spec) / spec.fps
+            track = sound.from_pipeline(pipe, spec, new_seconds, aux.steps, aux.call)
+            if not sound.is_silent(track):
+                total = int(round(seconds * sound.AUDIO_RATE))
+                if spec.mode is Mode.EXTENSION:
+                    track = np.concatenate([sound._input_audio(spec), track])
+                return sound.fit_length(track, total), {"audio": f"text-to-audio: {aux.cls}"}
+            note = f"procedural soundtrack from the preview engine ({aux.cls} returned silence)"
+            return sound.procedural(spec), {"audio": note}
+        return sound.procedural(spec), {"audio": sound.PROCEDURAL}
+
+    # ------------------------------------------------------------------ metadata
+
+    def _notes(
+        self, spec: RenderSpec, plan: _Plan, timeline: list[np.ndarray], track: Any
+    ) -> dict[str, object]:
+        entry = plan.entry
+        notes: dict[str, object] = {
+            "engine": self.name,
+            "mode": spec.mode.value,
+            "pipeline": entry.cls,
+            "checkpoint": entry.path,
+            "generated_size": f"{plan.width}x{plan.height}",
+            "model_fps": entry.fps,
+            "model_frames": len(timeline),
+            "chunks": plan.chunks,
+            "steps": entry.steps,
+            "guidance_scale": entry.guidance_scale,
+            "frame_rate_conversion": "none (native 24 fps)"
+            if entry.fps == video.OUTPUT_FPS
+            else f"optical-flow motion interpolation {entry.fps} -> 24 fps",
+        }
+        if self._upscales(spec, plan):
+            aux = self.registry.upscaler
+            notes["upscaler"] = f"pipeline: {aux.cls}" if aux else "lanczos resampler (cv2)"
+        else:
+            notes["resize"] = f"{plan.width}x{plan.height} -> {spec.width}x{spec.height}"
+        if not spec.audio:
+            notes["audio"] = "none"
+        return notes
+
+    @staticmethod
+    def _oom_message(plan: _Plan, spec: RenderSpec) -> str:
+        return (
+            f"The device ran out of memory (out of memory) generating {plan.width}x{plan.height} "
+            f"frames with {plan.entry.cls} for this {spec.mode.value} request. Try a shorter or "
+            "smaller video, or set CINEGEN_DIFFUSERS_OFFLOAD=model and "
+            "CINEGEN_DIFFUSERS_VAE_TILING=true."
+        )

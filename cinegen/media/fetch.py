@@ -1,0 +1,295 @@
+"""Fetch an image a client named by URL, without opening a way into the server's network.
+
+The server fetches URLs its callers choose (the `/v1/videos` gateway format allows them), so
+every hop is checked: only http and https; the host is resolved once and every address it
+resolves to must be public (no loopback, private, link-local — the cloud metadata address
+169.254.169.254 among them —, multicast, reserved or unspecified address, also when wrapped
+in IPv6); the connection then goes to exactly that checked address (no second lookup, so no
+DNS-rebinding window), with the original host name for the Host header and for TLS. Redirects
+are followed by hand, a bounded number of times, each target checked the same way. The body
+is streamed under a size cap and a deadline, and must start like a JPEG, PNG or WebP image.
+
+`allow` lifts the address check for named hosts, addresses or networks (tests, trusted
+deployments); everything else still applies. Every refusal is a `FetchError` whose reason is
+meant for the server log, not for the client.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import http.client
+import ipaddress
+import socket
+import ssl
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from urllib.parse import urljoin, urlsplit
+
+MAX_BYTES = 20 * 1024 * 1024
+MAX_REDIRECTS = 5
+DEFAULT_TIMEOUT = 10.0
+_CHUNK = 64 * 1024
+_REDIRECTS = (301, 302, 303, 307, 308)
+_USER_AGENT = "cinegen-image-fetch/1"
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+Resolver = Callable[[str, int], list[str]]
+
+_DNS_POOL = concurrent.futures.ThreadPoolExecutor(max_workers=4, thread_name_prefix="dns")
+
+
+class FetchError(Exception):
+    """The URL was refused or could not be fetched; `reason` says why (for the log)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class FetchedImage:
+    data: bytes
+    mime_type: str
+    final_url: str
+
+
+@dataclass(frozen=True)
+class FetchPolicy:
+    """What a fetch may do. `allow` entries: host names, IP addresses or CIDR networks."""
+
+    allow_hosts: frozenset[str] = frozenset()
+    allow_networks: tuple[Network, ...] = ()
+    timeout: float = DEFAULT_TIMEOUT
+    max_bytes: int = MAX_BYTES
+    max_redirects: int = MAX_REDIRECTS
+    resolve: Resolver | None = field(default=None, compare=False)
+
+    @classmethod
+    def from_allow_list(cls, entries: Iterable[str], **kwargs: object) -> FetchPolicy:
+        hosts: set[str] = set()
+        networks: list[Network] = []
+        for raw in entries:
+            entry = raw.strip().lower()
+            if not entry:
+                continue
+            try:
+                networks.append(ipaddress.ip_network(entry.strip("[]"), strict=False))
+            except ValueError:
+                hosts.add(entry.rstrip("."))
+        return cls(allow_hosts=frozenset(hosts), allow_networks=tuple(networks), **kwargs)  # type: ignore[arg-type]
+
+    def allows(self, host: str, address: IPAddress) -> bool:
+        if host.lower().rstrip(".") in self.allow_hosts:
+            return True
+        return any(address in network for network in self.allow_networks)
+
+
+# --------------------------------------------------------------------------- addresses
+
+
+def refusal_reason(address: IPAddress) -> str | None:
+    """Why this address may not be fetched from, or None for a public unicast address."""
+    embedded = _embedded_ipv4(address)
+    if embedded is not None:
+        reason = refusal_reason(embedded)
+        return f"{reason} (IPv4 inside IPv6)" if reason else None
+    checks = (
+        ("loopback", address.is_loopback),
+        ("link-local", address.is_link_local),
+        ("multicast", address.is_multicast),
+        ("unspecified", address.is_unspecified),
+        ("reserved", address.is_reserved),
+        ("private", address.is_private),
+        ("not globally routable", not address.is_global),
+    )
+    for name, hit in checks:
+        if hit:
+            return name
+    return None
+
+
+def _embedded_ipv4(address: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, Teredo, NAT64), if any."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return None
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if address.teredo is not None:
+        return address.teredo[1]
+    if address in ipaddress.ip_network("64:ff9b::/96"):
+        return ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    return None
+
+
+def system_resolve(host: str, port: int) -> list[str]:
+    infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    return [str(info[4][0]) for info in infos]
+
+
+def _resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:
+    """Every address of `host` (an IP literal is its own), within the policy's timeout."""
+    try:
+        return [ipaddress.ip_address(host)]
+    except ValueError:
+        pass
+    resolver = policy.resolve or system_resolve
+    future = _DNS_POOL.submit(resolver, host, port)
+    try:
+        found = future.result(timeout=policy.timeout)
+    except concurrent.futures.TimeoutError as exc:
+        raise FetchError(f"resolving {host} timed out") from exc
+    except OSError as exc:
+        raise FetchError(f"{host} does not resolve ({exc})") from exc
+    addresses: list[IPAddress] = []
+    for text in found:
+        try:
+            addresses.append(ipaddress.ip_address(text.split("%", 1)[0]))
+        except ValueError:
+            continue
+    if not addresses:
+        raise FetchError(f"{host} resolved to no usable address")
+    return addresses
+
+
+def check_target(url: str, policy: FetchPolicy) -> tuple[str, str, int, IPAddress]:
+    """Scheme, host, port and the one address to connect to, or FetchError."""
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError as exc:
+        raise FetchError(f"malformed URL ({exc})") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"scheme {scheme or '(none)'!r} is not allowed (only http and https)")
+    host = (parts.hostname or "").rstrip(".")
+    if not host:
+        raise FetchError("the URL has no host")
+    port = port or (443 if scheme == "https" else 80)
+    addresses = _resolve(host, port, policy)
+    for address in addresses:
+        if policy.allows(host, address):
+            continue
+        reason = refusal_reason(address)
+        if reason:
+            raise FetchError(f"{host} resolves to {address}, a {reason} address")
+    return scheme, host, port, addresses[0]
+
+
+# --------------------------------------------------------------------------- connections
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to a fixed, already checked address."""
+
+    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
+        super().__init__(host, port, timeout=timeout)
+        self._address = str(address)
+
+    def connect(self) -> None:
+        self.sock = socket.create_connection((self._address, self.port), self.timeout)
+        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+
+class _PinnedHTTPS(_PinnedHTTP):
+    """HTTPS to a fixed address, verifying the certificate against the URL's host name."""
+
+    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
+        super().__init__(host, port, address, timeout)
+        self._context = ssl.create_default_context()
+
+    def connect(self) -> None:
+        super().connect()
+        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
+
+
+def _target(parts_path: str, query: str) -> str:
+    return (parts_path or "/") + (f"?{query}" if query else "")
+
+
+def _open(
+    url: str, policy: FetchPolicy, deadline: float
+) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    scheme, host, port, address = check_target(url, policy)
+    parts = urlsplit(url)
+    timeout = max(min(policy.timeout, deadline - time.monotonic()), 0.01)
+    kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
+    conn = kind(host, port, address, timeout)
+    default_port = 443 if scheme == "https" else 80
+    host_header = host if port == default_port else f"{host}:{port}"
+    if ":" in host and not host.startswith("["):
+        host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    try:
+        conn.putrequest("GET", _target(parts.path, parts.query), skip_host=True)
+        conn.putheader("Host", host_header)
+        conn.putheader("User-Agent", _USER_AGENT)
+        conn.putheader("Accept", "image/jpeg, image/png, image/webp")
+        conn.endheaders()
+        return conn, conn.getresponse()
+    except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
+        conn.close()
+        raise FetchError(f"connecting to {host} ({address}) failed: {exc}") from exc
+
+
+def _read_capped(response: http.client.HTTPResponse, policy: FetchPolicy, deadline: float) -> bytes:
+    length = response.getheader("Content-Length")
+    if length and length.strip().isdigit() and int(length) > policy.max_bytes:
+        raise FetchError(f"the body is {int(length)} bytes, over the {policy.max_bytes} cap")
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        while True:
+            if time.monotonic() > deadline:
+                raise FetchError(f"the download took longer than {policy.timeout:g} s")
+            chunk = response.read1(_CHUNK) if hasattr(response, "read1") else response.read(_CHUNK)
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > policy.max_bytes:
+                raise FetchError(f"the body is over the {policy.max_bytes} byte cap")
+            chunks.append(chunk)
+    except (OSError, http.client.HTTPException) as exc:
+        raise FetchError(f"reading the body failed: {exc}") from exc
+    return b"".join(chunks)
+
+
+def sniff_image(data: bytes) -> str | None:
+    """The image type the bytes start with (JPEG, PNG, WebP), or None."""
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if len(data) >= 12 and data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    return None
+
+
+def fetch_image(url: str, policy: FetchPolicy | None = None) -> FetchedImage:
+    """GET `url` under `policy`: the image bytes and their sniffed type, or FetchError."""
+    policy = policy or FetchPolicy()
+    deadline = time.monotonic() + policy.timeout
+    current = url
+    for _hop in range(policy.max_redirects + 1):
+        conn, response = _open(current, policy, deadline)
+        try:
+            if response.status in _REDIRECTS:
+                location = response.getheader("Location")
+                if not location:
+                    raise FetchError(f"redirect {response.status} without a Location")
+                current = urljoin(current, location.strip())
+                continue
+            if response.status != 200:
+                raise FetchError(f"the server answered HTTP {response.status}")
+            data = _read_capped(response, policy, deadline)
+        finally:
+            response.close()
+            conn.close()
+        mime_type = sniff_image(data)
+        if mime_type is None:
+            head = data[:16]
+            raise FetchError(f"the body is not a JPEG, PNG or WebP image (starts with {head!r})")
+        return FetchedImage(data=data, mime_type=mime_type, final_url=current)
+    raise FetchError(f"more than {policy.max_redirects} redirects")

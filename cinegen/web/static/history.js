@@ -1,0 +1,189 @@
+// The history: this key's operations from GET /v1beta/operations, newest first. Cards are
+// updated in place (keyed by operation name) so polling never steals the keyboard focus.
+
+import { api, mediaUrl, opId, opModel, sampleUris } from "./api.js";
+import { getRecord } from "./records.js";
+import { MODE_LABELS } from "./rules.js";
+import { $, el, icon, opState, STATE_LABELS, timeAgo } from "./ui.js";
+
+const POLL_MS = 1500;
+
+export class History {
+  /** actions: {play(op), extend(op), copy(op, kind), remove(op), cancel(op), modelName(id), onError(err)} */
+  constructor(actions) {
+    this.actions = actions;
+    this.list = $("#history-list");
+    this.cards = new Map();
+    this.nextToken = null;
+    this.timer = 0;
+    $("#history-refresh").addEventListener("click", () => this.refresh());
+    $("#history-more").addEventListener("click", () => this.more());
+  }
+
+  async refresh() {
+    clearTimeout(this.timer);
+    let page;
+    try {
+      page = await api.list();
+    } catch (err) {
+      this.actions.onError(err);
+      return;
+    }
+    const ops = page.operations || [];
+    const names = new Set(ops.map((op) => op.name));
+    // Back to the first page: older pages are loaded again on demand.
+    for (const [name, card] of this.cards) {
+      if (!names.has(name)) {
+        card.remove();
+        this.cards.delete(name);
+      }
+    }
+    ops.forEach((op, index) => this.upsert(op, index));
+    this.nextToken = page.nextPageToken || null;
+    this.finish(ops);
+  }
+
+  async more() {
+    if (!this.nextToken) return;
+    let page;
+    try {
+      page = await api.list(this.nextToken);
+    } catch (err) {
+      this.actions.onError(err);
+      return;
+    }
+    for (const op of page.operations || []) this.upsert(op, this.list.children.length);
+    this.nextToken = page.nextPageToken || null;
+    this.finish(page.operations || []);
+  }
+
+  finish(ops) {
+    $("#history-more").hidden = !this.nextToken;
+    $("#history-empty").hidden = this.cards.size > 0;
+    const n = this.cards.size;
+    $("#history-count").textContent = n ? `${n}${this.nextToken ? "+" : ""}` : "";
+    if (ops.some((op) => !op.done)) this.timer = setTimeout(() => this.refresh(), POLL_MS);
+  }
+
+  forget(name) {
+    const card = this.cards.get(name);
+    if (card) card.remove();
+    this.cards.delete(name);
+    this.finish([]);
+  }
+
+  upsert(op, index) {
+    let card = this.cards.get(op.name);
+    if (!card) {
+      card = el("li.card", { dataset: { name: op.name } });
+      this.cards.set(op.name, card);
+    }
+    const key = `${opState(op)}|${Math.round(op.metadata?.progressPercent || 0)}`;
+    if (card.dataset.key !== key) {
+      const hadFocus = card.contains(document.activeElement);
+      const focusedAction = hadFocus ? document.activeElement.dataset.action : null;
+      card.replaceChildren(...this.render(op));
+      card.dataset.key = key;
+      card.dataset.state = opState(op);
+      if (focusedAction) card.querySelector(`[data-action="${focusedAction}"]`)?.focus();
+    }
+    const at = this.list.children[index];
+    if (at !== card) this.list.insertBefore(card, at || null);
+    return card;
+  }
+
+  render(op) {
+    const state = opState(op);
+    const record = getRecord(op.name);
+    const uris = sampleUris(op);
+    const model = opModel(op.name);
+    const mode = record?.mode || op.metadata?.notes?.mode;
+    const promptText = record ? record.prompt || "(no prompt)" : null;
+    const percent = Math.round(op.metadata?.progressPercent || 0);
+    const label = promptText || `operation ${opId(op.name)}`;
+
+    const thumb = el("div.thumb");
+    if (uris.length) {
+      thumb.append(
+        el("video", {
+          src: `${mediaUrl(uris[0])}#t=0.5`,
+          muted: true,
+          preload: "metadata",
+          playsinline: true,
+          tabindex: "-1",
+          "aria-hidden": "true",
+        }),
+      );
+    } else {
+      thumb.append(el("div.thumb-empty", {}, icon("film")));
+    }
+    const pillText = state === "RUNNING" ? `Running ${percent}%` : STATE_LABELS[state] || state;
+    thumb.append(el(`span.state-pill.state-${state.toLowerCase()}`, {}, pillText));
+    if (uris.length > 1) thumb.append(el("span.count", {}, `×${uris.length}`));
+    if (!op.done) {
+      const bar = el("div.thumb-progress");
+      bar.style.setProperty("--p", `${percent}%`);
+      thumb.append(bar);
+    }
+
+    const meta = [this.actions.modelName(model), mode ? MODE_LABELS[mode] || mode : null];
+    if (op.metadata?.createTime) meta.push(timeAgo(op.metadata.createTime));
+    const body = el(
+      "div.card-body",
+      {},
+      el(
+        `p.card-prompt${promptText ? "" : ".unknown"}`,
+        { title: promptText || "" },
+        promptText || "Created by another client",
+      ),
+      el("p.card-meta", {}, meta.filter(Boolean).join(" · ")),
+      op.error ? el("p.card-error", {}, op.error.message) : null,
+      this.buttons(op, record, uris, label),
+    );
+    return [thumb, body];
+  }
+
+  buttons(op, record, uris, label) {
+    const a = this.actions;
+    const noRecord = "Created by another client: its request is not stored in this browser";
+    const button = (action, text, iconName, onclick, opts = {}) =>
+      el(
+        `button.btn.btn-small${opts.iconOnly ? ".btn-icon" : ""}`,
+        {
+          type: "button",
+          "data-action": action,
+          "aria-label": `${opts.aria || text}: ${label}`,
+          title: opts.disabled || opts.aria || text,
+          disabled: Boolean(opts.disabled),
+          onclick,
+        },
+        icon(iconName),
+        opts.iconOnly ? null : el("span", {}, text),
+      );
+    const main = el("div.card-actions");
+    if (uris.length) {
+      main.append(
+        button("play", "Play", "play", () => a.play(op)),
+        button("extend", "Extend", "extend", () => a.extend(op)),
+      );
+    } else if (!op.done) {
+      main.append(button("cancel", "Cancel", "stop", () => a.cancel(op)));
+    }
+    main.append(button("delete", "Delete", "trash", () => a.remove(op), { iconOnly: true }));
+    const copy = el(
+      "div.card-copy",
+      {},
+      el("span.copy-label", { "aria-hidden": "true" }, "Copy as"),
+      button("curl", "curl", "copy", () => a.copy(op, "curl"), {
+        aria: "Copy as curl",
+        disabled: record ? null : noRecord,
+      }),
+      button("python", "Python", "copy", () => a.copy(op, "python"), {
+        aria: "Copy as Python",
+        disabled: record ? null : noRecord,
+      }),
+    );
+    const row = el("div.card-rows", {}, main, copy);
+    return row;
+  }
+}

@@ -1,0 +1,212 @@
+"""Tiny random-weight diffusers pipelines, built from config in code (nothing downloaded).
+
+They keep the real architectures' compression (Wan: 8x spatial / 4x temporal, LTX: 32x / 8x)
+with a few thousand parameters per component, so a whole pipeline call takes well under a
+second on a CPU. Random weights: the output is noise-like video, never a trained model's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+_PIECES = [
+    "the",
+    "a",
+    "of",
+    "and",
+    "in",
+    "on",
+    "with",
+    "cat",
+    "dog",
+    "sea",
+    "sky",
+    "city",
+    "night",
+    "sun",
+    "slow",
+    "pan",
+    "camera",
+    "drone",
+    "rain",
+    "forest",
+    "river",
+    "light",
+    "red",
+    "blue",
+    "green",
+    "sound",
+    "music",
+    "wind",
+]
+
+
+def tiny_tokenizer():  # noqa: ANN201 - a transformers tokenizer
+    """A T5 (Unigram) tokenizer with a vocabulary built in code: letters, a few words."""
+    from transformers import T5Tokenizer
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), ("▁", -2.0)]
+    vocab += [(f"▁{w}", -3.0) for w in _PIECES]
+    vocab += [(c, -5.0) for c in "abcdefghijklmnopqrstuvwxyz0123456789.,!?'-:"]
+    vocab += [(f"▁{c}", -6.0) for c in "abcdefghijklmnopqrstuvwxyz"]
+    return T5Tokenizer(vocab=vocab, extra_ids=0, unk_id=2, pad_token="<pad>", eos_token="</s>")
+
+
+def _umt5(vocab: int):  # noqa: ANN202
+    from transformers import UMT5Config, UMT5EncoderModel
+
+    torch.manual_seed(0)
+    cfg = UMT5Config(
+        vocab_size=vocab,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    return UMT5EncoderModel(cfg).eval()
+
+
+def _t5(vocab: int):  # noqa: ANN202
+    from transformers import T5Config, T5EncoderModel
+
+    torch.manual_seed(0)
+    cfg = T5Config(
+        vocab_size=vocab,
+        d_model=32,
+        d_kv=8,
+        d_ff=64,
+        num_layers=2,
+        num_heads=4,
+        feed_forward_proj="gated-gelu",
+        pad_token_id=0,
+        eos_token_id=1,
+    )
+    return T5EncoderModel(cfg).eval()
+
+
+def _wan_vae():  # noqa: ANN202
+    from diffusers import AutoencoderKLWan
+
+    torch.manual_seed(1)
+    return AutoencoderKLWan(base_dim=8, z_dim=16, dim_mult=[1, 1, 1, 1], num_res_blocks=1).eval()
+
+
+def _scheduler():  # noqa: ANN202
+    from diffusers import UniPCMultistepScheduler
+
+    return UniPCMultistepScheduler(
+        prediction_type="flow_prediction", use_flow_sigmas=True, flow_shift=3.0
+    )
+
+
+def _wan_transformer(in_channels: int, vace: bool = False):  # noqa: ANN202
+    from diffusers import WanTransformer3DModel, WanVACETransformer3DModel
+
+    torch.manual_seed(2)
+    common = {
+        "patch_size": (1, 2, 2),
+        "num_attention_heads": 2,
+        "attention_head_dim": 12,
+        "in_channels": in_channels,
+        "out_channels": 16,
+        "text_dim": 32,
+        "freq_dim": 32,
+        "ffn_dim": 32,
+        "num_layers": 2,
+        "rope_max_seq_len": 32,
+    }
+    if vace:
+        return WanVACETransformer3DModel(vace_layers=[0, 1], vace_in_channels=96, **common).eval()
+    return WanTransformer3DModel(**common).eval()
+
+
+def build_wan(kind: str):  # noqa: ANN201 - a diffusers pipeline
+    """kind: "t2v" (WanPipeline), "i2v" (WanImageToVideoPipeline, Wan 2.2 style: first and
+    last frame through the mask, no CLIP) or "vace" (WanVACEPipeline)."""
+    from diffusers import WanImageToVideoPipeline, WanPipeline, WanVACEPipeline
+
+    tok = tiny_tokenizer()
+    parts = {
+        "tokenizer": tok,
+        "text_encoder": _umt5(len(tok)),
+        "vae": _wan_vae(),
+        "scheduler": _scheduler(),
+    }
+    if kind == "t2v":
+        return WanPipeline(transformer=_wan_transformer(16), **parts)
+    if kind == "i2v":
+        return WanImageToVideoPipeline(transformer=_wan_transformer(36), **parts)
+    if kind == "vace":
+        return WanVACEPipeline(transformer=_wan_transformer(16, vace=True), **parts)
+    raise ValueError(kind)
+
+
+def build_ltx():  # noqa: ANN201
+    """LTXConditionPipeline: text, first frame, keyframes and video conditions in one."""
+    from diffusers import (
+        AutoencoderKLLTXVideo,
+        FlowMatchEulerDiscreteScheduler,
+        LTXConditionPipeline,
+        LTXVideoTransformer3DModel,
+    )
+
+    tok = tiny_tokenizer()
+    torch.manual_seed(3)
+    vae = AutoencoderKLLTXVideo(
+        latent_channels=8,
+        block_out_channels=(8, 8, 8, 8),
+        decoder_block_out_channels=(8, 8, 8, 8),
+        layers_per_block=(1, 1, 1, 1, 1),
+        decoder_layers_per_block=(1, 1, 1, 1, 1),
+        spatio_temporal_scaling=(True, True, True, False),
+        decoder_spatio_temporal_scaling=(True, True, True, False),
+        decoder_inject_noise=(False, False, False, False, False),
+        upsample_residual=(False, False, False, False),
+        upsample_factor=(1, 1, 1, 1),
+        timestep_conditioning=False,
+        patch_size=4,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    ).eval()
+    torch.manual_seed(4)
+    transformer = LTXVideoTransformer3DModel(
+        in_channels=8,
+        out_channels=8,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=4,
+        attention_head_dim=8,
+        cross_attention_dim=32,
+        num_layers=2,
+        caption_channels=32,
+    ).eval()
+    return LTXConditionPipeline(
+        scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=False),
+        vae=vae,
+        text_encoder=_t5(len(tok)),
+        tokenizer=tok,
+        transformer=transformer,
+    )
+
+
+def save_all(root: Path) -> dict[str, Path]:
+    """Build every tiny pipeline and `save_pretrained` it under `root`; returns the dirs."""
+    built = {
+        "wan-t2v": build_wan("t2v"),
+        "wan-i2v": build_wan("i2v"),
+        "wan-vace": build_wan("vace"),
+        "ltx": build_ltx(),
+    }
+    dirs = {}
+    for name, pipe in built.items():
+        target = root / name
+        pipe.save_pretrained(target)
+        dirs[name] = target
+    return dirs
