@@ -71,8 +71,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     install_error_handlers(app)
+    # The Gemini routes first: their poll route is the hot path, and no path of the other
+    # dialects matches a Gemini pattern (each has a literal second segment of its own).
+    app.include_router(gemini_router)
     app.include_router(videos_router)
     app.include_router(vertex_router)
-    app.include_router(gemini_router)
     app.include_router(web_router)
     return app

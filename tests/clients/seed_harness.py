@@ -11,10 +11,13 @@ REST samples run on the two workers, each against that worker's own `server`.
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import threading
 import time
@@ -318,7 +321,7 @@ class ServerWatch:
     """Polls a server's operation list and notes when it last changed (an operation created,
     advanced or finished): a slow machine still changes it, a hung server does not."""
 
-    def __init__(self, base_url: str, stall_s: float = SAMPLE_STALL_S, every_s: float = 3.0):
+    def __init__(self, base_url: str, stall_s: float = SAMPLE_STALL_S, every_s: float = 10.0):
         self.stall_s = stall_s
         self._last_change = time.monotonic()
         self._state: frozenset | None = None
@@ -361,6 +364,22 @@ class ServerWatch:
         self._thread.join()
 
 
+# Samples run in sessions of their own (so a kill takes their curl/jq children too), which
+# also puts them beyond the terminal's Ctrl-C and a SIGTERM to pytest: a REST sample then polls
+# a dead server forever. So each is tied to its runner thread with PR_SET_PDEATHSIG (setpriv,
+# util-linux, where present) and the live ones are killed when their SampleRunner closes.
+_PDEATHSIG = ["setpriv", "--pdeathsig", "KILL", "--"] if shutil.which("setpriv") else []
+_LIVE: set[subprocess.Popen] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def kill_live_processes() -> None:
+    with _LIVE_LOCK:
+        for proc in _LIVE:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+
+
 def run_process(
     run: Run,
     env: dict[str, str],
@@ -375,7 +394,7 @@ def run_process(
     out_path, err_path = run.cwd / "stdout.txt", run.cwd / "stderr.txt"
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         proc = subprocess.Popen(
-            run.argv,
+            _PDEATHSIG + run.argv,
             cwd=run.cwd,
             env=env,
             stdout=out,
@@ -383,6 +402,8 @@ def run_process(
             stdin=subprocess.DEVNULL,
             start_new_session=True,
         )
+        with _LIVE_LOCK:
+            _LIVE.add(proc)
         seen = 0
         while proc.poll() is None:
             stalled = watch.stalled() if watch is not None else None
@@ -405,8 +426,11 @@ def run_process(
                     break
             time.sleep(0.25)
         if proc.poll() is None:
-            os.killpg(proc.pid, 9)
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+        with _LIVE_LOCK:
+            _LIVE.discard(proc)
     run.returncode = proc.returncode
     run.wall_s = time.monotonic() - start
     run.stdout = out_path.read_bytes().decode(errors="replace")
@@ -431,7 +455,10 @@ class SampleRunner:
         return self._futures[name].result()
 
     def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        """Cancel what has not started and kill what still runs (after an interrupt)."""
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        kill_live_processes()
+        self._pool.shutdown(wait=True)
 
 
 def selected_params(request: pytest.FixtureRequest, argname: str) -> list[str]:

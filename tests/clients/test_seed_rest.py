@@ -3,9 +3,9 @@
 The one change made at run time is the `BASE_URL=` line, pointed at the test server. The
 variables the seed says a sample "assumes" (`first_image_base64`, `butterfly_video_base64`, …)
 are exported in the environment; the butterfly video is one this server generated first (too
-big to export: see LONG_ARGS_PRELUDE). bash runs with `-x` so the trace (the operation name, every status response) lands in the
-failure message, and a sample whose create call got no operation name is stopped at once
-instead of polling `.../null` until its timeout.
+big to export: see LONG_ARGS_PRELUDE). bash runs with `-x`, so the trace (the operation name,
+every status response) lands in the failure message, and a sample whose create call got no
+operation name is stopped at once instead of polling `.../null` until its timeout.
 """
 
 from __future__ import annotations
@@ -44,8 +44,8 @@ pytestmark = pytest.mark.xdist_group("seed_rest")
 SEED_BASE_URL = 'BASE_URL="https://generativelanguage.googleapis.com/v1beta"'
 # Linux refuses any single argv or environment string of 128 KiB or more (MAX_ARG_STRLEN).
 # The extension sample puts the whole base64 video in one `curl -d '…'` argument, and every
-# video a Veo model makes (cinegen's preview engine included: ~430 KB for 8 s of 720p, AAC
-# alone is ~64 KB for 4 s) is bigger than that, so as written it cannot run on Linux.
+# video a Veo model makes (cinegen's preview engine: 0.4-1.4 MB for 8 s of 720p; the AAC
+# track alone is ~64 KB for 4 s) is bigger than that, so as written it cannot run on Linux.
 # For such a variable the harness (1) sets it inside the shell from a file instead of
 # exporting it, and (2) prepends a `curl` shell function that hands an oversized `-d`
 # argument to the real curl as `--data-binary @file`: the same request bytes, no exec limit.

@@ -10,7 +10,6 @@ the seed's `:fetchPredictOperation` command until the operation is done.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import time
@@ -19,12 +18,12 @@ from pathlib import Path
 import pytest
 
 from tests.api.vertex import support
-from tests.clients.seed_harness import check_mp4
+from tests.clients.seed_harness import SEED_DIR, check_mp4
 from tests.helpers import b64, png_bytes
 
 pytestmark = pytest.mark.xdist_group("vertex_curl")
 
-SEED = Path(os.environ.get("CINEGEN_SEED_DIR", "/work/shared/seeds")) / "003_655f70603d42a6c8.txt"
+SEED = SEED_DIR / "003_655f70603d42a6c8.txt"
 HOST = "https://us-central1-aiplatform.googleapis.com"
 TOKEN_CMD = "$(gcloud auth print-access-token)"
 PROJECT, MODEL = "my-project", "veo-3.0-generate-001"

@@ -246,7 +246,10 @@ def model_json(model: ModelInfo) -> dict[str, Any]:
             "durations": list(model.durations),
             "resolutions": list(model.resolutions),
             "referenceImages": model.max_references_asset,
+            "styleReference": model.style_reference,
             "extension": model.extension,
+            "maxSamples": model.max_samples_gemini,
+            "hdLandscapeOnly": model.hd_landscape_only,
         },
     }
 
