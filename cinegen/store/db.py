@@ -7,6 +7,7 @@ database to head at start-up. Rows map to the dataclasses of `core.operation`.
 from __future__ import annotations
 
 import threading
+from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from sqlalchemy import (
     Float,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
@@ -175,6 +177,31 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+class PreparedRead:
+    """A fixed SELECT run straight on the DB-API connection, with SQLAlchemy's own column
+    conversions. On the poll path SQLAlchemy's execution machinery costs several times the
+    SQLite query itself; here the SQL text, the parameter order and the converters are worked
+    out once per dialect, and a read is one driver call plus the conversions."""
+
+    def __init__(self, statement: Select, dialect: Any) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        self.order = compiled.positiontup if compiled.positional else None
+        columns = list(statement.selected_columns)
+        self.row_type = namedtuple("Row", [c.name for c in columns])  # type: ignore[misc]
+        self.converters = [
+            dialect.type_descriptor(c.type).result_processor(dialect, None) for c in columns
+        ]
+
+    def parameters(self, values: dict[str, Any]) -> Any:
+        return [values[name] for name in self.order] if self.order is not None else values
+
+    def row(self, raw: Any) -> Any:
+        return self.row_type(
+            *(convert(v) if convert else v for convert, v in zip(self.converters, raw, strict=True))
+        )
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -189,6 +216,30 @@ class Database:
         else:
             self.engine = create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16)
             self._write_lock = nullcontext()
+        dialect = self.engine.dialect
+        self._get_operation = PreparedRead(_GET_OPERATION, dialect)
+        self._get_file = PreparedRead(_GET_FILE, dialect)
+        self._key_by_hash = PreparedRead(_KEY_BY_HASH, dialect)
+        self._cancel_requested = PreparedRead(_CANCEL_REQUESTED, dialect)
+
+    def _fetch_one(self, query: PreparedRead, **values: Any) -> Any:
+        """One row (or None) of a hot-path read, on this thread's own driver connection. The
+        rollback ends any read transaction (PostgreSQL opens one; SQLite does not), so the
+        next read sees the latest commit. A failed connection is dropped and made anew."""
+        raw = getattr(self._local, "raw", None)
+        if raw is None:
+            raw = self._local.raw = self.engine.raw_connection()
+        try:
+            cursor = raw.driver_connection.cursor()
+            cursor.execute(query.sql, query.parameters(values))
+            row = cursor.fetchone()
+            cursor.close()
+            raw.driver_connection.rollback()
+        except Exception:
+            self._local.raw = None
+            raw.invalidate()
+            raise
+        return query.row(row) if row is not None else None
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
@@ -245,8 +296,7 @@ class Database:
             )
 
     def get_operation(self, op_id: str) -> Operation | None:
-        with self._read() as conn:
-            row = conn.execute(_GET_OPERATION, {"op_id": op_id}).first()
+        row = self._fetch_one(self._get_operation, op_id=op_id)
         return _operation_from_row(row) if row else None
 
     def list_operations(
@@ -322,9 +372,8 @@ class Database:
             )
 
     def cancel_requested(self, op_id: str) -> bool:
-        with self._read() as conn:
-            value = conn.execute(_CANCEL_REQUESTED, {"op_id": op_id}).scalar()
-        return bool(value) or value is None
+        row = self._fetch_one(self._cancel_requested, op_id=op_id)
+        return row is None or bool(row.cancel_requested)
 
     def delete_operation(self, op_id: str) -> None:
         with self._write() as conn:
@@ -354,8 +403,7 @@ class Database:
             conn.execute(files.insert().values(**record.__dict__))
 
     def get_file(self, file_id: str) -> FileRecord | None:
-        with self._read() as conn:
-            row = conn.execute(_GET_FILE, {"file_id": file_id}).first()
+        row = self._fetch_one(self._get_file, file_id=file_id)
         return _file_from_row(row) if row else None
 
     def files_of(self, op_id: str) -> list[FileRecord]:
@@ -387,8 +435,8 @@ class Database:
             )
 
     def key_by_hash(self, key_hash: str) -> str | None:
-        with self._read() as conn:
-            return conn.execute(_KEY_BY_HASH, {"key_hash": key_hash}).scalar()
+        row = self._fetch_one(self._key_by_hash, key_hash=key_hash)
+        return row.id if row else None
 
     def count_keys(self) -> int:
         with self._read() as conn:
