@@ -61,15 +61,22 @@ def _as3(m: np.ndarray) -> np.ndarray:
     return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
-def measure_motion(history: list[np.ndarray], scale: float) -> np.ndarray:
-    """The typical per-frame affine of the frames in `history` (element-wise median)."""
+def measure_motion(history: list[np.ndarray], scale: float, stride: int = 4) -> np.ndarray:
+    """The typical per-frame affine of the frames in `history` (element-wise median).
+
+    Measured between frames `stride` apart and divided back down to one frame: a zoom changes
+    the scale by a fraction of a percent per frame, which encoding noise would swamp in the
+    flow between neighbouring frames.
+    """
     if len(history) < 2:
         return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
+    stride = min(stride, len(history) - 1)
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     affines = []
-    for before, after in zip(history[:-1], history[1:], strict=True):
+    for before, after in zip(history[:-stride], history[stride:], strict=True):
         flow = dis.calc(before, after, None)
-        affines.append(_to_full(fit_affine(flow), scale))
+        affines.append(identity + (_to_full(fit_affine(flow), scale) - identity) / stride)
     recent = np.stack(affines[-12:])
     return np.median(recent, axis=0)
 

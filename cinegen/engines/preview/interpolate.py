@@ -14,7 +14,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-FLOW_LONG_SIDE = 384
+FLOW_LONG_SIDE = 256
 HOLD = 3  # frames that rest on the last image at the end
 
 
@@ -156,11 +156,13 @@ class Splatter:
         coverage[q] is 1 where some pixel landed (0 = disoccluded, or a crack)."""
         h, w = self.shape
         tx = self.xs + t * self.vectors[:, 0]
-        qy = np.rint(self.ys + t * self.vectors[:, 1]).astype(np.int64)
+        qy = np.rint(self.ys + t * self.vectors[:, 1]).astype(np.int32)
+        left = np.floor(tx).astype(np.int32)
+        rows = (qy >= 0) & (qy < h)
         field = np.zeros((h * w, 2), np.float32)
         coverage = np.zeros(h * w, np.float32)
-        for qx in (np.floor(tx).astype(np.int64), np.ceil(tx).astype(np.int64)):
-            inside = (qx >= 0) & (qx < w) & (qy >= 0) & (qy < h)
+        for qx in (left, left + 1):  # both neighbours: no cracks where pixels spread apart
+            inside = rows & (qx >= 0) & (qx < w)
             target = qy[inside] * w + qx[inside]
             field[target] = self.vectors[inside]
             coverage[target] = 1.0
@@ -168,21 +170,27 @@ class Splatter:
 
 
 def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-    """Spread known vectors into uncovered pixels (normalised blur, widening until full)."""
+    """Spread known vectors into uncovered pixels by push-pull: average the known vectors
+    down an image pyramid until every level is covered, then fill each level's holes from
+    the coarser one on the way back up. Linear in the pixel count, whatever the hole size."""
     known = coverage > 0
     if known.all() or not known.any():
         return field
+    weighted = [field * coverage[..., None]]
+    weights = [coverage]
+    while min(weights[-1].shape) > 1 and not (weights[-1] > 0).all():
+        weighted.append(cv2.pyrDown(weighted[-1]))
+        weights.append(cv2.pyrDown(weights[-1]))
+    filled = weighted[-1] / np.maximum(weights[-1], 1e-6)[..., None]
+    for level in range(len(weights) - 2, -1, -1):
+        height, width = weights[level].shape
+        coarse = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
+        weight = np.minimum(weights[level], 1.0)[..., None]
+        own = weighted[level] / np.maximum(weights[level], 1e-6)[..., None]
+        filled = own * weight + coarse * (1.0 - weight)
     out = field.copy()
-    sigma = 1.0
-    while True:
-        num = cv2.GaussianBlur(field * coverage[..., None], (0, 0), sigma)
-        den = cv2.GaussianBlur(coverage, (0, 0), sigma)
-        ok = den > 1e-3
-        todo = ~known & ok
-        out[todo] = num[todo] / den[todo, None]
-        if (known | ok).all() or sigma > max(field.shape[:2]):
-            return out
-        sigma *= 2.0
+    out[~known] = filled[~known]
+    return out
 
 
 class FlowInterpolation:
@@ -199,15 +207,17 @@ class FlowInterpolation:
         self.flow_bwd = estimate_flow(b, a)
         self.splat_fwd = Splatter(self.flow_fwd)
         self.splat_bwd = Splatter(self.flow_bwd)
-        self.full_x, self.full_y = np.meshgrid(
+        xs, ys = np.meshgrid(
             np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32)
         )
+        self.grid = np.dstack([xs, ys])
 
-    def _upscaled(self, field: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
-        """A small flow field at full resolution, in full-resolution pixels, times `weight`."""
+    def _warp_map(self, field: np.ndarray, weight: float) -> np.ndarray:
+        """A small flow field as a full-resolution remap map (H×W×2): where each output pixel
+        samples its source, `weight` of the way back along the flow."""
         size = (self.width, self.height)
-        big = cv2.resize(field, size, interpolation=cv2.INTER_LINEAR) * (weight / self.scale)
-        return self.full_x - big[..., 0], self.full_y - big[..., 1]
+        big = cv2.resize(field, size, interpolation=cv2.INTER_LINEAR)
+        return cv2.scaleAdd(big, -weight / self.scale, self.grid)
 
     def frame_at(self, t: float) -> np.ndarray:
         """The in-between image at time t in [0, 1]."""
@@ -217,18 +227,26 @@ class FlowInterpolation:
             return self.last.copy()
         field0, cover0 = self.splat_fwd.at(t)
         field1, cover1 = self.splat_bwd.at(1.0 - t)
-        map0 = self._upscaled(fill_holes(field0, cover0), t)
-        map1 = self._upscaled(fill_holes(field1, cover1), 1.0 - t)
         from0 = cv2.remap(
-            self.first, map0[0], map0[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            self.first,
+            self._warp_map(fill_holes(field0, cover0), t),
+            None,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
         from1 = cv2.remap(
-            self.last, map1[0], map1[1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE
+            self.last,
+            self._warp_map(fill_holes(field1, cover1), 1.0 - t),
+            None,
+            cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
         )
-        size = (self.width, self.height)
-        trust0 = cv2.resize(cv2.GaussianBlur(cover0, (0, 0), 1.0), size) * (1.0 - t) + 1e-4
-        trust1 = cv2.resize(cv2.GaussianBlur(cover1, (0, 0), 1.0), size) * t + 1e-4
-        return cv2.blendLinear(from0, from1, trust0.astype(np.float32), trust1.astype(np.float32))
+        # Trust each image where its splat landed; the weights are smooth, so they are
+        # worked out at the flow's size and scaled up once.
+        trust0 = cv2.GaussianBlur(cover0, (0, 0), 1.0) * (1.0 - t) + 1e-4
+        trust1 = cv2.GaussianBlur(cover1, (0, 0), 1.0) * t + 1e-4
+        share0 = cv2.resize(trust0 / (trust0 + trust1), (self.width, self.height))
+        return cv2.blendLinear(from0, from1, share0, 1.0 - share0)
 
     def frames(self) -> Iterator[np.ndarray]:
         for index in range(self.num_frames):
