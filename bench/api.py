@@ -108,7 +108,7 @@ wrk.headers["Content-Type"] = "application/json"
 
 def _wrk_ms(text: str) -> float:
     number = text.rstrip("mus")
-    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[text[len(number):]]
+    return float(number) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[text[len(number) :]]
 
 
 def drive(

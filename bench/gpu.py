@@ -13,9 +13,12 @@ their configs directly on the device (no download) and timed:
 cinegen's path: bf16 weights, fused attention (SDPA, or `--attn-backend flash`),
 torch.compile of the repeated blocks (`--compile`), VAE tiling (`--vae-tiling`), prompt
 embeddings computed once outside the loop, latents decoded on the device and converted to
-uint8 there, with the MP4 encode overlapped with the device-to-host copies. Not done yet:
-batching Wan's two CFG forwards into one (diffusers' Wan runs them one after the other). Stock: the pipeline's own `__call__`
-with default settings (bf16 weights, output_type "np", then diffusers' export_to_video).
+uint8 there, with the MP4 encode overlapped with the device-to-host copies, and Wan's two
+guidance forwards per step batched into one (the engine's `paired_guidance`; diffusers' Wan
+runs them one after the other, LTX batches its own). The attention and compile settings are
+the engine's own (`engines/diffusers/loading.speed_up`). Stock: the pipeline's own
+`__call__` with default settings (bf16 weights, output_type "np", then diffusers'
+export_to_video).
 
 `--toy` shrinks every model (a few layers, tiny widths) so the script runs on a CPU in
 seconds: that checks the script, not the GPU. The numbers of a toy run mean nothing.
@@ -45,6 +48,8 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+
+from cinegen.engines.diffusers.guidance import paired_guidance  # noqa: E402
 
 # Full-size configs (shared/spec/model-configs, from diffusers' conversion scripts).
 WAN_TI2V_5B: dict[str, Any] = {
@@ -423,7 +428,12 @@ def run_cinegen(pipe: Any, args: argparse.Namespace, cfg: dict, device: str) -> 
             if cfg_on:
                 extra["negative_prompt_attention_mask"] = negative_mask
         steps.start()
-        with clock.time(times, "denoise_s"):
+        paired = (
+            paired_guidance(pipe, negative)
+            if cfg_on and args.model_name.startswith("wan")
+            else contextlib.nullcontext()
+        )
+        with clock.time(times, "denoise_s"), paired:
             latents = pipe(
                 prompt_embeds=embeds,
                 negative_prompt_embeds=negative if cfg_on else None,
@@ -491,20 +501,17 @@ def run_stock(pipe: Any, args: argparse.Namespace, cfg: dict, device: str) -> di
 
 
 def optimise(pipe: Any, args: argparse.Namespace) -> list[str]:
-    """cinegen's settings: fused attention backend, compiled blocks, VAE tiling."""
-    applied = []
-    if args.attn_backend:
-        pipe.transformer.set_attention_backend(args.attn_backend)
-        applied.append(f"attention backend {args.attn_backend}")
-    else:
-        applied.append("attention: torch SDPA (fused)")
-    if args.compile:
-        pipe.transformer.compile_repeated_blocks(fullgraph=True)
-        applied.append("torch.compile repeated blocks")
+    """cinegen's settings: the engine's attention / compile settings, VAE tiling."""
+    from cinegen.engines.diffusers.loading import LoadOptions, speed_up
+
+    opts = LoadOptions(attention_backend=args.attn_backend or "", compile=args.compile)
+    applied = speed_up(pipe, opts) or ["attention: torch SDPA (fused)"]
     if args.vae_tiling and hasattr(pipe.vae, "enable_tiling"):
         pipe.vae.enable_tiling()
         applied.append("VAE tiling")
     applied.append("decode overlapped with MP4 encode (producer thread)")
+    if args.model_name.startswith("wan"):
+        applied.append("guidance pair batched in one forward")
     return applied
 
 

@@ -35,6 +35,8 @@ class Settings(BaseSettings):
     diffusers_max_loaded: int = 1  # checkpoints kept loaded at once (more only if memory allows)
     diffusers_offload: str = "none"  # none | model | sequential (CPU offload for small GPUs)
     diffusers_vae_tiling: bool = False  # decode in tiles: less memory, a little slower
+    diffusers_attention_backend: str = ""  # "" = torch SDPA (fused); e.g. flash, _native_cudnn
+    diffusers_compile: bool = False  # torch.compile the transformer's repeated blocks (GPU)
     # image URLs (/v1/videos): hosts, IPs or CIDRs, comma-separated, that may be fetched from
     # although private/loopback (tests, trusted deployments); nothing else is lifted
     fetch_allow_hosts: str = ""

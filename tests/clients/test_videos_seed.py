@@ -125,7 +125,9 @@ def runner(
 def test_script_is_the_seeds_verbatim() -> None:
     """Same lines in the same order as the seed's code block; only indentation added."""
     seed = seed_file()
-    assert seed is not None, f"the seed {SEED_NAME} (shared/seeds/) is the contract: it must be here"
+    assert seed is not None, (
+        f"the seed {SEED_NAME} (shared/seeds/) is the contract: it must be here"
+    )
     text = seed.read_text(encoding="utf-8")
     block = text[text.index("import requests\nimport time") :].rstrip("\n").split("\n")
     ours = SCRIPT.read_text(encoding="utf-8").rstrip("\n").split("\n")

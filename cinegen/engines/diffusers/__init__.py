@@ -66,6 +66,8 @@ def build_engine(settings: Settings):  # noqa: ANN201 - DiffusersEngine (imports
         vae_tiling=settings.diffusers_vae_tiling,
         allow_network=settings.diffusers_allow_network,
         max_loaded=settings.diffusers_max_loaded,
+        attention_backend=settings.diffusers_attention_backend,
+        compile=settings.diffusers_compile,
     )
     register_models(registry)
     return DiffusersEngine(registry, opts)

@@ -24,6 +24,7 @@ from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import video
 from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
+from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
 from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
 from cinegen.media.decode import fit_image, iter_video_frames
 
@@ -255,10 +256,23 @@ class DiffusersEngine:
             callback=on_step,
         )
         with torch.inference_mode():
-            out = pipe(**kwargs)
+            if entry.family == "Wan" and entry.guidance_scale > 1.0:
+                out = self._call_with_paired_guidance(pipe, kwargs)
+            else:
+                out = pipe(**kwargs)
         frames = video.to_uint8(np.asarray(out.frames[0]))
         del out
         return [np.ascontiguousarray(f) for f in frames]
+
+    @staticmethod
+    def _call_with_paired_guidance(pipe: Any, kwargs: dict[str, Any]) -> Any:
+        """A Wan call with both guidance halves in one batched forward per step."""
+        prompt_embeds, negative_embeds = encode_prompts(
+            pipe, kwargs.pop("prompt"), kwargs.pop("negative_prompt")
+        )
+        kwargs.update(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds)
+        with paired_guidance(pipe, negative_embeds):
+            return pipe(**kwargs)
 
     # ------------------------------------------------------------------ output
 

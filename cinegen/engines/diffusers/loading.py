@@ -32,6 +32,8 @@ class LoadOptions:
     vae_tiling: bool = False
     allow_network: bool = False
     max_loaded: int = 1
+    attention_backend: str = ""  # "" keeps torch SDPA; else diffusers' dispatcher name
+    compile: bool = False  # torch.compile the transformer's repeated blocks
 
 
 def set_offline(allow_network: bool) -> None:
@@ -122,10 +124,34 @@ def load_pipeline(cls_name: str, path: str, dtype: str, vae_dtype: str, opts: Lo
         if opts.vae_tiling and hasattr(vae, "enable_tiling"):
             vae.enable_tiling()
     _place(pipe, device, opts.offload)
+    speed_up(pipe, opts)
     if device == "cpu":
         _realign_cpu_params(pipe)
     pipe.set_progress_bar_config(disable=True)
     return pipe
+
+
+def speed_up(pipe: Any, opts: LoadOptions) -> list[str]:
+    """The transformer speed settings: a fused attention kernel other than torch's SDPA, and
+    torch.compile of the repeated blocks (compiled once, on the first call; every later call
+    with the same shapes reuses it). Returns what was applied, for logs and the benchmark."""
+    applied = []
+    for name in ("transformer", "transformer_2"):
+        model = getattr(pipe, name, None)
+        if model is None:
+            continue
+        if opts.attention_backend:
+            try:
+                model.set_attention_backend(opts.attention_backend)
+            except (ValueError, RuntimeError, ImportError) as exc:
+                raise EngineError(
+                    f"Attention backend {opts.attention_backend!r} is not usable here: {exc}"
+                ) from exc
+            applied.append(f"{name}: attention backend {opts.attention_backend}")
+        if opts.compile:
+            model.compile_repeated_blocks(fullgraph=True)
+            applied.append(f"{name}: torch.compile repeated blocks")
+    return applied
 
 
 def _quiet_progress_bars() -> None:

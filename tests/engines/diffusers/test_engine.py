@@ -172,3 +172,94 @@ def test_out_of_memory_is_an_engine_error(engine: DiffusersEngine) -> None:
     with pytest.raises(EngineError, match="out of memory"):
         engine.render(spec("tiny-oom"), lambda f: None)
     assert sum(1 for _ in engine.render(spec("tiny-wan"), lambda f: None).frames) == 24
+
+
+# ----------------------------------------------------------------------- batched guidance
+
+
+@pytest.mark.parametrize("name", ["wan-t2v", "wan-vace"])
+def test_paired_guidance_matches_the_stock_loop_in_half_the_forwards(
+    engine: DiffusersEngine, name: str
+) -> None:
+    """One batched forward per step gives the video of diffusers' two forwards per step."""
+    import torch
+
+    from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
+
+    entry = engine.registry.pipelines[name]
+    pipe = engine.cache.get(entry.cls, entry.path, entry.dtype, entry.vae_dtype)
+    calls: list[int] = []
+    # Count the transformer's real forwards by its first layer's batch (the pipeline's own
+    # calls into the module stay two per step; the second is answered from the batch).
+    hook = pipe.transformer.patch_embedding.register_forward_pre_hook(
+        lambda _m, args: calls.append(args[0].shape[0])
+    )
+    common = dict(
+        height=48,
+        width=64,
+        num_frames=9,
+        num_inference_steps=2,
+        guidance_scale=3.0,
+        output_type="np",
+    )
+    try:
+        with torch.inference_mode():
+            stock = pipe(
+                prompt="a red cat",
+                negative_prompt="blurry",
+                generator=torch.Generator("cpu").manual_seed(5),
+                **common,
+            ).frames[0]
+            stock_calls, calls[:] = list(calls), []
+            positive, negative = encode_prompts(pipe, "a red cat", "blurry")
+            with paired_guidance(pipe, negative) as paired:
+                batched = pipe(
+                    prompt_embeds=positive,
+                    negative_prompt_embeds=negative,
+                    generator=torch.Generator("cpu").manual_seed(5),
+                    **common,
+                ).frames[0]
+    finally:
+        hook.remove()
+    assert stock_calls == [1, 1, 1, 1]  # two steps, two forwards each
+    assert calls == [2, 2] and paired[0].forwards == 2  # two steps, one batch of 2 each
+    assert np.abs(np.asarray(stock) - np.asarray(batched)).max() < 1e-4
+    assert "forward" not in vars(pipe.transformer)  # unpatched afterwards
+
+
+# ----------------------------------------------------------------------- speed settings
+
+
+def _tiny_video(pipe) -> np.ndarray:  # noqa: ANN001
+    import torch
+
+    with torch.inference_mode():
+        return pipe(
+            prompt="a red cat",
+            height=48,
+            width=64,
+            num_frames=9,
+            num_inference_steps=2,
+            generator=torch.Generator("cpu").manual_seed(3),
+            output_type="np",
+        ).frames[0]
+
+
+def test_attention_backend_and_compile_keep_the_video(tiny_dirs: dict[str, Path]) -> None:
+    """The speed settings change kernels, not results; a bad backend name is a clear error."""
+    from cinegen.engines.diffusers.loading import load_pipeline
+
+    path = str(tiny_dirs["wan-t2v"])
+
+    def load(**opts: object):  # noqa: ANN202
+        return load_pipeline("WanPipeline", path, "float32", "float32", LoadOptions(**opts))
+
+    eager = _tiny_video(load(device="cpu"))
+    native = _tiny_video(load(device="cpu", attention_backend="native"))
+    compiled_pipe = load(device="cpu", compile=True)
+    assert np.abs(native - eager).max() < 1e-5
+    assert np.abs(_tiny_video(compiled_pipe) - eager).max() < 1e-3
+    # nn.Module.compile (what compile_repeated_blocks uses) sets _compiled_call_impl.
+    assert all(b._compiled_call_impl is not None for b in compiled_pipe.transformer.blocks)
+    with pytest.raises(EngineError, match="Attention backend 'nonsense' is not usable"):
+        load(device="cpu", attention_backend="nonsense")
