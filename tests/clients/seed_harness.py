@@ -36,8 +36,8 @@ from PIL import Image, ImageDraw
 
 HERE = Path(__file__).resolve().parent
 SAMPLES = HERE / "seed_samples"
-# The seed documents live in `shared/seeds/`, next to the repository (not in it).
-SEED_DIR = Path(os.environ.get("CINEGEN_SEED_DIR", HERE.parents[2] / "shared" / "seeds"))
+# The seed documents: a copy of `shared/seeds/` kept with the tests (tests/clients/seeds/).
+SEED_DIR = Path(os.environ.get("CINEGEN_SEED_DIR", HERE / "seeds"))
 SEED = SEED_DIR / "000_a3744ef1d9bb34af.txt"
 
 # Per sample, queueing included: all samples start at once and the server renders two at a

@@ -9,7 +9,6 @@ server is allowed to fetch from. All six start together; each test then judges o
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 from collections.abc import Iterator
@@ -24,6 +23,7 @@ from tests.api.videos.support import BLUE_PNG, RED_PNG, ImageServer, videos_serv
 from tests.clients.seed_harness import (
     FPS,
     SAMPLE_TIMEOUT_S,
+    SEED_DIR,
     Run,
     SampleRunner,
     check_mp4,
@@ -32,7 +32,7 @@ from tests.clients.seed_harness import (
     run_process,
     selected_params,
 )
-from tests.conftest import REPO, ServerProcess
+from tests.conftest import ServerProcess
 from tests.helpers import decode_png, first_and_last_frames, psnr
 
 pytestmark = pytest.mark.xdist_group("videos_seed")
@@ -62,14 +62,8 @@ SCENARIOS = {
 
 
 def seed_file() -> Path | None:
-    for folder in (
-        os.environ.get("CINEGEN_SEED_DIR"),
-        "/work/shared/seeds",
-        str(REPO.parent / "shared" / "seeds"),
-    ):
-        if folder and (Path(folder) / SEED_NAME).is_file():
-            return Path(folder) / SEED_NAME
-    return None
+    path = SEED_DIR / SEED_NAME
+    return path if path.is_file() else None
 
 
 def script_for(base: str, img1: str, img2: str) -> str:
@@ -126,7 +120,7 @@ def test_script_is_the_seeds_verbatim() -> None:
     """Same lines in the same order as the seed's code block; only indentation added."""
     seed = seed_file()
     assert seed is not None, (
-        f"the seed {SEED_NAME} (shared/seeds/) is the contract: it must be here"
+        f"the seed {SEED_NAME} (tests/clients/seeds/) is the contract: it must be here"
     )
     text = seed.read_text(encoding="utf-8")
     block = text[text.index("import requests\nimport time") :].rstrip("\n").split("\n")
