@@ -293,7 +293,9 @@ def test_python_sample(name: str, runner: SampleRunner, server, record_property)
 def test_samples_are_verbatim() -> None:
     """Each file, leading whitespace aside, is exactly the seed's lines named in its header."""
     lines = seed_lines()
-    assert lines is not None, "the seed document (tests/clients/seeds/) is the contract: it must be here"
+    assert lines is not None, (
+        "the seed document (tests/clients/seeds/) is the contract: it must be here"
+    )
     for path in sorted(SAMPLES.glob("py_*.py")) + sorted(SAMPLES.glob("rest_*.sh")):
         first, last = header_range(path)
         body = path.read_text().split("\n")[1:]
