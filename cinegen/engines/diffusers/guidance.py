@@ -82,6 +82,8 @@ def _output(sample: Any) -> Any:
 def paired_guidance(pipe: Any, negative_embeds: Any) -> Iterator[list[_PairedForward]]:
     """Batch the guidance pair of every transformer of `pipe` (Wan 2.2 A14B has two)."""
     models = [m for m in (pipe.transformer, getattr(pipe, "transformer_2", None)) if m]
+    # accelerate's offload hooks are themselves an instance `forward`: wrap them, then restore.
+    saved = [vars(model).get("forward") for model in models]
     patched = []
     for model in models:
         paired = _PairedForward(model.forward, negative_embeds)
@@ -90,5 +92,8 @@ def paired_guidance(pipe: Any, negative_embeds: Any) -> Iterator[list[_PairedFor
     try:
         yield patched
     finally:
-        for model in models:
-            del model.forward
+        for model, previous in zip(models, saved, strict=True):
+            if previous is None:
+                del model.forward
+            else:
+                model.forward = previous

@@ -263,3 +263,25 @@ def test_attention_backend_and_compile_keep_the_video(tiny_dirs: dict[str, Path]
     assert all(b._compiled_call_impl is not None for b in compiled_pipe.transformer.blocks)
     with pytest.raises(EngineError, match="Attention backend 'nonsense' is not usable"):
         load(device="cpu", attention_backend="nonsense")
+
+
+def test_paired_guidance_restores_a_forward_that_was_already_wrapped(
+    engine: DiffusersEngine,
+) -> None:
+    """accelerate's offload hooks replace `forward` on the instance; they must survive."""
+    from cinegen.engines.diffusers.guidance import paired_guidance
+
+    entry = engine.registry.pipelines["wan-t2v"]
+    pipe = engine.cache.get(entry.cls, entry.path, entry.dtype, entry.vae_dtype)
+    original = pipe.transformer.forward
+
+    def hooked(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        return original(*args, **kwargs)
+
+    pipe.transformer.forward = hooked
+    try:
+        with paired_guidance(pipe, negative_embeds=None):
+            assert pipe.transformer.forward is not hooked
+        assert pipe.transformer.forward is hooked
+    finally:
+        del pipe.transformer.forward
