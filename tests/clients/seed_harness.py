@@ -21,7 +21,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -459,6 +459,21 @@ class SampleRunner:
         self._pool.shutdown(wait=False, cancel_futures=True)
         kill_live_processes()
         self._pool.shutdown(wait=True)
+
+
+def started_samples(
+    server_url: str, request: pytest.FixtureRequest, job: Callable[[str, ServerWatch], Run]
+) -> Iterator[SampleRunner]:
+    """A module fixture's body: start every selected sample at once, each run by
+    `job(name, watch)` while one `ServerWatch` follows the server; clean up after the module."""
+    watch = ServerWatch(server_url)
+    names = selected_params(request, "name")
+    pool = SampleRunner(lambda name: job(name, watch), workers=max(1, len(names)))
+    for name in names:
+        pool.start(name)
+    yield pool
+    pool.close()
+    watch.close()
 
 
 def selected_params(request: pytest.FixtureRequest, argname: str) -> list[str]:

@@ -36,7 +36,7 @@ from tests.clients.seed_harness import (
     header_range,
     run_process,
     seed_lines,
-    selected_params,
+    started_samples,
 )
 
 pytestmark = pytest.mark.xdist_group("seed_python")
@@ -226,21 +226,14 @@ def runner(
 ) -> Iterator[SampleRunner]:
     env = client_env({"GEMINI_API_KEY": API_KEY, "GOOGLE_GEMINI_BASE_URL": server.url})
 
-    def job(name: str) -> Run:
+    def job(name: str, watch: ServerWatch) -> Run:
         sample = SAMPLES_PY[name]
         cwd = tmp_path_factory.mktemp(name)
         driver = write_driver(sample, cwd)
         run = Run(name, cwd, [sys.executable, "-u", str(driver)])
         return run_process(run, env, SAMPLE_HARD_TIMEOUT_S, watch=watch)
 
-    watch = ServerWatch(server.url)
-    names = selected_params(request, "name")
-    pool = SampleRunner(job, workers=max(1, len(names)))
-    for name in names:
-        pool.start(name)
-    yield pool
-    pool.close()
-    watch.close()
+    yield from started_samples(server.url, request, job)
 
 
 @pytest.mark.parametrize("name", list(SAMPLES_PY))

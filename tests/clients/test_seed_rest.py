@@ -36,7 +36,7 @@ from tests.clients.seed_harness import (
     generate_via_rest,
     probe,
     run_process,
-    selected_params,
+    started_samples,
 )
 
 pytestmark = pytest.mark.xdist_group("seed_rest")
@@ -161,7 +161,7 @@ def make_butterfly(server_url: str, cwd: Path) -> tuple[Path, int]:
 def runner(
     server, tmp_path_factory: pytest.TempPathFactory, request: pytest.FixtureRequest
 ) -> Iterator[SampleRunner]:
-    def job(name: str) -> Run:
+    def job(name: str, watch: ServerWatch) -> Run:
         sample = SAMPLES_REST[name]
         cwd = tmp_path_factory.mktemp(name)
         env = {"GEMINI_API_KEY": API_KEY}
@@ -187,14 +187,7 @@ def runner(
             run, client_env(env), SAMPLE_HARD_TIMEOUT_S, abort=no_operation, watch=watch
         )
 
-    watch = ServerWatch(server.url)
-    names = selected_params(request, "name")
-    pool = SampleRunner(job, workers=max(1, len(names)))
-    for name in names:
-        pool.start(name)
-    yield pool
-    pool.close()
-    watch.close()
+    yield from started_samples(server.url, request, job)
 
 
 @pytest.mark.parametrize("name", list(SAMPLES_REST))
