@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 
+import cv2
 import numpy as np
 import pytest
 
@@ -12,10 +13,11 @@ from cinegen.core.catalog import frame_size
 from cinegen.core.request import Mode
 from cinegen.engines.base import Clip, InputVideo
 from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.engines.preview.resolution import DETAIL_PSNR
 from cinegen.media.decode import fit_image
 from cinegen.media.encode import encode_clip
 from tests.engines.test_preview_contract import spec_for
-from tests.media.video_checks import psnr, textured
+from tests.media.video_checks import facts, psnr, textured
 
 ENGINE = PreviewEngine()
 SIZES = [("720p", "16:9"), ("720p", "9:16"), ("1080p", "9:16"), ("4k", "16:9")]
@@ -46,7 +48,34 @@ def test_every_mode_at_every_size(tmp_path, resolution: str, aspect: str) -> Non
         spec = spec.__class__(**{**spec.__dict__, "width": width, "height": height})
         clip = ENGINE.render(spec, lambda _: None)
         frames = list(itertools.islice(clip.frames, 3))
-        assert all(f.shape == (height, width, 3) and f.dtype == np.uint8 for f in frames), mode
+        frame_w, frame_h = clip.frame_size
+        assert (frame_w, frame_h) == (
+            (width // 2, height // 2) if clip.half_size else (width, height)
+        )
+        assert all(f.shape == (frame_h, frame_w, 3) and f.dtype == np.uint8 for f in frames), mode
         if mode in (Mode.IMAGE, Mode.INTERPOLATION):
-            assert psnr(frames[0], first) == float("inf")
+            # Smooth inputs (textured() is 320×180 scaled up) are worked at half size.
+            assert clip.half_size
+            assert psnr(cv2.resize(frames[0], (width, height)), first) >= DETAIL_PSNR
         del clip, frames
+
+
+@pytest.mark.parametrize("resolution", ["720p", "4k"])
+def test_footage_with_fine_detail_is_worked_at_full_size(resolution: str) -> None:
+    width, height = frame_size(resolution, "16:9")
+    sharp = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
+    spec = spec_for(Mode.IMAGE, first_frame=sharp, width=width, height=height, num_frames=2)
+    clip = ENGINE.render(spec, lambda _: None)
+    assert not clip.half_size and clip.notes["work_size"] == [width, height]
+    assert psnr(next(iter(clip.frames)), sharp) == float("inf")
+
+
+def test_text_scenes_come_at_half_size_and_encode_at_full_size(tmp_path) -> None:
+    width, height = frame_size("720p", "16:9")
+    spec = spec_for(
+        prompt="a harbour at dusk, rain, pan right", width=width, height=height, num_frames=12
+    )
+    clip = ENGINE.render(spec, lambda _: None)
+    assert clip.half_size and clip.frame_size == (640, 360)
+    facts_ = facts(encode_clip(clip, str(tmp_path / "t.mp4")).path)
+    assert (facts_.width, facts_.height, facts_.frames) == (width, height, 12)

@@ -7,6 +7,7 @@ import hashlib
 import os
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pytest
 
@@ -166,3 +167,23 @@ def test_extra_frames_are_ignored(tmp_path) -> None:
     path = str(tmp_path / "m.mp4")
     encode_clip(Clip(iter(_frames(9)), 4, W, H, 24), path)
     assert facts(path).frames == 4
+
+
+@pytest.mark.parametrize("size", [(1280, 720), (720, 1280)])
+def test_half_size_frames_encode_like_the_same_frames_scaled_up(tmp_path, size) -> None:
+    width, height = size
+    small = [textured(width // 2, height // 2, seed=i) for i in range(6)]
+    scaled_up = [cv2.resize(f, (width, height)) for f in small]
+    half = Clip(iter(small), 6, width, height, 24, half_size=True)
+    half_out = decoded_frames(encode_clip(half, str(tmp_path / "h.mp4")).path)
+    full_out = decoded_frames(encode_clip(clip_of(scaled_up), str(tmp_path / "f.mp4")).path)
+    assert [f.shape for f in half_out] == [(height, width, 3)] * 6
+    for source, from_half, from_full in zip(scaled_up, half_out, full_out, strict=True):
+        assert psnr(source, from_half) >= 30
+        assert psnr(source, from_half) >= psnr(source, from_full) - 0.5
+
+
+def test_half_size_clips_refuse_full_size_frames(tmp_path) -> None:
+    frames = iter([np.zeros((H, W, 3), np.uint8)])
+    with pytest.raises(ValueError, match="expected"):
+        encode_clip(Clip(frames, 1, W, H, 24, half_size=True), str(tmp_path / "x.mp4"))

@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import replace
 
+import cv2
 import numpy as np
 
 from cinegen.core.request import Mode
@@ -29,6 +30,7 @@ from cinegen.engines.preview.parallax import ParallaxShot
 from cinegen.engines.preview.particles import Field, draw_fields, make_fields
 from cinegen.engines.preview.prompt import ScenePlan, parse_prompt
 from cinegen.engines.preview.references import paste, place_assets, style_grade
+from cinegen.engines.preview.resolution import footage_size
 from cinegen.engines.preview.scene import LandscapeScene
 from cinegen.media.decode import MediaError, fit_image, read_audio
 
@@ -43,7 +45,10 @@ class PreviewEngine:
         spec = _fitted(spec)
         _check(spec)
         plan = parse_prompt(spec.prompt or "", spec.negative_prompt or "")
-        frames, notes = _frames_for(spec, plan)
+        frames, size, notes = _frames_for(spec, plan)
+        half_size = size == (spec.width // 2, spec.height // 2)
+        if size != (spec.width, spec.height) and not half_size:
+            frames = _resized_frames(frames, (spec.width, spec.height))
         audio = _audio_for(spec, plan) if spec.audio else None
         notes.update(
             engine=self.name,
@@ -59,7 +64,8 @@ class PreviewEngine:
             height=spec.height,
             fps=spec.fps,
             audio=audio,
-            notes=notes,
+            notes={"work_size": list(size), **notes},
+            half_size=half_size,
         )
 
 
@@ -108,16 +114,24 @@ def _with_progress(
     progress(1.0)
 
 
-def _frames_for(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray], dict]:
-    """The frame iterator for the spec's mode, and notes about how it was made."""
+def _frames_for(
+    spec: RenderSpec, plan: ScenePlan
+) -> tuple[Iterator[np.ndarray], tuple[int, int], dict]:
+    """The frame iterator for the spec's mode, the size its frames come at (the work size,
+    resolution.py), and notes about how it was made."""
     if spec.mode is Mode.IMAGE:
         assert spec.first_frame is not None
-        shot = ParallaxShot(spec.first_frame, plan, spec.fps, spec.num_frames)
-        return _with_weather(shot.frames(), _weather(spec, plan), spec.fps), {"mode": "image"}
+        size = footage_size((spec.first_frame,), spec.width, spec.height)
+        shot = ParallaxShot(_resized(spec.first_frame, size), plan, spec.fps, spec.num_frames)
+        frames = _with_weather(shot.frames(), _weather(spec, plan), spec.fps)
+        return frames, size, {"mode": "image"}
     if spec.mode is Mode.INTERPOLATION:
         assert spec.first_frame is not None and spec.last_frame is not None
-        blend = FlowInterpolation(spec.first_frame, spec.last_frame, spec.num_frames)
-        return blend.frames(), {"mode": "interpolation"}
+        ends = (spec.first_frame, spec.last_frame)
+        size = footage_size(ends, spec.width, spec.height)
+        first, last = (_resized(image, size) for image in ends)
+        blend = FlowInterpolation(first, last, spec.num_frames)
+        return blend.frames(), size, {"mode": "interpolation"}
     if spec.mode is Mode.EXTENSION:
         assert spec.input_video is not None
         ext = Extension(
@@ -128,11 +142,27 @@ def _frames_for(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray]
             spec.num_frames,
             _weather(spec, plan),
         )
-        return ext.frames(), {"mode": "extension", "input_frames": spec.input_video.num_frames}
+        notes = {"mode": "extension", "input_frames": spec.input_video.num_frames}
+        return ext.frames(), (spec.width, spec.height), notes
     scene = LandscapeScene(plan, spec.width, spec.height, spec.fps, spec.num_frames, spec.seed)
     if spec.mode is Mode.REFERENCES and spec.reference_images:
-        return _with_references(scene, spec)
-    return scene.frames(), {"mode": "text"}
+        frames, notes = _with_references(scene, spec)
+        return frames, (spec.width, spec.height), notes
+    return scene.frames(), scene.view, {"mode": "text"}
+
+
+def _resized(
+    image: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_AREA
+) -> np.ndarray:
+    if (image.shape[1], image.shape[0]) == size:
+        return image
+    return cv2.resize(image, size, interpolation=interpolation)
+
+
+def _resized_frames(frames: Iterator[np.ndarray], size: tuple[int, int]) -> Iterator[np.ndarray]:
+    """Frames made at a work size the encoder does not scale (not exactly half), scaled up."""
+    for frame in frames:
+        yield _resized(frame, size, cv2.INTER_LINEAR)
 
 
 def _weather(spec: RenderSpec, plan: ScenePlan) -> list[Field]:
@@ -167,10 +197,13 @@ def _with_references(scene: LandscapeScene, spec: RenderSpec) -> tuple[Iterator[
     grade = style_grade(scene.frame(0), styles)
 
     def frames() -> Iterator[np.ndarray]:
+        """The scene graded at its work size, scaled up, then the assets pasted at full size
+        (so each stays as sharp as its placed scale)."""
         for index in range(spec.num_frames):
             frame = scene.frame(index)
             if grade is not None:
                 frame = grade.apply(frame)
+            frame = _resized(frame, (spec.width, spec.height), cv2.INTER_LINEAR)
             for placement in placements:
                 paste(frame, placement, index / spec.fps)
             yield frame

@@ -17,6 +17,7 @@ import numpy as np
 
 from cinegen.engines.base import InputVideo
 from cinegen.engines.preview.particles import Field, draw_fields
+from cinegen.engines.preview.warp import four_channels, three_channels
 from cinegen.media.decode import fit_image, iter_video_frames
 
 MOTION_LONG_SIDE = 320
@@ -133,15 +134,17 @@ class Extension:
         step = _as3(motion)
         total = np.eye(3)
         width, height = self.size
+        source = four_channels(last)
         for index in range(count):
             total = step @ total
-            frame = cv2.warpAffine(
-                last,
+            warped = cv2.warpAffine(
+                source,
                 total[:2],
                 (width, height),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REFLECT101,
             )
+            frame = three_channels(warped)
             if self.weather:
                 seconds = (index + 1) / self.fps
                 draw_fields(frame, self.weather, seconds, share=seconds / FADE_IN_SECONDS)

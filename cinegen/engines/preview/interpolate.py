@@ -14,6 +14,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
+from cinegen.engines.preview.warp import four_channels, three_channels
+
 FLOW_LONG_SIDE = 256
 HOLD = 3  # frames that rest on the last image at the end
 
@@ -199,6 +201,7 @@ class FlowInterpolation:
     def __init__(self, first: np.ndarray, last: np.ndarray, num_frames: int) -> None:
         self.first = np.ascontiguousarray(first)
         self.last = np.ascontiguousarray(last)
+        self.sources = four_channels(self.first), four_channels(self.last)
         self.num_frames = num_frames
         self.height, self.width = first.shape[:2]
         self.scale = min(1.0, FLOW_LONG_SIDE / max(self.width, self.height))
@@ -228,14 +231,14 @@ class FlowInterpolation:
         field0, cover0 = self.splat_fwd.at(t)
         field1, cover1 = self.splat_bwd.at(1.0 - t)
         from0 = cv2.remap(
-            self.first,
+            self.sources[0],
             self._warp_map(fill_holes(field0, cover0), t),
             None,
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
         from1 = cv2.remap(
-            self.last,
+            self.sources[1],
             self._warp_map(fill_holes(field1, cover1), 1.0 - t),
             None,
             cv2.INTER_LINEAR,
@@ -246,7 +249,7 @@ class FlowInterpolation:
         trust0 = cv2.GaussianBlur(cover0, (0, 0), 1.0) * (1.0 - t) + 1e-4
         trust1 = cv2.GaussianBlur(cover1, (0, 0), 1.0) * t + 1e-4
         share0 = cv2.resize(trust0 / (trust0 + trust1), (self.width, self.height))
-        return cv2.blendLinear(from0, from1, share0, 1.0 - share0)
+        return three_channels(cv2.blendLinear(from0, from1, share0, 1.0 - share0))
 
     def frames(self) -> Iterator[np.ndarray]:
         for index in range(self.num_frames):

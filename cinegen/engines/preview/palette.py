@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from cinegen.engines.preview.prompt import ScenePlan
@@ -110,7 +111,9 @@ def grade(image: np.ndarray, tones: tuple[str, ...]) -> np.ndarray:
         gains, saturation = _TONES[tone]
         image *= np.asarray(gains, np.float32)
         if saturation != 1.0:
-            luma = image @ np.asarray([0.299, 0.587, 0.114], np.float32)
+            # Not `image @ weights`: BLAS would wake its threads, which then spin for a while
+            # on the core the encoder needs.
+            luma = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY)
             image -= luma[..., None]
             image *= saturation
             image += luma[..., None]

@@ -16,6 +16,7 @@ import numpy as np
 
 from cinegen.engines.preview.camera import Pose, Velocity, pose_at, velocity_for
 from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.engines.preview.warp import four_channels, three_channels
 
 MAP_STEP = 8  # the backward map is computed every MAP_STEP pixels, then interpolated
 MAX_TRAVEL = 0.12  # most the camera may travel (fraction of the frame) over a whole clip
@@ -119,6 +120,7 @@ class ParallaxShot:
 
     def __init__(self, image: np.ndarray, plan: ScenePlan, fps: int, num_frames: int) -> None:
         self.image = np.ascontiguousarray(image)
+        self.source = four_channels(self.image)
         self.height, self.width = image.shape[:2]
         self.fps = fps
         self.num_frames = num_frames
@@ -148,9 +150,10 @@ class ParallaxShot:
         map_y = cv2.resize((sy - self.gy).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
         map_x += self.full_x
         map_y += self.full_y
-        return cv2.remap(
-            self.image, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+        warped = cv2.remap(
+            self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
         )
+        return three_channels(warped)
 
     def frames(self) -> Iterator[np.ndarray]:
         for index in range(self.num_frames):

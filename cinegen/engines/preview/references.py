@@ -20,7 +20,7 @@ EDGE = 3  # pixels of soft edge around a pasted asset
 @dataclass(frozen=True)
 class Placement:
     image: np.ndarray  # the asset at its placed scale, uint8 RGB
-    weight: np.ndarray  # float32 H×W×1 in [0, 1], soft edge
+    weight: np.ndarray  # float32 H×W in [0, 1], soft edge
     scale: float
     anchor: tuple[float, float]  # centre at t = 0, fraction of the frame
     drift: tuple[float, float]  # fraction of the frame per second
@@ -31,7 +31,7 @@ class Placement:
 def _soft_edge(height: int, width: int) -> np.ndarray:
     ramp_y = np.clip((np.minimum(np.arange(height), np.arange(height)[::-1]) + 1) / EDGE, 0, 1)
     ramp_x = np.clip((np.minimum(np.arange(width), np.arange(width)[::-1]) + 1) / EDGE, 0, 1)
-    return np.minimum(ramp_y[:, None], ramp_x[None, :]).astype(np.float32)[..., None]
+    return np.minimum(ramp_y[:, None], ramp_x[None, :]).astype(np.float32)
 
 
 def place_assets(
@@ -82,7 +82,7 @@ def paste(frame: np.ndarray, p: Placement, seconds: float) -> None:
     src = p.image[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     weight = p.weight[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     dst = frame[fy0:fy1, fx0:fx1]
-    dst[...] = (dst * (1.0 - weight) + src * weight + 0.5).astype(np.uint8)
+    dst[...] = cv2.blendLinear(src, dst, weight, 1.0 - weight)
 
 
 def _shadow(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
@@ -93,7 +93,7 @@ def _shadow(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
     sx1, sy1 = min(x1 + offset, width), min(y1 + offset, height)
     if sx1 > sx0 and sy1 > sy0:
         region = frame[sy0:sy1, sx0:sx1]
-        region[...] = (region * 0.6).astype(np.uint8)
+        region[...] = cv2.convertScaleAbs(region, alpha=0.6)
 
 
 @dataclass(frozen=True)

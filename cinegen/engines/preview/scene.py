@@ -2,8 +2,8 @@
 
 Steps: plan the camera poses for every frame; work out which part of each depth layer the
 camera will ever see; paint the layers once (flattened into one when the move has no
-parallax); then per frame warp + blend the layers, draw sprites, scale to the output size and
-draw the weather on top.
+parallax); then per frame warp + blend the layers, draw sprites and the weather on top, all at
+the work size (resolution.py); the encoder scales the frames up.
 """
 
 from __future__ import annotations
@@ -34,12 +34,9 @@ from cinegen.engines.preview.layers import (
 from cinegen.engines.preview.palette import make_palette
 from cinegen.engines.preview.particles import draw_fields, flash, lightning_flash, make_fields
 from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.engines.preview.resolution import work_size
 from cinegen.engines.preview.sprites import DEFAULT_SUBJECTS, draw_sprites, make_sprites
-
-WORK_LONG_SIDE = 960
-"""Layers are composed at half the output size once it is larger than this (and at most at
-1920 on the long side), then scaled up: the scene is smooth, and composing 720p at full size
-would cost more than encoding it."""
+from cinegen.engines.preview.warp import three_channels
 
 Painter = Callable[..., np.ndarray]
 LAND: tuple[tuple[str, float, Painter], ...] = (
@@ -49,16 +46,6 @@ LAND: tuple[tuple[str, float, Painter], ...] = (
 )
 CLOUD_DRIFT = 0.012  # fraction of the view width per second (three times that in wind)
 _RNG_INDEX = {"sky": 0, "far": 1, "mid": 2, "near": 3, "clouds": 4}
-
-
-def work_size(width: int, height: int) -> tuple[int, int]:
-    """The composing resolution: 720p → 640×360, 1080p → 960×540, 4k → 1920×1080."""
-    w, h = width, height
-    if max(w, h) > WORK_LONG_SIDE:
-        w, h = (w + 1) // 2, (h + 1) // 2
-    while max(w, h) > 2 * WORK_LONG_SIDE:
-        w, h = (w + 1) // 2, (h + 1) // 2
-    return w, h
 
 
 def _region_seen(
@@ -148,7 +135,6 @@ class LandscapeScene:
         self, plan: ScenePlan, width: int, height: int, fps: int, num_frames: int, seed: int
     ) -> None:
         self.plan = plan
-        self.size = (width, height)
         self.view = work_size(width, height)
         self.fps = fps
         self.seed = seed
@@ -203,18 +189,15 @@ class LandscapeScene:
         return make_sprites(subjects, self.view, span, rng, self.palette.night), span
 
     def frame(self, index: int) -> np.ndarray:
-        """Frame `index` at the output size, uint8 RGB."""
+        """Frame `index` at the work size (`self.view`), uint8 RGB: the caller scales it up."""
         pose = self.poses[index]
         seconds = index / self.fps
         view = self._compose(pose, seconds)
         self._draw_sprites(view, pose, seconds)
-        out = view
-        if view.shape[1] != self.size[0] or view.shape[0] != self.size[1]:
-            out = cv2.resize(view, self.size, interpolation=cv2.INTER_LINEAR)
-        draw_fields(out, self.fields, seconds)
+        draw_fields(view, self.fields, seconds)
         if "lightning" in self.plan.weather:
-            flash(out, lightning_flash(index, self.fps, self.seed))
-        return out
+            flash(view, lightning_flash(index, self.fps, self.seed))
+        return view
 
     def _compose(self, pose: Pose, seconds: float) -> np.ndarray:
         """Warp and stack the layers back to front, touching only the rows each one shows.
@@ -224,7 +207,7 @@ class LandscapeScene:
         between the two (its ridge line); elsewhere it is copied.
         """
         vw, vh = self.view
-        out = np.empty((vh, vw, 3), np.uint8)
+        out = np.empty((vh, vw, 4), np.uint8)
         matrices = []
         for layer in self.layers:
             matrix = layer_matrix(pose, layer.nearness, vw, vh)
@@ -244,16 +227,14 @@ class LandscapeScene:
                 top = 0
             if top >= hidden:
                 continue
-            rgb = _warp_rows(layer.rgb, matrix, vw, top, hidden)
+            rgba = _warp_rows(layer.rgba, matrix, vw, top, hidden)
             blend_end = top if index == 0 else min(max(solid, top), hidden)
             if blend_end > top:
-                alpha = _warp_rows(layer.alpha, matrix, vw, top, blend_end)
-                weight = alpha.astype(np.float32) * (1.0 / 255.0)
-                out[top:blend_end] = cv2.blendLinear(
-                    rgb[: blend_end - top], out[top:blend_end], weight, 1.0 - weight
-                )
-            out[blend_end:hidden] = rgb[blend_end - top :]
-        return out
+                band = rgba[: blend_end - top]
+                weight = band[..., 3].astype(np.float32) * (1.0 / 255.0)
+                out[top:blend_end] = cv2.blendLinear(band, out[top:blend_end], weight, 1.0 - weight)
+            out[blend_end:hidden] = rgba[blend_end - top :]
+        return three_channels(out)
 
     def _draw_sprites(self, view: np.ndarray, pose: Pose, seconds: float) -> None:
         if not self.sprites:
