@@ -152,23 +152,26 @@ class Splatter:
         self.xs = xs.astype(np.float32)
         self.ys = ys.astype(np.float32)
         self.vectors = np.ascontiguousarray(vectors[order])
+        # Each (dx, dy) pair of float32 seen as one 8-byte item: the scatter below then moves
+        # one item per pixel, several times faster than numpy's row-wise fancy assignment.
+        self.packed = self.vectors.view(np.float64).ravel()
 
     def at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
         """(field, coverage): field[q] is the flow of the pixel that lands on q at time t;
         coverage[q] is 1 where some pixel landed (0 = disoccluded, or a crack)."""
         h, w = self.shape
-        tx = self.xs + t * self.vectors[:, 0]
+        outside = h * w  # pixels that land off the frame are written to this spare cell
         qy = np.rint(self.ys + t * self.vectors[:, 1]).astype(np.int32)
-        left = np.floor(tx).astype(np.int32)
-        rows = (qy >= 0) & (qy < h)
-        field = np.zeros((h * w, 2), np.float32)
-        coverage = np.zeros(h * w, np.float32)
+        left = np.floor(self.xs + t * self.vectors[:, 0]).astype(np.int32)
+        row_start = np.where((qy >= 0) & (qy < h), qy * w, -2 * w)
+        packed = np.zeros(h * w + 1, np.float64)
+        coverage = np.zeros(h * w + 1, np.float32)
         for qx in (left, left + 1):  # both neighbours: no cracks where pixels spread apart
-            inside = rows & (qx >= 0) & (qx < w)
-            target = qy[inside] * w + qx[inside]
-            field[target] = self.vectors[inside]
+            target = np.where((qx >= 0) & (qx < w) & (row_start >= 0), row_start + qx, outside)
+            packed[target] = self.packed
             coverage[target] = 1.0
-        return field.reshape(h, w, 2), coverage.reshape(h, w)
+        field = packed[:outside].view(np.float32).reshape(h, w, 2)
+        return field, coverage[:outside].reshape(h, w)
 
 
 def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
@@ -190,9 +193,7 @@ def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
         weight = np.minimum(weights[level], 1.0)[..., None]
         own = weighted[level] / np.maximum(weights[level], 1e-6)[..., None]
         filled = own * weight + coarse * (1.0 - weight)
-    out = field.copy()
-    out[~known] = filled[~known]
-    return out
+    return filled  # exactly `field` where known: there own = field, weight = 1
 
 
 class FlowInterpolation:
@@ -210,17 +211,32 @@ class FlowInterpolation:
         self.flow_bwd = estimate_flow(b, a)
         self.splat_fwd = Splatter(self.flow_fwd)
         self.splat_bwd = Splatter(self.flow_bwd)
-        xs, ys = np.meshgrid(
-            np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32)
-        )
-        self.grid = np.dstack([xs, ys])
+        small_h, small_w = a.shape[:2]
+        # Small pixel j is centred on full-size x = (j + 0.5) / sx - 0.5 (cv2.resize's rule);
+        # one cell of padding all round, where the grid goes on and the flow repeats its edge.
+        sx, sy = small_w / self.width, small_h / self.height
+        xs = (np.arange(-1, small_w + 1, dtype=np.float32) + 0.5) / sx - 0.5
+        ys = (np.arange(-1, small_h + 1, dtype=np.float32) + 0.5) / sy - 0.5
+        self.small_grid = np.dstack(np.meshgrid(xs, ys))
+        self.to_small = np.array([[sx, 0.0, 0.5 * sx + 0.5], [0.0, sy, 0.5 * sy + 0.5]])
 
-    def _warp_map(self, field: np.ndarray, weight: float) -> np.ndarray:
-        """A small flow field as a full-resolution remap map (H×W×2): where each output pixel
-        samples its source, `weight` of the way back along the flow."""
+    def _warp_maps(self, field: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
+        """A small flow field as full-resolution remap maps (x, y): where each output pixel
+        samples its source, `weight` of the way back along the flow.
+
+        The sampling positions are made small (grid + displacement, padded) and scaled up by a
+        one-channel bilinear warp each: bilinear interpolation reproduces the grid exactly, the
+        displacement as `cv2.resize` would, and no full-size grid or displacement is written.
+        """
+        padded = cv2.copyMakeBorder(field, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
+        positions = cv2.scaleAdd(padded, -weight / self.scale, self.small_grid)
         size = (self.width, self.height)
-        big = cv2.resize(field, size, interpolation=cv2.INTER_LINEAR)
-        return cv2.scaleAdd(big, -weight / self.scale, self.grid)
+        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+        border = cv2.BORDER_REPLICATE
+        return (
+            cv2.warpAffine(positions[..., 0], self.to_small, size, flags=flags, borderMode=border),
+            cv2.warpAffine(positions[..., 1], self.to_small, size, flags=flags, borderMode=border),
+        )
 
     def frame_at(self, t: float) -> np.ndarray:
         """The in-between image at time t in [0, 1]."""
@@ -232,15 +248,13 @@ class FlowInterpolation:
         field1, cover1 = self.splat_bwd.at(1.0 - t)
         from0 = cv2.remap(
             self.sources[0],
-            self._warp_map(fill_holes(field0, cover0), t),
-            None,
+            *self._warp_maps(fill_holes(field0, cover0), t),
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
         from1 = cv2.remap(
             self.sources[1],
-            self._warp_map(fill_holes(field1, cover1), 1.0 - t),
-            None,
+            *self._warp_maps(fill_holes(field1, cover1), 1.0 - t),
             cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
@@ -248,8 +262,10 @@ class FlowInterpolation:
         # worked out at the flow's size and scaled up once.
         trust0 = cv2.GaussianBlur(cover0, (0, 0), 1.0) * (1.0 - t) + 1e-4
         trust1 = cv2.GaussianBlur(cover1, (0, 0), 1.0) * t + 1e-4
-        share0 = cv2.resize(trust0 / (trust0 + trust1), (self.width, self.height))
-        return three_channels(cv2.blendLinear(from0, from1, share0, 1.0 - share0))
+        share0 = trust0 / (trust0 + trust1)
+        size = (self.width, self.height)
+        weights = cv2.resize(share0, size), cv2.resize(1.0 - share0, size)
+        return three_channels(cv2.blendLinear(from0, from1, *weights))
 
     def frames(self) -> Iterator[np.ndarray]:
         for index in range(self.num_frames):
