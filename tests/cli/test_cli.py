@@ -224,7 +224,11 @@ def test_operations_with_an_api_key(fresh_server: ServerProcess, tmp_path: Path)
     response = httpx.post(
         f"{url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
         headers={"x-goog-api-key": key},
-        json={"instances": [{"prompt": "a long slow pan"}], "parameters": {"durationSeconds": 8}},
+        # 8 s at 4k, two samples: tens of seconds of work, so the cancel surely finds it running
+        json={
+            "instances": [{"prompt": "a long slow pan"}],
+            "parameters": {"durationSeconds": 8, "resolution": "4k", "sampleCount": 2},
+        },
     )
     name = response.json()["name"]
     listed = cli("operations", "list", "--server", url, "--key", key, cwd=tmp_path)
@@ -247,7 +251,9 @@ def test_operations_with_an_api_key(fresh_server: ServerProcess, tmp_path: Path)
 def test_ctrl_c_cancels_the_operation(server: ServerProcess, tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CINEGEN_")}
     proc = subprocess.Popen(
-        [CINEGEN, "generate", "a slow sunrise", "--server", server.url],
+        # 4k, two samples: tens of seconds of work, so Ctrl-C surely lands while it runs
+        [CINEGEN, "generate", "a slow sunrise", "--resolution", "4k", "--samples", "2"]
+        + ["--server", server.url],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,

@@ -66,7 +66,7 @@ def test_footage_with_fine_detail_is_worked_at_full_size(resolution: str) -> Non
     sharp = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
     spec = spec_for(Mode.IMAGE, first_frame=sharp, width=width, height=height, num_frames=2)
     clip = ENGINE.render(spec, lambda _: None)
-    assert not clip.half_size and clip.notes["work_size"] == [width, height]
+    assert not clip.half_size and clip.notes["work_size"] == f"{width}x{height}"
     assert psnr(next(iter(clip.frames)), sharp) == float("inf")
 
 
@@ -77,5 +77,6 @@ def test_text_scenes_come_at_half_size_and_encode_at_full_size(tmp_path) -> None
     )
     clip = ENGINE.render(spec, lambda _: None)
     assert clip.half_size and clip.frame_size == (640, 360)
+    assert clip.notes["work_size"] == "640x360"
     facts_ = facts(encode_clip(clip, str(tmp_path / "t.mp4")).path)
     assert (facts_.width, facts_.height, facts_.frames) == (width, height, 12)

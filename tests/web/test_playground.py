@@ -338,7 +338,8 @@ def test_history_copy_as_python_and_curl_reproduce_the_video(
 
 def test_cancel_from_the_progress_bar(page: Page, studio: Studio) -> None:
     open_studio(page, studio)
-    page.fill("#prompt", "a very long sunset over the sea")  # 8 s: long enough to catch
+    page.fill("#prompt", "a very long sunset over the sea")
+    choose(page, "resolution", "4k")  # 8 s at 4k: about ten seconds of work, time to catch it
     page.click("#generate")
     page.wait_for_function(
         "() => Number(document.querySelector('#progress-bar').getAttribute('aria-valuenow')) > 0"

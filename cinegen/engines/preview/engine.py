@@ -64,7 +64,7 @@ class PreviewEngine:
             height=spec.height,
             fps=spec.fps,
             audio=audio,
-            notes={"work_size": list(size), **notes},
+            notes={"work_size": f"{size[0]}x{size[1]}", **notes},
             half_size=half_size,
         )
 
