@@ -54,11 +54,16 @@ def tiny_tokenizer():  # noqa: ANN201 - a transformers tokenizer
     return T5Tokenizer(vocab=vocab, extra_ids=0, unk_id=2, pad_token="<pad>", eos_token="</s>")
 
 
-def _umt5(vocab: int):  # noqa: ANN202
-    from transformers import UMT5Config, UMT5EncoderModel
+def _text_encoder(vocab: int, family: str):  # noqa: ANN202
+    """A two-layer T5-family encoder: "umt5" for Wan, "t5" for LTX-Video."""
+    import transformers
 
+    config_class, model_class = {
+        "umt5": (transformers.UMT5Config, transformers.UMT5EncoderModel),
+        "t5": (transformers.T5Config, transformers.T5EncoderModel),
+    }[family]
     torch.manual_seed(0)
-    cfg = UMT5Config(
+    cfg = config_class(
         vocab_size=vocab,
         d_model=32,
         d_kv=8,
@@ -69,25 +74,7 @@ def _umt5(vocab: int):  # noqa: ANN202
         pad_token_id=0,
         eos_token_id=1,
     )
-    return UMT5EncoderModel(cfg).eval()
-
-
-def _t5(vocab: int):  # noqa: ANN202
-    from transformers import T5Config, T5EncoderModel
-
-    torch.manual_seed(0)
-    cfg = T5Config(
-        vocab_size=vocab,
-        d_model=32,
-        d_kv=8,
-        d_ff=64,
-        num_layers=2,
-        num_heads=4,
-        feed_forward_proj="gated-gelu",
-        pad_token_id=0,
-        eos_token_id=1,
-    )
-    return T5EncoderModel(cfg).eval()
+    return model_class(cfg).eval()
 
 
 def _wan_vae():  # noqa: ANN202
@@ -134,7 +121,7 @@ def build_wan(kind: str):  # noqa: ANN201 - a diffusers pipeline
     tok = tiny_tokenizer()
     parts = {
         "tokenizer": tok,
-        "text_encoder": _umt5(len(tok)),
+        "text_encoder": _text_encoder(len(tok), "umt5"),
         "vae": _wan_vae(),
         "scheduler": _scheduler(),
     }
@@ -190,7 +177,7 @@ def build_ltx():  # noqa: ANN201
     return LTXConditionPipeline(
         scheduler=FlowMatchEulerDiscreteScheduler(use_dynamic_shifting=False),
         vae=vae,
-        text_encoder=_t5(len(tok)),
+        text_encoder=_text_encoder(len(tok), "t5"),
         tokenizer=tok,
         transformer=transformer,
     )
