@@ -7,6 +7,7 @@ a 4k clip never has to sit in memory whole; the encoder pulls them one at a time
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -68,7 +69,9 @@ class Clip:
     width: int
     height: int
     fps: int
-    audio: np.ndarray | None = None  # float32 (samples, 2) in [-1, 1] at AUDIO_RATE
+    audio: np.ndarray | Future[np.ndarray] | None = None
+    """float32 (samples, 2) in [-1, 1] at AUDIO_RATE; or a Future of it, from an engine that
+    makes the soundtrack on another thread while the first frames are rendered and encoded."""
     notes: dict[str, object] = field(default_factory=dict)
     half_size: bool = False
     """The frames are half the video's width and height: an engine that works at that size
@@ -82,6 +85,15 @@ class Clip:
         if self.half_size:
             return self.width // 2, self.height // 2
         return self.width, self.height
+
+    def soundtrack(self) -> np.ndarray | None:
+        """The audio, waiting for it if it is still being made."""
+        if isinstance(self.audio, Future):
+            return self.audio.result()
+        return self.audio
+
+    def soundtrack_ready(self) -> bool:
+        return not isinstance(self.audio, Future) or self.audio.done()
 
 
 class Engine(Protocol):

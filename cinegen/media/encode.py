@@ -135,8 +135,8 @@ def _write(
         for key, value in metadata.items():
             container.metadata[key] = value
         video = _add_video_stream(container, clip, settings)
-        audio_track = _prepare_audio(clip.audio, clip.num_frames)
-        audio = _add_audio_stream(container, settings) if audio_track is not None else None
+        audio = _add_audio_stream(container, settings) if clip.audio is not None else None
+        track: np.ndarray | None = None  # the soundtrack, once the engine has it
         audio_sent = 0
 
         written = 0
@@ -149,9 +149,11 @@ def _write(
             frame.time_base = VIDEO_TIME_BASE
             container.mux(video.encode(frame))
             written += 1
-            if audio is not None:
+            if audio is not None and track is None and clip.soundtrack_ready():
+                track = _prepare_audio(clip.soundtrack(), clip.num_frames)
+            if audio is not None and track is not None:
                 target = written * AUDIO_RATE // VIDEO_FPS
-                audio_sent = _mux_audio(container, audio, audio_track, audio_sent, target)
+                audio_sent = _mux_audio(container, audio, track, audio_sent, target)
             if progress is not None:
                 progress(written / clip.num_frames)
         if written != clip.num_frames:
@@ -159,7 +161,9 @@ def _write(
 
         container.mux(video.encode(None))
         if audio is not None:
-            _mux_audio(container, audio, audio_track, audio_sent, len(audio_track))
+            if track is None:
+                track = _prepare_audio(clip.soundtrack(), clip.num_frames)
+            _mux_audio(container, audio, track, audio_sent, track.shape[1])
             container.mux(audio.encode(None))
     return written
 
@@ -259,32 +263,27 @@ class _Nv12Converter:
         self.width, self.height, self.half_size = width, height, half_size
         self.half = np.empty((height // 2, width // 2, 3), np.uint8)
         self.ycrcb = np.empty_like(self.half)
-        self.luma = np.empty((height, width), np.uint8)
         self.i420 = None if half_size else np.empty((height * 3 // 2, width), np.uint8)
 
     def __call__(self, rgb: np.ndarray) -> av.VideoFrame:
         width, height = self.width, self.height
         frame = av.VideoFrame(width, height, "nv12")
+        # The planes' rows may be padded: write into views of them, not into copies.
+        luma = np.frombuffer(frame.planes[0], np.uint8).reshape(height, -1)[:, :width]
+        chroma = np.frombuffer(frame.planes[1], np.uint8).reshape(height // 2, -1)[:, :width]
         if self.half_size:
             cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb, dst=self.ycrcb)
             small_luma, cr, cb = cv2.split(self.ycrcb)
-            cv2.resize(
-                cv2.LUT(small_luma, _LIMITED_LUMA),
-                (width, height),
-                dst=self.luma,
-                interpolation=cv2.INTER_LINEAR,
-            )
-            luma = self.luma
+            small_luma = cv2.LUT(small_luma, _LIMITED_LUMA)
+            cv2.resize(small_luma, (width, height), dst=luma, interpolation=cv2.INTER_LINEAR)
         else:
             cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=self.i420)
             cv2.resize(rgb, (width // 2, height // 2), dst=self.half, interpolation=cv2.INTER_AREA)
             cv2.cvtColor(self.half, cv2.COLOR_RGB2YCrCb, dst=self.ycrcb)
             _, cr, cb = cv2.split(self.ycrcb)
-            luma = self.i420[:height]
-        np.frombuffer(frame.planes[0], np.uint8).reshape(height, -1)[:, :width] = luma
-        interleaved = cv2.merge([cv2.LUT(cb, _LIMITED_CHROMA), cv2.LUT(cr, _LIMITED_CHROMA)])
-        chroma = np.frombuffer(frame.planes[1], np.uint8).reshape(height // 2, -1)
-        chroma[:, :width] = interleaved.reshape(height // 2, width)
+            luma[:] = self.i420[:height]
+        pairs = chroma.reshape(height // 2, width // 2, 2)
+        cv2.merge([cv2.LUT(cb, _LIMITED_CHROMA), cv2.LUT(cr, _LIMITED_CHROMA)], dst=pairs)
         return frame
 
 
@@ -298,12 +297,10 @@ def _add_audio_stream(
     return stream
 
 
-def _prepare_audio(audio: np.ndarray | None, num_frames: int) -> np.ndarray | None:
+def _prepare_audio(audio: np.ndarray | None, num_frames: int) -> np.ndarray:
     """Planar float32 (2, samples), trimmed or zero-padded to exactly the video's length."""
-    if audio is None:
-        return None
     samples = num_frames * AUDIO_RATE // VIDEO_FPS
-    track = np.asarray(audio, dtype=np.float32)
+    track = np.zeros((0, 2), np.float32) if audio is None else np.asarray(audio, np.float32)
     if track.ndim == 1:
         track = np.stack([track, track], axis=1)
     if track.shape[1] == 1:

@@ -20,8 +20,9 @@ def audio_for(prompt: str, negative: str = "", seconds: int = 4) -> np.ndarray:
         spec_for(num_frames=24 * seconds, audio=True), prompt=prompt, negative_prompt=negative
     )
     clip = ENGINE.render(spec, lambda _: None)
-    assert clip.audio is not None
-    return clip.audio
+    audio = clip.soundtrack()
+    assert audio is not None
+    return audio
 
 
 def band_share(mono: np.ndarray, low: float, high: float) -> float:

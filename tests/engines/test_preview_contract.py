@@ -85,11 +85,11 @@ def test_every_mode_honours_size_rate_count_and_audio(tmp_path, mode: str, audio
 
 
 def test_clip_audio_is_float32_stereo_of_the_right_length() -> None:
-    clip = ENGINE.render(spec_for(audio=True, num_frames=30), lambda _: None)
-    assert clip.audio is not None and clip.audio.dtype == np.float32
-    assert clip.audio.shape == (30 * AUDIO_RATE // 24, 2)
-    assert np.abs(clip.audio).max() <= 1.0 and np.abs(clip.audio).max() > 0.1
-    assert ENGINE.render(spec_for(audio=False), lambda _: None).audio is None
+    audio = ENGINE.render(spec_for(audio=True, num_frames=30), lambda _: None).soundtrack()
+    assert audio is not None and audio.dtype == np.float32
+    assert audio.shape == (30 * AUDIO_RATE // 24, 2)
+    assert np.abs(audio).max() <= 1.0 and np.abs(audio).max() > 0.1
+    assert ENGINE.render(spec_for(audio=False), lambda _: None).soundtrack() is None
 
 
 @pytest.mark.parametrize("size", [(160, 90), (90, 160), (128, 128), (250, 142)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from concurrent.futures import Future
 from pathlib import Path
 
 import cv2
@@ -87,6 +88,55 @@ def test_same_clip_gives_identical_bytes(tmp_path) -> None:
         )
         digests.add(hashlib.sha256(Path(path).read_bytes()).hexdigest())
     assert len(digests) == 1
+
+
+def test_a_soundtrack_still_being_made_is_muxed_as_if_it_was_ready(tmp_path) -> None:
+    """An engine may hand over its audio as a Future and finish it while frames encode."""
+    frames, tone = _frames(30), _tone(60_000)
+    ready = str(tmp_path / "ready.mp4")
+    encode_clip(clip_of(frames, tone), ready)
+
+    pending: Future = Future()
+
+    def frames_then_audio():
+        for index, frame in enumerate(frames):
+            if index == 20:
+                assert not pending.done()  # the encoder did not wait for it
+                pending.set_result(tone)
+            yield frame
+
+    late = str(tmp_path / "late.mp4")
+    clip = clip_of(frames)
+    clip.frames, clip.audio = frames_then_audio(), pending
+    encode_clip(clip, late)
+    assert Path(late).read_bytes() == Path(ready).read_bytes()
+
+    never = Future()  # the soundtrack arrives only after the last frame
+    clip = clip_of(frames)
+    clip.audio = never
+    pulled = iter(frames)
+
+    def last_then_audio():
+        yield from pulled
+        never.set_result(tone)
+
+    clip.frames = last_then_audio()
+    after = str(tmp_path / "after.mp4")
+    encode_clip(clip, after)
+    f = facts(after)
+    assert (f.frames, f.audio_rate) == (30, 48000)
+    assert f.audio_seconds == pytest.approx(1.25, abs=0.01)
+
+
+def test_a_failed_soundtrack_fails_the_encode(tmp_path) -> None:
+    broken: Future = Future()
+    broken.set_exception(RuntimeError("no sound"))
+    clip = clip_of(_frames(5))
+    clip.audio = broken
+    path = tmp_path / "broken.mp4"
+    with pytest.raises(RuntimeError, match="no sound"):
+        encode_clip(clip, str(path))
+    assert not path.exists()
 
 
 def test_provenance_marks_the_file(tmp_path) -> None:
