@@ -211,31 +211,26 @@ class FlowInterpolation:
         self.flow_bwd = estimate_flow(b, a)
         self.splat_fwd = Splatter(self.flow_fwd)
         self.splat_bwd = Splatter(self.flow_bwd)
-        small_h, small_w = a.shape[:2]
-        # Small pixel j is centred on full-size x = (j + 0.5) / sx - 0.5 (cv2.resize's rule);
-        # one cell of padding all round, where the grid goes on and the flow repeats its edge.
-        sx, sy = small_w / self.width, small_h / self.height
-        xs = (np.arange(-1, small_w + 1, dtype=np.float32) + 0.5) / sx - 0.5
-        ys = (np.arange(-1, small_h + 1, dtype=np.float32) + 0.5) / sy - 0.5
-        self.small_grid = np.dstack(np.meshgrid(xs, ys))
-        self.to_small = np.array([[sx, 0.0, 0.5 * sx + 0.5], [0.0, sy, 0.5 * sy + 0.5]])
+        # Small-copy pixels to full-size pixels, per axis (the small size is rounded).
+        self.to_full = np.float32([self.width / a.shape[1], self.height / a.shape[0]])
 
-    def _warp_maps(self, field: np.ndarray, weight: float) -> tuple[np.ndarray, np.ndarray]:
-        """A small flow field as full-resolution remap maps (x, y): where each output pixel
-        samples its source, `weight` of the way back along the flow.
+    def _warped(self, index: int, field: np.ndarray, weight: float) -> np.ndarray:
+        """Source `index` (RGBA) warped `weight` of the way back along a small flow field.
 
-        The sampling positions are made small (grid + displacement, padded) and scaled up by a
-        one-channel bilinear warp each: bilinear interpolation reproduces the grid exactly, the
-        displacement as `cv2.resize` would, and no full-size grid or displacement is written.
+        The field is scaled to full-size pixel offsets while small, scaled up by `cv2.resize`
+        (bilinear, its edge repeated) and used as a relative map: no full-size grid is made.
         """
-        padded = cv2.copyMakeBorder(field, 1, 1, 1, 1, cv2.BORDER_REPLICATE)
-        positions = cv2.scaleAdd(padded, -weight / self.scale, self.small_grid)
-        size = (self.width, self.height)
-        flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
-        border = cv2.BORDER_REPLICATE
-        return (
-            cv2.warpAffine(positions[..., 0], self.to_small, size, flags=flags, borderMode=border),
-            cv2.warpAffine(positions[..., 1], self.to_small, size, flags=flags, borderMode=border),
+        offsets = cv2.resize(
+            field * (self.to_full * np.float32(-weight)),
+            (self.width, self.height),
+            interpolation=cv2.INTER_LINEAR,
+        )
+        return cv2.remap(
+            self.sources[index],
+            offsets,
+            None,
+            cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
         )
 
     def frame_at(self, t: float) -> np.ndarray:
@@ -246,18 +241,8 @@ class FlowInterpolation:
             return self.last.copy()
         field0, cover0 = self.splat_fwd.at(t)
         field1, cover1 = self.splat_bwd.at(1.0 - t)
-        from0 = cv2.remap(
-            self.sources[0],
-            *self._warp_maps(fill_holes(field0, cover0), t),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-        from1 = cv2.remap(
-            self.sources[1],
-            *self._warp_maps(fill_holes(field1, cover1), 1.0 - t),
-            cv2.INTER_LINEAR,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
+        from0 = self._warped(0, fill_holes(field0, cover0), t)
+        from1 = self._warped(1, fill_holes(field1, cover1), 1.0 - t)
         # Trust each image where its splat landed; the weights are smooth, so they are
         # worked out at the flow's size and scaled up once.
         trust0 = cv2.GaussianBlur(cover0, (0, 0), 1.0) * (1.0 - t) + 1e-4

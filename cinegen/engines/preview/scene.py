@@ -9,6 +9,7 @@ the work size (resolution.py); the encoder scales the frames up.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 
 import cv2
 import numpy as np
@@ -75,15 +76,16 @@ def _union(regions: list[Region]) -> Region:
 
 
 def _over(below: np.ndarray, above: np.ndarray) -> np.ndarray:
-    """RGBA `above` composited over RGBA `below` (painting time only)."""
-    a_top = above[..., 3:4].astype(np.float32) / 255.0
-    a_bottom = below[..., 3:4].astype(np.float32) / 255.0
-    a_out = a_top + a_bottom * (1.0 - a_top)
-    rgb = above[..., :3] * a_top + below[..., :3] * (a_bottom * (1.0 - a_top))
-    rgb /= np.maximum(a_out, 1e-6)
-    out = np.empty_like(below)
-    out[..., :3] = np.clip(rgb.round(), 0, 255)
-    out[..., 3:] = np.clip((a_out * 255.0).round(), 0, 255)
+    """RGBA `above` composited over RGBA `below` (painting time only).
+
+    Colour is the alpha-weighted mean of the two, `blendLinear`'s own normalised mix with
+    weights a_top and a_bottom·(1 − a_top); alpha is their sum.
+    """
+    a_top = above[..., 3].astype(np.float32) * np.float32(1.0 / 255.0)
+    a_bottom = below[..., 3].astype(np.float32) * np.float32(1.0 / 255.0)
+    w_bottom = a_bottom * (1.0 - a_top)
+    out = cv2.blendLinear(above, below, a_top, w_bottom)
+    out[..., 3] = np.clip(((a_top + w_bottom) * 255.0).round(), 0, 255)
     return out
 
 
@@ -167,10 +169,16 @@ class LandscapeScene:
         if flat:
             still = _union([r for r, (_, _, d, _) in zip(regions, stack, strict=True) if d == 0])
             regions = [r if d else still for r, (_, _, d, _) in zip(regions, stack, strict=True)]
-        painted = []
-        for (name, _, _, paint), region in zip(stack, regions, strict=True):
+
+        def paint_one(layer: tuple[str, float, float, Painter], region: Region) -> np.ndarray:
+            name, _, _, paint = layer
             rng = np.random.default_rng([self.seed, 1, _RNG_INDEX[name]])
-            painted.append(paint(self.plan, self.palette, region, self.view, rng))
+            return paint(self.plan, self.palette, region, self.view, rng)
+
+        # Each layer has its own generator, so they can be painted side by side (NumPy and
+        # OpenCV let go of the GIL for whole-image work): the first frame comes sooner.
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="cinegen-paint") as pool:
+            painted = list(pool.map(paint_one, stack, regions))
         layers = [
             (rgba, region, nearness, name, drift)
             for rgba, region, (name, nearness, drift, _) in zip(
