@@ -4,7 +4,10 @@ For each case, a fresh subprocess renders the clip with the preview engine and e
 the production encoder settings (exactly what a worker does), and reports wall time, CPU time
 and peak resident memory. The floor is the same encoder fed the same number of frames of one
 static image at the same size, measured in this run. Printed per case: wall seconds, the
-real-time factor (video seconds / wall seconds), engine+encode wall / floor wall, and peak MB.
+real-time factor (video seconds / wall seconds), engine+encode wall / floor wall, and peak MB;
+then the engine alone: the same clip rendered again in that process with its frames dropped
+instead of encoded (wall seconds, and / floor wall), which is what the engine adds to the
+encoder's own work.
 
     python bench/preview.py [--modes text,image,...] [--resolutions 720p,1080p,4k]
                             [--photos 720p|native]
@@ -108,8 +111,13 @@ else:
         s = spec(mode=Mode.EXTENSION, input_video=video, num_frames=info.num_frames + 7 * 24)
     wall = encode(s, "out.mp4")
 usage = resource.getrusage(resource.RUSAGE_SELF)
-print(json.dumps({"wall": wall, "cpu": usage.ru_utime + usage.ru_stime,
-                  "peak_mb": usage.ru_maxrss / 1024}))
+result = {"wall": wall, "cpu": usage.ru_utime + usage.ru_stime, "peak_mb": usage.ru_maxrss / 1024}
+if mode != "floor":  # then the engine alone: the same frames rendered and dropped, no encoder
+    start = time.perf_counter()
+    for _ in engine.render(s, lambda _: None).frames:
+        pass
+    result["engine"] = time.perf_counter() - start
+print(json.dumps(result))
 """
 
 
@@ -138,7 +146,10 @@ def main() -> None:
         "(a 4k request from an ordinary photo), or photos made at the output size (sharp 4k)",
     )
     args = parser.parse_args()
-    print(f"{'case':26} {'wall s':>7} {'x real time':>11} {'/ floor':>8} {'peak MB':>8}")
+    print(
+        f"{'case':26} {'wall s':>7} {'x real time':>11} {'/ floor':>8} {'peak MB':>8} "
+        f"{'engine alone s':>15} {'/ floor':>8}"
+    )
     for resolution in args.resolutions.split(","):
         floors: dict[int, dict[str, float]] = {}
         for mode in args.modes.split(","):
@@ -153,10 +164,11 @@ def main() -> None:
                     f"{seconds / floor['wall']:11.1f} {1.0:8.2f} {floor['peak_mb']:8.0f}"
                 )
             case = run_case(mode, resolution, args.photos)
+            floor_wall = floors[seconds]["wall"]
             print(
                 f"{mode + ' ' + resolution:26} {case['wall']:7.2f} "
-                f"{seconds / case['wall']:11.1f} {case['wall'] / floors[seconds]['wall']:8.2f} "
-                f"{case['peak_mb']:8.0f}"
+                f"{seconds / case['wall']:11.1f} {case['wall'] / floor_wall:8.2f} "
+                f"{case['peak_mb']:8.0f} {case['engine']:15.2f} {case['engine'] / floor_wall:8.2f}"
             )
 
 

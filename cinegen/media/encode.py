@@ -14,9 +14,10 @@ import functools
 import os
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import TypeVar
 
 import av
 import cv2
@@ -169,17 +170,49 @@ def _write(
 
 
 PREFETCH_FRAMES = 8
+"""At most this many frames are rendered and not yet encoded (in the queues and threads)."""
 
 
 def _converted_ahead(clip: Clip) -> Iterator[av.VideoFrame]:
-    """The clip's frames as NV12, rendered and converted on a producer thread.
+    """The clip's frames as NV12: rendered on one thread, converted on another.
 
-    The engine's work (a preview render, or a VAE decode) and the RGB → NV12 conversion then
-    run while x264 encodes the frames before them, instead of taking turns with it. A producer
-    error (Cancelled included) is raised here, in order; when the consumer stops early, the
-    producer stops at its next frame.
+    The engine's work (a preview render, or a VAE decode), the RGB → NV12 conversion and x264
+    then run side by side, each on the frames the next stage has not reached yet, instead of
+    taking turns. An error (Cancelled included) is raised here, in order; when the consumer
+    stops early, both threads stop at their next frame. Engines must not change a frame after
+    yielding it (it waits in a queue).
     """
-    ready: queue.Queue = queue.Queue(PREFETCH_FRAMES)
+    convert = _Nv12Converter(clip.width, clip.height, clip.half_size)
+    depth = PREFETCH_FRAMES // 2 - 1  # per queue: each thread holds one more frame
+    rendered = _ahead(_checked(clip), depth, "cinegen-render")
+    return _ahead(_mapped(convert, rendered), depth, "cinegen-convert")
+
+
+def _checked(clip: Clip) -> Iterator[np.ndarray]:
+    """The clip's first `num_frames` frames, each checked for size and type."""
+    for index, frame in enumerate(clip.frames):
+        if index == clip.num_frames:
+            return
+        _check_frame(frame, clip, index)
+        yield frame
+
+
+T = TypeVar("T")
+U = TypeVar("U")
+
+
+def _mapped(function: Callable[[T], U], items: Generator[T, None, None]) -> Iterator[U]:
+    """`map`, closing `items` when it is closed (so a stage's thread stops with it)."""
+    try:
+        for item in items:
+            yield function(item)
+    finally:
+        items.close()
+
+
+def _ahead(items: Iterator[T], depth: int, name: str) -> Generator[T, None, None]:
+    """`items`, produced on a thread of their own up to `depth` ahead of the caller."""
+    ready: queue.Queue = queue.Queue(depth)
     stop = threading.Event()
     end = object()
 
@@ -193,19 +226,19 @@ def _converted_ahead(clip: Clip) -> Iterator[av.VideoFrame]:
         return False
 
     def produce() -> None:
-        convert = _Nv12Converter(clip.width, clip.height, clip.half_size)
         try:
-            for index, frame_rgb in enumerate(clip.frames):
-                if index == clip.num_frames:
-                    break
-                _check_frame(frame_rgb, clip, index)
-                if not put(convert(frame_rgb)):
+            for item in items:
+                if not put(item):
                     return
             put(end)
         except BaseException as exc:  # handed to the consumer, raised there
             put(exc)
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
 
-    producer = threading.Thread(target=produce, name="cinegen-frames", daemon=True)
+    producer = threading.Thread(target=produce, name=name, daemon=True)
     producer.start()
     try:
         while (item := ready.get()) is not end:
