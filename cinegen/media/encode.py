@@ -189,12 +189,18 @@ def _converted_ahead(clip: Clip) -> Iterator[av.VideoFrame]:
 
 
 def _checked(clip: Clip) -> Iterator[np.ndarray]:
-    """The clip's first `num_frames` frames, each checked for size and type."""
-    for index, frame in enumerate(clip.frames):
-        if index == clip.num_frames:
-            return
-        _check_frame(frame, clip, index)
-        yield frame
+    """The clip's first `num_frames` frames, each checked for size and type; the engine's
+    iterator is closed at the end, early or not (it may hold a decoder open)."""
+    try:
+        for index, frame in enumerate(clip.frames):
+            if index == clip.num_frames:
+                return
+            _check_frame(frame, clip, index)
+            yield frame
+    finally:
+        close = getattr(clip.frames, "close", None)
+        if close is not None:
+            close()
 
 
 T = TypeVar("T")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -175,6 +176,28 @@ def test_frames_are_pulled_a_bounded_way_ahead(tmp_path) -> None:
     assert len(seen_when) == count
     ahead = [pulled_then - encoded for encoded, pulled_then in enumerate(seen_when, start=1)]
     assert min(ahead) >= 0 and max(ahead) <= PREFETCH_FRAMES + 1
+
+
+def test_a_cancel_from_progress_stops_every_stage(tmp_path) -> None:
+    """Cancelled mid-clip: the render and conversion threads end and the engine is closed."""
+    closed = threading.Event()
+
+    def source():
+        try:
+            yield from _frames(PREFETCH_FRAMES * 4)
+        finally:
+            closed.set()
+
+    def progress(done: float) -> None:
+        if done > 0.1:
+            raise Cancelled()
+
+    clip = Clip(source(), PREFETCH_FRAMES * 4, W, H, 24)
+    with pytest.raises(Cancelled):
+        encode_clip(clip, str(tmp_path / "c.mp4"), progress=progress)
+    assert closed.wait(5)
+    stages = [t for t in threading.enumerate() if t.name.startswith("cinegen-")]
+    assert not any(t.is_alive() for t in stages if t.name in ("cinegen-render", "cinegen-convert"))
 
 
 def test_a_producer_error_stops_the_encode(tmp_path) -> None:
