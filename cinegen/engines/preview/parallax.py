@@ -127,9 +127,6 @@ class ParallaxShot:
         self.velocity = image_velocity(plan, num_frames / fps)
         self.near = estimate_nearness(image)
         self.gx, self.gy = _grid(self.width, self.height)
-        self.full_x, self.full_y = np.meshgrid(
-            np.arange(self.width, dtype=np.float32), np.arange(self.height, dtype=np.float32)
-        )
         # Moving away from the image reveals what is outside it: there, mirror the borders.
         self.fit = self.velocity.dolly >= 0 and self.velocity.zoom >= 0
 
@@ -144,14 +141,19 @@ class ParallaxShot:
         if self.fit:
             zoom = _zoom_to_fit(pose, self.near, self.gx, self.gy, self.width, self.height)
         sx, sy = _source_coords(pose, self.near, self.gx, self.gy, self.width, self.height, zoom)
-        # Interpolate the displacement, not the coordinates: resizing is exact for offsets.
-        size = (self.width, self.height)
-        map_x = cv2.resize((sx - self.gx).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        map_y = cv2.resize((sy - self.gy).astype(np.float32), size, interpolation=cv2.INTER_LINEAR)
-        map_x += self.full_x
-        map_y += self.full_y
+        # Interpolate the displacement, not the coordinates: resizing is exact for offsets,
+        # and a relative map needs no full-size grid.
+        offsets = cv2.resize(
+            np.dstack([sx - self.gx, sy - self.gy]).astype(np.float32),
+            (self.width, self.height),
+            interpolation=cv2.INTER_LINEAR,
+        )
         warped = cv2.remap(
-            self.source, map_x, map_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT101
+            self.source,
+            offsets,
+            None,
+            cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
+            borderMode=cv2.BORDER_REFLECT101,
         )
         return three_channels(warped)
 
