@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cinegen.api.errors import ApiError
@@ -69,6 +69,17 @@ async def read_json(request: Request, limit: int) -> Any:
         ) from exc
 
 
+Body = TypeVar("Body", bound=BaseModel)
+
+
+def parse_body(schema: type[Body], payload: Any) -> Body:
+    """`payload` as a `schema`, or a 400 with Google's wording for the first field at fault."""
+    try:
+        return schema.model_validate(payload)
+    except ValidationError as exc:
+        raise ApiError(400, validation_message(exc)) from exc
+
+
 def validation_message(exc: ValidationError) -> str:
     """Google's style: `Invalid value at 'instances[0].prompt' (TYPE_STRING), 5`."""
     error = exc.errors()[0]
@@ -106,10 +117,7 @@ async def predict_long_running(version: str, model: str, request: Request) -> JS
     owner = rt.auth.owner(request)
     rules.resolve_model(model, version)
     payload = await read_json(request, rt.settings.max_request_bytes)
-    try:
-        body = PredictLongRunningRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise ApiError(400, validation_message(exc)) from exc
+    body = parse_body(PredictLongRunningRequest, payload)
     req = to_request(body, model)
     op = await run_in_threadpool(rt.service.submit, req, owner=owner, api_version=version)
     return JSONResponse({"name": f"models/{op.model}/operations/{op.id}"})

@@ -13,11 +13,10 @@ from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 
 from cinegen.api.errors import ApiError
-from cinegen.api.gemini.routes import read_json, validation_message
+from cinegen.api.gemini.routes import parse_body, read_json
 from cinegen.api.gemini.translate import to_request
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules
@@ -89,10 +88,7 @@ async def predict_long_running(request: Request) -> JSONResponse:
     owner = rt.auth.owner(request)
     model = _model(request, version)
     payload = await read_json(request, rt.settings.max_request_bytes)
-    try:
-        body = PredictLongRunningRequest.model_validate(coerce_proto_integers(payload))
-    except ValidationError as exc:
-        raise ApiError(400, validation_message(exc)) from exc
+    body = parse_body(PredictLongRunningRequest, coerce_proto_integers(payload))
     req = to_request(body, model, dialect="vertex")
     op = await run_in_threadpool(
         rt.service.submit,
@@ -115,10 +111,7 @@ async def fetch_predict_operation(request: Request) -> JSONResponse:
     owner = rt.auth.owner(request)
     model = _model(request, version)
     payload = await read_json(request, 64 * 1024)
-    try:
-        body = FetchPredictOperationRequest.model_validate(payload)
-    except ValidationError as exc:
-        raise ApiError(400, validation_message(exc)) from exc
+    body = parse_body(FetchPredictOperationRequest, payload)
     _prefix_of_name, name_model, op_id = parse_operation_name(body.operation_name)
     op = rt.service.get(op_id, owner)
     _check_model(name_model, op, version)

@@ -25,7 +25,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from cinegen.api.errors import ApiError
-from cinegen.api.gemini.routes import read_json, validation_message
+from cinegen.api.gemini.routes import parse_body, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules
 from cinegen.core.operation import Operation
@@ -336,10 +336,7 @@ async def remix_video(video_id: str, request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
     raw = await _read_body(request, rt.settings.max_request_bytes)
-    try:
-        body = RemixRequest.model_validate(raw)
-    except ValidationError as exc:
-        raise ApiError(400, validation_message(exc)) from exc
+    body = parse_body(RemixRequest, raw)
     source = _find(rt, video_id, owner)
     try:
         op = await run_in_threadpool(
