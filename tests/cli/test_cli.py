@@ -51,8 +51,10 @@ def test_generate_against_a_server_saves_the_video_and_reports_progress(
     run = cli(
         "generate",
         "a lighthouse at night, rain",
+        "--resolution",  # 8 s at 1080p: seconds of work, so polls catch it running
+        "1080p",
         "--duration",
-        "4",
+        "8",
         "--server",
         server.url,
         "-o",
@@ -66,7 +68,7 @@ def test_generate_against_a_server_saves_the_video_and_reports_progress(
     assert any(0 < p < 100 for p in seen), f"progress while running:\n{run.stderr}"
     assert run.stderr.rstrip().endswith("succeeded 100%")
     facts = video_facts(tmp_path / "clips/light.mp4")
-    assert (facts.width, facts.height, facts.frames, facts.audio_rate) == (1280, 720, 96, 48000)
+    assert (facts.width, facts.height, facts.frames, facts.audio_rate) == (1920, 1080, 192, 48000)
     polled = httpx.get(f"{server.url}/v1beta/{operation_of(run)}").json()
     assert polled["done"] and polled["metadata"]["state"] == "SUCCEEDED"
 
@@ -77,7 +79,9 @@ def test_progress_bar_on_a_terminal_in_process(tmp_path: Path) -> None:
     env.update(CINEGEN_DATA_DIR=str(tmp_path / "data"), COLUMNS="100", TERM="xterm-256color")
     leader, follower = pty.openpty()
     proc = subprocess.Popen(
-        [CINEGEN, "generate", "a sailboat at dawn", "--duration", "4", "-o", "boat.mp4"],
+        # 8 s at 4k: seconds of work, so the bar surely redraws between 0 and 100 %
+        [CINEGEN, "generate", "a sailboat at dawn", "--resolution", "4k", "--duration", "8"]
+        + ["-o", "boat.mp4"],
         cwd=tmp_path,
         env=env,
         stdout=subprocess.PIPE,
@@ -108,7 +112,7 @@ def test_progress_bar_on_a_terminal_in_process(tmp_path: Path) -> None:
     redraws = re.findall(r"(\d+)%", text)
     assert any(0 < int(p) < 100 for p in redraws), text
     assert proc.stdout.read().decode().strip() == "boat.mp4"
-    assert video_facts(tmp_path / "boat.mp4").frames == 96
+    assert video_facts(tmp_path / "boat.mp4").frames == 8 * 24
 
 
 def test_in_process_samples_first_frame_and_local_operations(tmp_path: Path) -> None:
