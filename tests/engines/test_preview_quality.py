@@ -13,6 +13,7 @@ import pytest
 
 from cinegen.core.request import Mode
 from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.engines.preview.interpolate import FlowInterpolation, timing
 from cinegen.engines.preview.prompt import parse_prompt
 from cinegen.media.decode import iter_video_frames
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
@@ -158,6 +159,25 @@ def test_interpolation_moves_a_square_instead_of_cross_fading() -> None:
     half_tone = (middle[..., 0] > 80) & (middle[..., 0] < 150)
     assert half_tone.sum() < 200  # no ghost half-transparent squares
     assert psnr(frames[0], first) == float("inf") and psnr(frames[-1], last) == float("inf")
+
+
+def test_interpolation_frames_sharing_a_splat_match_frames_splatted_alone() -> None:
+    first = textured(W, H, seed=13)
+    last, thing = first.copy(), textured(40, 40, seed=14)
+    first[50:90, 60:100] = thing
+    last[50:90, 70:110] = thing  # a patch moves 10 px over a still background
+    slow = FlowInterpolation(first, last, 48)
+    assert slow.group == 2  # two frames share each splat
+    frames = list(slow.frames())
+    assert len(frames) == 48
+    for index in (5, 20, 33, 40):
+        assert psnr(frames[index], slow.frame_at(timing(index, 48))) >= 45.0
+    fast = FlowInterpolation(first, np.roll(first, 120, axis=1), 12)
+    assert fast.group == 1  # 120 px in 12 frames: every frame splats its own time
+    assert all(
+        np.array_equal(frame, fast.frame_at(timing(index, 12)))
+        for index, frame in enumerate(fast.frames())
+    )
 
 
 # --------------------------------------------------------------------------- references

@@ -9,7 +9,10 @@ there). A square moving left to right is one square in the middle at t = 0.5, no
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -18,6 +21,9 @@ from cinegen.engines.preview.warp import four_channels, three_channels
 
 FLOW_LONG_SIDE = 256
 HOLD = 3  # frames that rest on the last image at the end
+SHARED_SPLAT_LAG = 0.5
+"""Two frames share one splat (made between them) when no pixel of the small copy moves more
+than this (its pixels) in half a frame: motion boundaries then lag at most that much."""
 
 
 MAX_CANDIDATES = 4
@@ -213,6 +219,10 @@ class FlowInterpolation:
         self.splat_bwd = Splatter(self.flow_bwd)
         # Small-copy pixels to full-size pixels, per axis (the small size is rounded).
         self.to_full = np.float32([self.width / a.shape[1], self.height / a.shape[0]])
+        self.times = [timing(index, num_frames) for index in range(num_frames)]
+        fastest = max(float(np.abs(flow).max()) for flow in (self.flow_fwd, self.flow_bwd))
+        steps = np.diff(self.times) if num_frames > 1 else np.zeros(1)
+        self.group = 2 if fastest * float(steps.max()) / 2 <= SHARED_SPLAT_LAG else 1
 
     def _warped(self, index: int, field: np.ndarray, weight: float) -> np.ndarray:
         """Source `index` (RGBA) warped `weight` of the way back along a small flow field.
@@ -233,28 +243,74 @@ class FlowInterpolation:
             borderMode=cv2.BORDER_REPLICATE,
         )
 
+    def fields_at(self, t: float) -> Fields:
+        """Both flows splatted to time t, holes filled, and where each splat landed."""
+        field0, cover0 = self.splat_fwd.at(t)
+        field1, cover1 = self.splat_bwd.at(1.0 - t)
+        return Fields(
+            fill_holes(field0, cover0),
+            fill_holes(field1, cover1),
+            cv2.GaussianBlur(cover0, (0, 0), 1.0),
+            cv2.GaussianBlur(cover1, (0, 0), 1.0),
+        )
+
+    def render(self, t: float, fields: Fields) -> np.ndarray:
+        """The in-between image at time t in (0, 1), warped along `fields`."""
+        from0 = self._warped(0, fields.back0, t)
+        from1 = self._warped(1, fields.back1, 1.0 - t)
+        # Trust each image where its splat landed; the weights are smooth, so they are
+        # worked out at the flow's size and scaled up once.
+        trust0 = fields.landed0 * (1.0 - t) + 1e-4
+        trust1 = fields.landed1 * t + 1e-4
+        share0 = trust0 / (trust0 + trust1)
+        size = (self.width, self.height)
+        weights = cv2.resize(share0, size), cv2.resize(1.0 - share0, size)
+        return three_channels(cv2.blendLinear(from0, from1, *weights))
+
     def frame_at(self, t: float) -> np.ndarray:
         """The in-between image at time t in [0, 1]."""
         if t <= 0.0:
             return self.first.copy()
         if t >= 1.0:
             return self.last.copy()
-        field0, cover0 = self.splat_fwd.at(t)
-        field1, cover1 = self.splat_bwd.at(1.0 - t)
-        from0 = self._warped(0, fill_holes(field0, cover0), t)
-        from1 = self._warped(1, fill_holes(field1, cover1), 1.0 - t)
-        # Trust each image where its splat landed; the weights are smooth, so they are
-        # worked out at the flow's size and scaled up once.
-        trust0 = cv2.GaussianBlur(cover0, (0, 0), 1.0) * (1.0 - t) + 1e-4
-        trust1 = cv2.GaussianBlur(cover1, (0, 0), 1.0) * t + 1e-4
-        share0 = trust0 / (trust0 + trust1)
-        size = (self.width, self.height)
-        weights = cv2.resize(share0, size), cv2.resize(1.0 - share0, size)
-        return three_channels(cv2.blendLinear(from0, from1, *weights))
+        return self.render(t, self.fields_at(t))
 
     def frames(self) -> Iterator[np.ndarray]:
-        for index in range(self.num_frames):
-            yield self.frame_at(timing(index, self.num_frames))
+        """Every frame, in groups that share one splat (`group`: two frames where the motion
+        is slow enough, else one), made at the group's middle time. The next group's splat
+        is made on another thread while this group is warped (OpenCV lets go of the GIL)."""
+        size = self.group
+        groups = [self.times[start : start + size] for start in range(0, self.num_frames, size)]
+        pending = deque(self._fields_for(group) for group in groups[:1])
+        for index, group in enumerate(groups):
+            if index + 1 < len(groups):
+                pending.append(self._fields_for(groups[index + 1]))
+            fields = pending.popleft().result()
+            for t in group:
+                if 0.0 < t < 1.0 and fields is not None:
+                    yield self.render(t, fields)
+                else:
+                    yield self.frame_at(t)
+
+    def _fields_for(self, group: list[float]) -> Future[Fields | None]:
+        middle = sum(group) / len(group)
+        if 0.0 < middle < 1.0:
+            return _SPLATS.submit(self.fields_at, middle)
+        done: Future[Fields | None] = Future()
+        done.set_result(None)
+        return done
+
+
+class Fields(NamedTuple):
+    """Small-size fields for one moment: each image's backward flow and where it landed."""
+
+    back0: np.ndarray
+    back1: np.ndarray
+    landed0: np.ndarray
+    landed1: np.ndarray
+
+
+_SPLATS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cinegen-splat")
 
 
 def timing(index: int, num_frames: int) -> float:
