@@ -27,6 +27,10 @@ than this (its pixels) in half a frame: motion boundaries then lag at most that 
 
 
 MAX_CANDIDATES = 4
+PEAK_SHARE = 0.05
+"""A correlation peak this share of the strongest one is a candidate motion: an object of a
+hundredth of the frame crossing a still, textured background peaks at about a tenth."""
+PEAK_RADIUS = 6  # pixels around a peak (small copy) that are its shoulders, not new peaks
 BLOCK = 7  # matching window (pixels of the small copy) when choosing between candidates
 
 
@@ -71,13 +75,13 @@ def global_shifts(
     for _ in range(count):
         y, x = np.unravel_index(int(np.argmax(surface)), surface.shape)
         value = float(surface[y, x])
-        floor = value * 0.2 if floor is None else floor
+        floor = value * PEAK_SHARE if floor is None else floor
         if value < floor:
             break
         dy = y - h if y > h // 2 else y
         dx = x - w if x > w // 2 else x
         peaks.append((float(dx), float(dy)))
-        r = 3
+        r = PEAK_RADIUS
         surface[max(0, y - r) : y + r + 1, max(0, x - r) : x + r + 1] = -np.inf
         if y - r < 0 or x - r < 0 or y + r >= h or x + r >= w:  # wrap-around neighbours
             ys = np.arange(y - r, y + r + 1) % h
