@@ -9,9 +9,8 @@ there). A square moving left to right is one square in the middle at t = 0.5, no
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import NamedTuple
 
 import cv2
@@ -285,24 +284,21 @@ class FlowInterpolation:
         is made on another thread while this group is warped (OpenCV lets go of the GIL)."""
         size = self.group
         groups = [self.times[start : start + size] for start in range(0, self.num_frames, size)]
-        pending = deque(self._fields_for(group) for group in groups[:1])
+        upcoming = _SPLATS.submit(self._fields_between, groups[0])
         for index, group in enumerate(groups):
+            fields = upcoming.result()
             if index + 1 < len(groups):
-                pending.append(self._fields_for(groups[index + 1]))
-            fields = pending.popleft().result()
+                upcoming = _SPLATS.submit(self._fields_between, groups[index + 1])
             for t in group:
                 if 0.0 < t < 1.0 and fields is not None:
                     yield self.render(t, fields)
                 else:
                     yield self.frame_at(t)
 
-    def _fields_for(self, group: list[float]) -> Future[Fields | None]:
+    def _fields_between(self, group: list[float]) -> Fields | None:
+        """The fields at the group's middle time; None for a group resting on an end image."""
         middle = sum(group) / len(group)
-        if 0.0 < middle < 1.0:
-            return _SPLATS.submit(self.fields_at, middle)
-        done: Future[Fields | None] = Future()
-        done.set_result(None)
-        return done
+        return self.fields_at(middle) if 0.0 < middle < 1.0 else None
 
 
 class Fields(NamedTuple):
