@@ -64,7 +64,7 @@ class RenderSpec:
 class Clip:
     """What an engine returns: frames to stream, the soundtrack, and facts for the metadata."""
 
-    frames: Iterator[np.ndarray]  # each H×W×3 uint8 RGB (H/2×W/2×3 with `half_size`)
+    frames: Iterator[np.ndarray]  # each H×W×3 uint8 RGB, at `frame_size`
     num_frames: int
     width: int
     height: int
@@ -73,18 +73,16 @@ class Clip:
     """float32 (samples, 2) in [-1, 1] at AUDIO_RATE; or a Future of it, from an engine that
     makes the soundtrack on another thread while the first frames are rendered and encoded."""
     notes: dict[str, object] = field(default_factory=dict)
-    half_size: bool = False
-    """The frames are half the video's width and height: an engine that works at that size
-    leaves the scaling up to the encoder, which converts them to YUV 4:2:0 at that size (it
-    is the chroma's size) and scales only the luma up. No full-size RGB frame is made: at 4k
-    that saves about 10 ms a frame."""
+    work_size: tuple[int, int] | None = None
+    """(width, height) of the frames when smaller than the video: an engine that works at a
+    smaller size leaves the scaling up to the encoder, which converts them to YUV at that
+    size and scales the planes (at half size the chroma is already the right size). No
+    full-size RGB frame is made: at 4k that saves about 10 ms a frame."""
 
     @property
     def frame_size(self) -> tuple[int, int]:
         """(width, height) of the frames as they come."""
-        if self.half_size:
-            return self.width // 2, self.height // 2
-        return self.width, self.height
+        return self.work_size or (self.width, self.height)
 
     def soundtrack(self) -> np.ndarray | None:
         """The audio, waiting for it if it is still being made."""

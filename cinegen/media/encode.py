@@ -182,7 +182,7 @@ def _converted_ahead(clip: Clip) -> Iterator[av.VideoFrame]:
     stops early, both threads stop at their next frame. Engines must not change a frame after
     yielding it (it waits in a queue).
     """
-    convert = _Nv12Converter(clip.width, clip.height, clip.half_size)
+    convert = _Nv12Converter(clip.width, clip.height, clip.frame_size)
     depth = PREFETCH_FRAMES // 2 - 1  # per queue: each thread holds one more frame
     rendered = _ahead(_checked(clip), depth, "cinegen-render")
     return _ahead(_mapped(convert, rendered), depth, "cinegen-convert")
@@ -290,7 +290,12 @@ class _Nv12Converter:
     picks one pixel per block, which aliases and costs ~3 dB), or the frame itself when the
     clip comes at half size. It is converted with OpenCV's integer YCrCb path, scaled to
     limited range by a lookup table and interleaved as NV12 wants. Luma comes from OpenCV's
-    I420 conversion of a full-size frame, or is the half-size YCrCb luma scaled up.
+    I420 conversion of a full-size frame, or is a smaller frame's YCrCb luma scaled up
+    (bicubic: a 720p photo's 1080p frame, worked at 1280×720, decodes 1.2 dB closer to it than
+    with bilinear).
+    A frame at another size below the video's (a 1080p video worked at 1280×720) is turned
+    into YCrCb at its own size, whose planes are then scaled: the luma up to the video's
+    size, the chroma to half of it. No full-size RGB frame is made.
     The intermediate images live in buffers kept for the whole clip: fresh megabyte-sized
     arrays per frame cost more in page faults than the conversion.
     NV12 rather than I420 also matters for determinism: x264's SIMD I420→NV12 interleave can
@@ -298,11 +303,14 @@ class _Nv12Converter:
     width is not a multiple of 32.
     """
 
-    def __init__(self, width: int, height: int, half_size: bool = False) -> None:
-        self.width, self.height, self.half_size = width, height, half_size
+    def __init__(self, width: int, height: int, frame_size: tuple[int, int]) -> None:
+        self.width, self.height = width, height
+        self.full_size = frame_size == (width, height)
         self.half = np.empty((height // 2, width // 2, 3), np.uint8)
         self.ycrcb = np.empty_like(self.half)
-        self.i420 = None if half_size else np.empty((height * 3 // 2, width), np.uint8)
+        self.i420 = np.empty((height * 3 // 2, width), np.uint8) if self.full_size else None
+        other_size = not self.full_size and frame_size != (width // 2, height // 2)
+        self.own_ycrcb = np.empty((*frame_size[::-1], 3), np.uint8) if other_size else None
 
     def __call__(self, rgb: np.ndarray) -> av.VideoFrame:
         width, height = self.width, self.height
@@ -310,17 +318,24 @@ class _Nv12Converter:
         # The planes' rows may be padded: write into views of them, not into copies.
         luma = np.frombuffer(frame.planes[0], np.uint8).reshape(height, -1)[:, :width]
         chroma = np.frombuffer(frame.planes[1], np.uint8).reshape(height // 2, -1)[:, :width]
-        if self.half_size:
-            cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb, dst=self.ycrcb)
-            small_luma, cr, cb = cv2.split(self.ycrcb)
-            small_luma = cv2.LUT(small_luma, _LIMITED_LUMA)
-            cv2.resize(small_luma, (width, height), dst=luma, interpolation=cv2.INTER_LINEAR)
-        else:
+        if self.full_size:
             cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=self.i420)
             cv2.resize(rgb, (width // 2, height // 2), dst=self.half, interpolation=cv2.INTER_AREA)
             cv2.cvtColor(self.half, cv2.COLOR_RGB2YCrCb, dst=self.ycrcb)
             _, cr, cb = cv2.split(self.ycrcb)
             luma[:] = self.i420[:height]
+        else:
+            own = self.ycrcb if self.own_ycrcb is None else self.own_ycrcb
+            cv2.cvtColor(rgb, cv2.COLOR_RGB2YCrCb, dst=own)
+            if own is not self.ycrcb:
+                shrink = own.shape[1] > width // 2
+                interpolation = cv2.INTER_AREA if shrink else cv2.INTER_LINEAR
+                cv2.resize(
+                    own, (width // 2, height // 2), dst=self.ycrcb, interpolation=interpolation
+                )
+            small_luma = cv2.LUT(cv2.extractChannel(own, 0), _LIMITED_LUMA)
+            cv2.resize(small_luma, (width, height), dst=luma, interpolation=cv2.INTER_CUBIC)
+            _, cr, cb = cv2.split(self.ycrcb)
         pairs = chroma.reshape(height // 2, width // 2, 2)
         cv2.merge([cv2.LUT(cb, _LIMITED_CHROMA), cv2.LUT(cr, _LIMITED_CHROMA)], dst=pairs)
         return frame

@@ -17,7 +17,7 @@ from cinegen.engines.preview.resolution import DETAIL_PSNR
 from cinegen.media.decode import fit_image
 from cinegen.media.encode import encode_clip
 from tests.engines.test_preview_contract import spec_for
-from tests.media.video_checks import facts, psnr, textured
+from tests.media.video_checks import decoded_frames, facts, psnr, textured
 
 ENGINE = PreviewEngine()
 SIZES = [("720p", "16:9"), ("720p", "9:16"), ("1080p", "9:16"), ("4k", "16:9")]
@@ -49,13 +49,10 @@ def test_every_mode_at_every_size(tmp_path, resolution: str, aspect: str) -> Non
         clip = ENGINE.render(spec, lambda _: None)
         frames = list(itertools.islice(clip.frames, 3))
         frame_w, frame_h = clip.frame_size
-        assert (frame_w, frame_h) == (
-            (width // 2, height // 2) if clip.half_size else (width, height)
-        )
         assert all(f.shape == (frame_h, frame_w, 3) and f.dtype == np.uint8 for f in frames), mode
         if mode in (Mode.IMAGE, Mode.INTERPOLATION):
             # Smooth inputs (textured() is 320×180 scaled up) are worked at half size.
-            assert clip.half_size
+            assert clip.frame_size == (width // 2, height // 2)
             assert psnr(cv2.resize(frames[0], (width, height)), first) >= DETAIL_PSNR
         del clip, frames
 
@@ -66,8 +63,35 @@ def test_footage_with_fine_detail_is_worked_at_full_size(resolution: str) -> Non
     sharp = np.random.default_rng(3).integers(0, 256, (height, width, 3), dtype=np.uint8)
     spec = spec_for(Mode.IMAGE, first_frame=sharp, width=width, height=height, num_frames=2)
     clip = ENGINE.render(spec, lambda _: None)
-    assert not clip.half_size and clip.notes["work_size"] == f"{width}x{height}"
+    assert clip.work_size is None and clip.notes["work_size"] == f"{width}x{height}"
     assert psnr(next(iter(clip.frames)), sharp) == float("inf")
+
+
+def grainy_photo(width: int, height: int, seed: int) -> np.ndarray:
+    """A photo with grain at its own pixel scale: it has detail down to its size, not below."""
+    grain = np.random.default_rng(seed).normal(0, 5, (height, width, 1))
+    return np.clip(textured(width, height, seed=seed) + grain, 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("aspect", ["16:9", "9:16"])
+@pytest.mark.parametrize("mode", [Mode.IMAGE, Mode.INTERPOLATION])
+def test_1080p_footage_from_720p_photos_is_worked_at_720p(tmp_path, aspect: str, mode) -> None:
+    width, height = frame_size("1080p", aspect)
+    first, last = (
+        fit_image(grainy_photo(width * 2 // 3, height * 2 // 3, seed), width, height)
+        for seed in (1, 2)
+    )
+    last_frame = last if mode is Mode.INTERPOLATION else None
+    spec = spec_for(
+        mode, width=width, height=height, num_frames=6, first_frame=first, last_frame=last_frame
+    )
+    clip = ENGINE.render(spec, lambda _: None)
+    assert clip.frame_size == (width * 2 // 3, height * 2 // 3)
+    decoded = decoded_frames(encode_clip(clip, str(tmp_path / "f.mp4")).path)
+    assert decoded[0].shape == (height, width, 3)
+    assert psnr(decoded[0], first) >= 35
+    if mode is Mode.INTERPOLATION:
+        assert psnr(decoded[-1], last) >= 35
 
 
 def test_text_scenes_come_at_half_size_and_encode_at_full_size(tmp_path) -> None:
@@ -76,7 +100,7 @@ def test_text_scenes_come_at_half_size_and_encode_at_full_size(tmp_path) -> None
         prompt="a harbour at dusk, rain, pan right", width=width, height=height, num_frames=12
     )
     clip = ENGINE.render(spec, lambda _: None)
-    assert clip.half_size and clip.frame_size == (640, 360)
+    assert clip.frame_size == (640, 360)
     assert clip.notes["work_size"] == "640x360"
     facts_ = facts(encode_clip(clip, str(tmp_path / "t.mp4")).path)
     assert (facts_.width, facts_.height, facts_.frames) == (width, height, 12)

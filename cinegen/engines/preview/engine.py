@@ -54,9 +54,6 @@ class PreviewEngine:
         if spec.audio:
             audio = _SOUNDTRACKS.submit(_audio_for, spec, plan)
         frames, size, notes = _frames_for(spec, plan)
-        half_size = size == (spec.width // 2, spec.height // 2)
-        if size != (spec.width, spec.height) and not half_size:
-            frames = _resized_frames(frames, (spec.width, spec.height))
         notes.update(
             engine=self.name,
             camera=plan.camera,
@@ -72,7 +69,7 @@ class PreviewEngine:
             fps=spec.fps,
             audio=audio,
             notes={"work_size": f"{size[0]}x{size[1]}", **notes},
-            half_size=half_size,
+            work_size=None if size == (spec.width, spec.height) else size,
         )
 
 
@@ -164,12 +161,6 @@ def _resized(
     if (image.shape[1], image.shape[0]) == size:
         return image
     return cv2.resize(image, size, interpolation=interpolation)
-
-
-def _resized_frames(frames: Iterator[np.ndarray], size: tuple[int, int]) -> Iterator[np.ndarray]:
-    """Frames made at a work size the encoder does not scale (not exactly half), scaled up."""
-    for frame in frames:
-        yield _resized(frame, size, cv2.INTER_LINEAR)
 
 
 def _weather(spec: RenderSpec, plan: ScenePlan) -> list[Field]:
