@@ -322,7 +322,6 @@ class _Nv12Converter:
             cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=self.i420)
             cv2.resize(rgb, (width // 2, height // 2), dst=self.half, interpolation=cv2.INTER_AREA)
             cv2.cvtColor(self.half, cv2.COLOR_RGB2YCrCb, dst=self.ycrcb)
-            _, cr, cb = cv2.split(self.ycrcb)
             luma[:] = self.i420[:height]
         else:
             own = self.ycrcb if self.own_ycrcb is None else self.own_ycrcb
@@ -335,7 +334,7 @@ class _Nv12Converter:
                 )
             small_luma = cv2.LUT(cv2.extractChannel(own, 0), _LIMITED_LUMA)
             cv2.resize(small_luma, (width, height), dst=luma, interpolation=cv2.INTER_CUBIC)
-            _, cr, cb = cv2.split(self.ycrcb)
+        cr, cb = cv2.extractChannel(self.ycrcb, 1), cv2.extractChannel(self.ycrcb, 2)
         pairs = chroma.reshape(height // 2, width // 2, 2)
         cv2.merge([cv2.LUT(cb, _LIMITED_CHROMA), cv2.LUT(cr, _LIMITED_CHROMA)], dst=pairs)
         return frame

@@ -49,6 +49,7 @@ def test_every_mode_at_every_size(tmp_path, resolution: str, aspect: str) -> Non
         clip = ENGINE.render(spec, lambda _: None)
         frames = list(itertools.islice(clip.frames, 3))
         frame_w, frame_h = clip.frame_size
+        assert (frame_w, frame_h) in ((width, height), (width // 2, height // 2))
         assert all(f.shape == (frame_h, frame_w, 3) and f.dtype == np.uint8 for f in frames), mode
         if mode in (Mode.IMAGE, Mode.INTERPOLATION):
             # Smooth inputs (textured() is 320×180 scaled up) are worked at half size.

@@ -260,7 +260,6 @@ def test_smaller_frames_encode_like_the_same_frames_scaled_up(tmp_path, size, wo
 
 
 def test_clips_at_a_work_size_refuse_full_size_frames(tmp_path) -> None:
-    frames = iter([np.zeros((H, W, 3), np.uint8)])
+    clip = Clip(iter([np.zeros((H, W, 3), np.uint8)]), 1, W, H, 24, work_size=(W // 2, H // 2))
     with pytest.raises(ValueError, match="expected"):
-        clip = Clip(frames, 1, W, H, 24, work_size=(W // 2, H // 2))
         encode_clip(clip, str(tmp_path / "x.mp4"))
