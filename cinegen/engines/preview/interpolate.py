@@ -147,6 +147,30 @@ def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return flow
 
 
+CONSISTENCY = 1.0  # small-copy pixels a round trip may miss, plus a tenth of the motion
+
+
+def consistent_flow(flow: np.ndarray, reverse: np.ndarray) -> np.ndarray:
+    """`flow` where the reverse flow brings each pixel back; elsewhere its neighbours' flow.
+
+    A pixel that the other image hides (the background a moving ball uncovers) has no match
+    there, and its estimated flow is noise: splatted, it leaves holes in both images' splats,
+    and the frame shows a ghost of the ball where it started. Such a pixel fails the round
+    trip (the flow there, then the reverse flow back, lands away from it); it is given the
+    flow of the matched pixels around it (push-pull), as background it belongs to.
+    Pixels whose flow leaves the frame cannot be checked and are kept.
+    """
+    h, w = flow.shape[:2]
+    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    to_x, to_y = gx + flow[..., 0], gy + flow[..., 1]
+    back = cv2.remap(reverse, to_x, to_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    miss = np.hypot(flow[..., 0] + back[..., 0], flow[..., 1] + back[..., 1])
+    motion = np.hypot(flow[..., 0], flow[..., 1])
+    inside = (to_x >= 0) & (to_x <= w - 1) & (to_y >= 0) & (to_y <= h - 1)
+    matched = ~inside | (miss <= CONSISTENCY + 0.1 * motion)
+    return fill_holes(flow, matched.astype(np.float32))
+
+
 class Splatter:
     """Forward-splats one flow field to any time t (the sorting is done once)."""
 
@@ -216,8 +240,9 @@ class FlowInterpolation:
         self.height, self.width = first.shape[:2]
         self.scale = min(1.0, FLOW_LONG_SIDE / max(self.width, self.height))
         a, b = _small(first, self.scale), _small(last, self.scale)
-        self.flow_fwd = estimate_flow(a, b)
-        self.flow_bwd = estimate_flow(b, a)
+        flow_ab, flow_ba = estimate_flow(a, b), estimate_flow(b, a)
+        self.flow_fwd = consistent_flow(flow_ab, flow_ba)
+        self.flow_bwd = consistent_flow(flow_ba, flow_ab)
         self.splat_fwd = Splatter(self.flow_fwd)
         self.splat_bwd = Splatter(self.flow_bwd)
         # Small-copy pixels to full-size pixels, per axis (the small size is rounded).
@@ -253,8 +278,8 @@ class FlowInterpolation:
         return Fields(
             fill_holes(field0, cover0),
             fill_holes(field1, cover1),
-            cv2.GaussianBlur(cover0, (0, 0), 1.0),
-            cv2.GaussianBlur(cover1, (0, 0), 1.0),
+            _landed(cover0),
+            _landed(cover1),
         )
 
     def render(self, t: float, fields: Fields) -> np.ndarray:
@@ -299,6 +324,15 @@ class FlowInterpolation:
         """The fields at the group's middle time; None for a group resting on an end image."""
         middle = sum(group) / len(group)
         return self.fields_at(middle) if 0.0 < middle < 1.0 else None
+
+
+def _landed(coverage: np.ndarray) -> np.ndarray:
+    """Where a splat landed, shrunk by a pixel and softened: the pixels at a hole's rim carry
+    the hole's filled-in flow in the full-size warp too, so they are not trusted either."""
+    return cv2.GaussianBlur(cv2.erode(coverage, _RIM), (0, 0), 1.0)
+
+
+_RIM = np.ones((3, 3), np.uint8)
 
 
 class Fields(NamedTuple):
