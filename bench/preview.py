@@ -10,11 +10,13 @@ instead of encoded (wall seconds, and / floor wall), which is what the engine ad
 encoder's own work.
 
     python bench/preview.py [--modes text,image,...] [--resolutions 720p,1080p,4k]
-                            [--photos 720p|native]
+                            [--photos 720p|native] [--pair unrelated|moving]
 
 Image to video and first + last frame work below the output size when their images carry no
 finer detail (resolution.py): with the default 720p photos that is the case at 4k only;
-`--photos native` gives them sharp photos at the output size instead.
+`--photos native` gives them sharp photos at the output size instead. First + last frame gets
+two unrelated photos by default (the flow is rough everywhere); `--pair moving` gives it one
+photo with a ball that crosses half of it, which exercises the motion-edge pass.
 
 Targets (issue 3, 2-core machine): 720p 8 s text-to-video under 1.5 s (≥ 5× real time),
 engine time ≤ 1.5× the encode floor, 4k 8 s under 12 s, peak memory under 1.5 GB at 4k.
@@ -46,6 +48,7 @@ from cinegen.media.encode import encode_clip
 
 mode, resolution, seconds = sys.argv[1], sys.argv[2], int(sys.argv[3])
 photo_size = (1280, 720) if sys.argv[4] == "720p" else None
+pair = sys.argv[5]
 width, height = frame_size(resolution, "16:9")
 engine = PreviewEngine()
 rng = np.random.default_rng(0)
@@ -71,6 +74,14 @@ def photo(w, h, seed):
     return np.clip(image + grain, 0, 255).astype(np.uint8)
 
 
+def with_ball(image, x):
+    import cv2
+    out = image.copy()
+    h, w = out.shape[:2]
+    cv2.circle(out, (int(x * w), h // 2), h // 12, (220, 30, 30), -1, cv2.LINE_AA)
+    return out
+
+
 def spec(**changes):
     base = dict(mode=Mode.TEXT, prompt="a mountain valley at sunset, pan left, rain",
                 negative_prompt="", width=width, height=height, fps=24,
@@ -94,6 +105,8 @@ if mode == "floor":
 else:
     first = fit_image(photo(*(photo_size or (width, height)), 2), width, height)
     last = fit_image(photo(*(photo_size or (width, height)), 3), width, height)
+    if pair == "moving":
+        first, last = with_ball(first, 0.25), with_ball(first, 0.75)
     if mode == "text":
         s = spec()
     elif mode == "image":
@@ -121,9 +134,11 @@ print(json.dumps(result))
 """
 
 
-def run_case(mode: str, resolution: str, photos: str, seconds: int = SECONDS) -> dict[str, float]:
+def run_case(
+    mode: str, resolution: str, photos: str, pair: str, seconds: int = SECONDS
+) -> dict[str, float]:
     out = subprocess.run(
-        [sys.executable, "-c", CASE, mode, resolution, str(seconds), photos],
+        [sys.executable, "-c", CASE, mode, resolution, str(seconds), photos, pair],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -145,6 +160,12 @@ def main() -> None:
         help="input images for image / first+last frame: 720p photos fitted to the output size "
         "(a 4k request from an ordinary photo), or photos made at the output size (sharp 4k)",
     )
+    parser.add_argument(
+        "--pair",
+        choices=("unrelated", "moving"),
+        default="unrelated",
+        help="first + last frame: two unrelated photos, or one photo with a ball crossing it",
+    )
     args = parser.parse_args()
     print(
         f"{'case':26} {'wall s':>7} {'x real time':>11} {'/ floor':>8} {'peak MB':>8} "
@@ -158,12 +179,14 @@ def main() -> None:
             # An extension's output is the 8 s input plus 7 s: its floor is 15 s of frames.
             seconds = SECONDS + (7 if mode == "extension" else 0)
             if seconds not in floors:
-                floors[seconds] = floor = run_case("floor", resolution, args.photos, seconds)
+                floors[seconds] = floor = run_case(
+                    "floor", resolution, args.photos, args.pair, seconds
+                )
                 print(
                     f"{f'encode floor {resolution} {seconds} s':26} {floor['wall']:7.2f} "
                     f"{seconds / floor['wall']:11.1f} {1.0:8.2f} {floor['peak_mb']:8.0f}"
                 )
-            case = run_case(mode, resolution, args.photos)
+            case = run_case(mode, resolution, args.photos, args.pair)
             floor_wall = floors[seconds]["wall"]
             print(
                 f"{mode + ' ' + resolution:26} {case['wall']:7.2f} "
