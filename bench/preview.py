@@ -38,6 +38,7 @@ SECONDS = 8
 CASE = r"""
 import json, resource, sys, tempfile, time
 from pathlib import Path
+import cv2
 import numpy as np
 from cinegen.core.catalog import frame_size
 from cinegen.core.request import Mode
@@ -59,7 +60,6 @@ def photo(w, h, seed):
     # A photo-like still: smooth colour, hard-edged shapes and grain. It has detail down to
     # single pixels (so the engine works on it at full size, as on a real photo) and costs
     # the encoder what such a photo does.
-    import cv2
     rng = np.random.default_rng(seed)
     small = rng.integers(0, 255, (9, 16, 3), dtype=np.uint8)
     image = cv2.resize(small, (w, h), interpolation=cv2.INTER_CUBIC)
@@ -75,7 +75,6 @@ def photo(w, h, seed):
 
 
 def with_ball(image, x):
-    import cv2
     out = image.copy()
     h, w = out.shape[:2]
     cv2.circle(out, (int(x * w), h // 2), h // 12, (220, 30, 30), -1, cv2.LINE_AA)

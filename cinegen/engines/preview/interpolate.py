@@ -103,26 +103,38 @@ def _taper(n: int, share: float = 0.1) -> np.ndarray:
 
 
 def _match_error(
-    a: np.ndarray, b: np.ndarray, flow: np.ndarray, gx: np.ndarray, gy: np.ndarray
+    a: np.ndarray, b: np.ndarray, flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray]
 ) -> np.ndarray:
     """Block-averaged colour difference between a and b warped back along `flow`."""
+    to_x, to_y, inside = _landing(flow, grid)
     warped = cv2.remap(
         b,
-        gx + flow[..., 0],
-        gy + flow[..., 1],
+        to_x,
+        to_y,
         cv2.INTER_LINEAR,
         borderMode=cv2.BORDER_CONSTANT,
         borderValue=(1000, 1000, 1000),
     )
     diff = np.abs(a.astype(np.float32) - warped.astype(np.float32)).sum(axis=2)
-    outside = (
-        (gx + flow[..., 0] < 0)
-        | (gx + flow[..., 0] > a.shape[1] - 1)
-        | (gy + flow[..., 1] < 0)
-        | (gy + flow[..., 1] > a.shape[0] - 1)
-    )
-    diff[outside] = 3 * 255
+    diff[~inside] = 3 * 255
     return cv2.blur(diff, (BLOCK, BLOCK))
+
+
+def _grid(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """Every pixel's (row, column), as float32 images."""
+    gy, gx = np.mgrid[0:height, 0:width].astype(np.float32)
+    return gy, gx
+
+
+def _landing(
+    flow: np.ndarray, grid: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Where each pixel lands along `flow` (x, y), and whether that is inside the frame."""
+    gy, gx = grid
+    h, w = gy.shape
+    to_x, to_y = gx + flow[..., 0], gy + flow[..., 1]
+    inside = (to_x >= 0) & (to_x <= w - 1) & (to_y >= 0) & (to_y <= h - 1)
+    return to_x, to_y, inside
 
 
 def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -132,14 +144,14 @@ def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     neighbourhood clearly better (an object that jumped far). Ties keep DIS.
     """
     h, w = a.shape[:2]
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
+    grid = _grid(h, w)
     candidates = [dis_flow(a, b)]
     shifts = global_shifts(a, b)
     if (0.0, 0.0) not in shifts:
         shifts.append((0.0, 0.0))
     for dx, dy in shifts:
         candidates.append(np.broadcast_to(np.float32([dx, dy]), (h, w, 2)))
-    errors = np.stack([_match_error(a, b, c, gx, gy) for c in candidates])
+    errors = np.stack([_match_error(a, b, c, grid) for c in candidates])
     errors[1:] += 4.0  # a shift must beat DIS by a margin
     best = np.argmin(errors, axis=0)
     best = cv2.medianBlur(best.astype(np.uint8), 5)
@@ -163,13 +175,10 @@ def consistent_flow(flow: np.ndarray, reverse: np.ndarray) -> np.ndarray:
     flow of the matched pixels around it (push-pull), as background it belongs to.
     Pixels whose flow leaves the frame cannot be checked and are kept.
     """
-    h, w = flow.shape[:2]
-    gy, gx = np.mgrid[0:h, 0:w].astype(np.float32)
-    to_x, to_y = gx + flow[..., 0], gy + flow[..., 1]
+    to_x, to_y, inside = _landing(flow, _grid(*flow.shape[:2]))
     back = cv2.remap(reverse, to_x, to_y, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
     miss = np.hypot(flow[..., 0] + back[..., 0], flow[..., 1] + back[..., 1])
     motion = np.hypot(flow[..., 0], flow[..., 1])
-    inside = (to_x >= 0) & (to_x <= w - 1) & (to_y >= 0) & (to_y <= h - 1)
     matched = ~inside | (miss <= CONSISTENCY + 0.1 * motion)
     return fill_holes(flow, matched.astype(np.float32))
 
@@ -368,13 +377,13 @@ class FlowInterpolation:
         return self.fields_at(middle) if 0.0 < middle < 1.0 else None
 
 
+_RIM = np.ones((3, 3), np.uint8)
+
+
 def _landed(coverage: np.ndarray) -> np.ndarray:
     """Where a splat landed, shrunk by a pixel and softened: the pixels at a hole's rim carry
     the hole's filled-in flow in the full-size warp too, so they are not trusted either."""
     return cv2.GaussianBlur(cv2.erode(coverage, _RIM), (0, 0), 1.0)
-
-
-_RIM = np.ones((3, 3), np.uint8)
 
 
 class Edges(NamedTuple):
@@ -420,8 +429,9 @@ def motion_edges(field: np.ndarray, to_full: np.ndarray, size: tuple[int, int]) 
     around_columns = np.clip(small_columns[:, None] + _AROUND[:, 1], 0, w - 1)
     around = speed[around_rows, around_columns]
     picks = np.arange(len(small_rows))
-    fast = field[around_rows[picks, around.argmax(1)], around_columns[picks, around.argmax(1)]]
-    slow = field[around_rows[picks, around.argmin(1)], around_columns[picks, around.argmin(1)]]
+    fastest, slowest = around.argmax(1), around.argmin(1)
+    fast = field[around_rows[picks, fastest], around_columns[picks, fastest]]
+    slow = field[around_rows[picks, slowest], around_columns[picks, slowest]]
     # Every full-size pixel of each small pixel, found by scaling a map of owners up
     # (numbered from 1: 0 is no owner).
     owners = np.zeros(speed.shape, np.int32)
