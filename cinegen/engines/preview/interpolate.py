@@ -19,7 +19,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
-from cinegen.engines.preview.warp import four_channels, three_channels
+from cinegen.engines.preview.warp import four_channels, three_channels, warp_blend
 
 FLOW_LONG_SIDE = 256
 HOLD = 3  # frames that rest on the last image at the end
@@ -220,9 +220,9 @@ class Splatter:
 
 
 def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
-    """Spread known vectors into uncovered pixels by push-pull: average the known vectors
-    down an image pyramid until every level is covered, then fill each level's holes from
-    the coarser one on the way back up. Linear in the pixel count, whatever the hole size."""
+    """Spread known vectors (`coverage` 1) into the holes (0) by push-pull: average the known
+    vectors down an image pyramid until every level is covered, then fill each level's holes
+    from the coarser one on the way back up. Linear in the pixel count, whatever the hole size."""
     known = coverage > 0
     if known.all() or not known.any():
         return field
@@ -232,13 +232,16 @@ def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
         weighted.append(cv2.pyrDown(weighted[-1]))
         weights.append(cv2.pyrDown(weights[-1]))
     filled = weighted[-1] / np.maximum(weights[-1], 1e-6)[..., None]
-    for level in range(len(weights) - 2, -1, -1):
+    for level in range(len(weights) - 2, 0, -1):
         height, width = weights[level].shape
         coarse = cv2.resize(filled, (width, height), interpolation=cv2.INTER_LINEAR)
         weight = np.minimum(weights[level], 1.0)[..., None]
         own = weighted[level] / np.maximum(weights[level], 1e-6)[..., None]
         filled = own * weight + coarse * (1.0 - weight)
-    return filled  # exactly `field` where known: there own = field, weight = 1
+    # The full-size level is known or not, nothing between: the field itself where known.
+    filled = cv2.resize(filled, field.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    np.copyto(filled, field, where=known[..., None])
+    return filled
 
 
 class FlowInterpolation:
@@ -264,87 +267,54 @@ class FlowInterpolation:
         steps = np.diff(self.times) if num_frames > 1 else np.zeros(1)
         self.group = 2 if fastest * float(steps.max()) / 2 <= SHARED_SPLAT_LAG else 1
 
-    def _warped(self, index: int, field: np.ndarray, weight: float) -> np.ndarray:
-        """Source `index` (RGBA) warped `weight` of the way back along a small flow field.
-
-        The field is scaled to full-size pixel offsets while small, scaled up by `cv2.resize`
-        (bilinear, its edge repeated) and used as a relative map: no full-size grid is made.
-        """
-        offsets = cv2.resize(
-            field * (self.to_full * np.float32(-weight)),
-            (self.width, self.height),
-            interpolation=cv2.INTER_LINEAR,
-        )
-        return cv2.remap(
-            self.sources[index],
-            offsets,
-            None,
-            cv2.INTER_LINEAR | cv2.WARP_RELATIVE_MAP,
-            borderMode=cv2.BORDER_REPLICATE,
-        )
-
     def fields_at(self, t: float) -> Fields:
-        """Both flows splatted to time t, holes filled, and where each splat landed."""
+        """Both flows splatted to time t, holes filled, where each splat landed, and the
+        motion edges of the first one."""
         field0, cover0 = self.splat_fwd.at(t)
         field1, cover1 = self.splat_bwd.at(1.0 - t)
-        back0 = fill_holes(field0, cover0)
+        back0, back1 = fill_holes(field0, cover0), fill_holes(field1, cover1)
+        small_height, small_width = cover0.shape
+        small = np.empty((6, small_height, small_width), np.float32)
+        small[:2], small[2:4] = back0.transpose(2, 0, 1), back1.transpose(2, 0, 1)
+        small[4], small[5] = _landed(cover0), _landed(cover1)
+        # One resize for all six: stacked, their rows are only widened, never mixed.
+        wide = cv2.resize(small.reshape(-1, small_width), (self.width, 6 * small_height))
         return Fields(
-            back0,
-            fill_holes(field1, cover1),
-            _landed(cover0),
-            _landed(cover1),
+            wide.reshape(6, small_height, self.width),
             motion_edges(back0, self.to_full, (self.width, self.height)),
         )
 
     def render(self, t: float, fields: Fields) -> np.ndarray:
         """The in-between image at time t in (0, 1), warped along `fields`."""
-        from0 = self._warped(0, fields.back0, t)
-        from1 = self._warped(1, fields.back1, 1.0 - t)
-        # Trust each image where its splat landed; the weights are smooth, so they are
-        # worked out at the flow's size and scaled up once.
-        trust0 = fields.landed0 * (1.0 - t) + 1e-4
-        trust1 = fields.landed1 * t + 1e-4
-        share0 = trust0 / (trust0 + trust1)
-        size = (self.width, self.height)
-        weights = cv2.resize(share0, size), cv2.resize(1.0 - share0, size)
-        blend = cv2.blendLinear(from0, from1, *weights)
+        to_first, to_last = self.to_full * -t, self.to_full * -(1.0 - t)
+        frame = warp_blend(*self.sources, fields.planes, (*to_first, *to_last), t)
         if fields.edges is not None:
-            self._sharpen(blend, from0, from1, t, fields.edges)
-        return three_channels(blend)
+            self._sharpen(frame, t, fields.edges)
+        return frame
 
-    def _sharpen(
-        self, blend: np.ndarray, from0: np.ndarray, from1: np.ndarray, t: float, edges: Edges
-    ) -> None:
-        """Redo the pixels along motion edges at full size where the two warped images
-        disagree: each takes whichever of its two candidate motions makes the images agree
-        there (the ball's or the background's).
+    def _sharpen(self, frame: np.ndarray, t: float, edges: Edges) -> None:
+        """Redo the pixels along motion edges at full size: each takes whichever of its two
+        candidate motions makes the two images agree there (the ball's or the background's).
 
         The small flow, scaled up, blurs an object's motion into a band around it, where the
         two images are then sampled at unrelated places and their blend is a grey halo.
         Pixels where neither candidate agrees (uncovered, or hidden) keep the blend.
         """
-        differ = _disagreement(
-            from0.view(_RGBA_ITEM).reshape(-1)[edges.pixels],
-            from1.view(_RGBA_ITEM).reshape(-1)[edges.pixels],
-        )
-        redo = np.flatnonzero(differ >= EDGE_AGREEMENT)
-        if redo.size == 0:
-            return
-        pixels, owners = edges.pixels[redo], edges.owners[redo]
-        rows, columns = np.divmod(pixels, self.width)
+        count = len(edges.pixels)
+        rows, columns = np.divmod(edges.pixels, self.width)
         xs, ys = np.tile(columns.astype(np.float32), 2), np.tile(rows.astype(np.float32), 2)
-        dx = np.concatenate([edges.fast[owners, 0], edges.slow[owners, 0]])
-        dy = np.concatenate([edges.fast[owners, 1], edges.slow[owners, 1]])
+        dx = np.concatenate([edges.fast[edges.owners, 0], edges.slow[edges.owners, 0]])
+        dy = np.concatenate([edges.fast[edges.owners, 1], edges.slow[edges.owners, 1]])
         on_first = _sampled(self.sources[0], xs - np.float32(t) * dx, ys - np.float32(t) * dy)
         on_last = _sampled(
             self.sources[1], xs + np.float32(1.0 - t) * dx, ys + np.float32(1.0 - t) * dy
         )
         misfit_fast, misfit_slow = _disagreement(on_first, on_last).reshape(2, -1)
         mixed = cv2.addWeighted(_image(on_first), 1.0 - t, _image(on_last), t, 0.0)
-        mixed = mixed.view(_RGBA_ITEM).reshape(-1)
-        chosen = np.arange(redo.size) + redo.size * (misfit_slow < misfit_fast)
+        mixed = three_channels(mixed).view(_RGB_ITEM).reshape(-1)
+        chosen = np.arange(count) + count * (misfit_slow < misfit_fast)
         agree = np.minimum(misfit_fast, misfit_slow) < EDGE_AGREEMENT
-        blend.view(_RGBA_ITEM).reshape(-1)[pixels[agree]] = mixed[chosen[agree]]
+        frame.view(_RGB_ITEM).reshape(-1)[edges.pixels[agree]] = mixed[chosen[agree]]
 
     def frame_at(self, t: float) -> np.ndarray:
         """The in-between image at time t in [0, 1]."""
@@ -412,8 +382,8 @@ EDGE_AGREEMENT = 14  # grey level of |first - last| under which the two images a
 EDGE_ROW = 1024
 _NEIGHBOURS = np.ones((2 * EDGE_REACH + 1, 2 * EDGE_REACH + 1), np.uint8)
 _AROUND = np.argwhere(_NEIGHBOURS) - EDGE_REACH  # (dy, dx) of each neighbour
-_RGBA_ITEM = np.dtype((np.void, 4))
-"""An RGBA pixel seen as one item: gathers and scatters then move items, not rows of four."""
+_RGBA_ITEM, _RGB_ITEM = np.dtype((np.void, 4)), np.dtype((np.void, 3))
+"""A pixel seen as one item: gathers and scatters then move items, not rows of channels."""
 
 
 def motion_edges(field: np.ndarray, to_full: np.ndarray, size: tuple[int, int]) -> Edges | None:
@@ -470,13 +440,10 @@ def _image(run: np.ndarray) -> np.ndarray:
 
 
 class Fields(NamedTuple):
-    """Small-size fields for one moment: each image's backward flow, where it landed, and
-    the motion edges of the first one."""
+    """One moment's fields: `warp_blend`'s planes (each image's backward flow in small-copy
+    pixels and where its splat landed), and the motion edges of the first one."""
 
-    back0: np.ndarray
-    back1: np.ndarray
-    landed0: np.ndarray
-    landed1: np.ndarray
+    planes: np.ndarray
     edges: Edges | None
 
 
