@@ -301,10 +301,7 @@ class FlowInterpolation:
         Pixels where neither candidate agrees (uncovered, or hidden) keep the blend.
         """
         count = len(edges.pixels)
-        rows, columns = np.divmod(edges.pixels, self.width)
-        xs, ys = np.tile(columns.astype(np.float32), 2), np.tile(rows.astype(np.float32), 2)
-        dx = np.concatenate([edges.fast[edges.owners, 0], edges.slow[edges.owners, 0]])
-        dy = np.concatenate([edges.fast[edges.owners, 1], edges.slow[edges.owners, 1]])
+        xs, ys, dx, dy = edges.xs, edges.ys, edges.dx, edges.dy
         on_first = _sampled(self.sources[0], xs - np.float32(t) * dx, ys - np.float32(t) * dy)
         on_last = _sampled(
             self.sources[1], xs + np.float32(1.0 - t) * dx, ys + np.float32(1.0 - t) * dy
@@ -357,14 +354,16 @@ def _landed(coverage: np.ndarray) -> np.ndarray:
 
 
 class Edges(NamedTuple):
-    """The full-size pixels along motion edges. Each belongs to a small-copy pixel, whose
-    two candidate motions it takes (full-size pixels, first image to last): the fastest and
-    the slowest of the small pixel's neighbourhood."""
+    """The full-size pixels along motion edges, each with two candidate motions (full-size
+    pixels, first image to last): the fastest and the slowest of the neighbourhood of its
+    small-copy pixel. Laid out for `_sharpen`: every pixel twice, first with its fast
+    candidate, then with its slow one."""
 
     pixels: np.ndarray  # (N,) int: index of each pixel in the flattened frame
-    owners: np.ndarray  # (N,) int: its small pixel, an index into `fast` and `slow`
-    fast: np.ndarray  # (n, 2) float32
-    slow: np.ndarray  # (n, 2) float32
+    xs: np.ndarray  # (2N,) float32: its column, twice
+    ys: np.ndarray  # (2N,) float32: its row, twice
+    dx: np.ndarray  # (2N,) float32: the fast candidates' x motion, then the slow ones'
+    dy: np.ndarray  # (2N,) float32
 
 
 EDGE_STEP = 1.0
@@ -409,7 +408,15 @@ def motion_edges(field: np.ndarray, to_full: np.ndarray, size: tuple[int, int]) 
     owners = cv2.resize(owners, size, interpolation=cv2.INTER_NEAREST)
     columns, rows = cv2.findNonZero(owners).reshape(-1, 2).T  # 5x np.flatnonzero's speed
     pixels = rows * size[0] + columns
-    return Edges(pixels, owners.reshape(-1)[pixels] - 1, fast * to_full, slow * to_full)
+    owner = owners.reshape(-1)[pixels] - 1
+    candidates = np.concatenate([fast[owner], slow[owner]]) * to_full
+    return Edges(
+        pixels,
+        np.tile(columns.astype(np.float32), 2),
+        np.tile(rows.astype(np.float32), 2),
+        np.ascontiguousarray(candidates[:, 0]),
+        np.ascontiguousarray(candidates[:, 1]),
+    )
 
 
 def _sampled(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
