@@ -13,7 +13,12 @@ import pytest
 
 from cinegen.core.request import Mode
 from cinegen.engines.preview.engine import PreviewEngine
-from cinegen.engines.preview.interpolate import FlowInterpolation, timing
+from cinegen.engines.preview.interpolate import (
+    SHARED_SPLAT_LAG,
+    FlowInterpolation,
+    splat_groups,
+    timing,
+)
 from cinegen.engines.preview.prompt import parse_prompt
 from cinegen.media.decode import iter_video_frames
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
@@ -226,17 +231,38 @@ def test_interpolation_frames_sharing_a_splat_match_frames_splatted_alone() -> N
     first[50:90, 60:100] = thing
     last[50:90, 70:110] = thing  # a patch moves 10 px over a still background
     slow = FlowInterpolation(first, last, 48)
-    assert slow.group == 2  # two frames share each splat
+    assert len(slow.groups) <= 48 // 2  # frames share splats
     frames = list(slow.frames())
     assert len(frames) == 48
     for index in (5, 20, 33, 40):
         assert psnr(frames[index], slow.frame_at(timing(index, 48))) >= 45.0
     fast = FlowInterpolation(first, np.roll(first, 120, axis=1), 12)
-    assert fast.group == 1  # 120 px in 12 frames: every frame splats its own time
-    assert all(
-        np.array_equal(frame, fast.frame_at(timing(index, 12)))
-        for index, frame in enumerate(fast.frames())
-    )
+    own = [len(group) == 1 for group in fast.groups]
+    assert sum(own) >= 4  # 120 px in 12 frames: the fast middle frames splat their own time
+    frames = list(fast.frames())
+    index = 0
+    for group in fast.groups:
+        for t in group:
+            alone = fast.frame_at(t)
+            if len(group) == 1:
+                assert np.array_equal(frames[index], alone)
+            else:
+                assert psnr(frames[index], alone) >= 40.0
+            index += 1
+
+
+def test_splat_groups_keep_every_pixel_near_its_splat_and_follow_the_easing() -> None:
+    times = [timing(index, 192) for index in range(192)]
+    for fastest in (0.0, 40.0, 128.0, 600.0):
+        groups = splat_groups(times, fastest)
+        assert [t for group in groups for t in group] == times
+        for group in groups:  # the splat is made at the middle of the group's span
+            assert (group[-1] - group[0]) / 2 * fastest <= SHARED_SPLAT_LAG
+    groups = splat_groups(times, 128.0)
+    sizes = [len(group) for group in groups]
+    assert sizes[0] > sizes[len(sizes) // 2] == 1  # long runs where the easing is slow
+    assert len(groups) < 192 * 0.6
+    assert len(splat_groups(times, 0.0)) == 1
 
 
 # --------------------------------------------------------------------------- references

@@ -65,6 +65,31 @@ def test_the_kernel_renders_what_opencv_renders(
     assert error.mean() < 0.5, error.mean()
 
 
+@pytest.mark.parametrize("t", [0.2, 0.5, 0.9])
+def test_a_still_background_renders_what_opencv_renders(t: float) -> None:
+    """Where neither image moves by a 128th of a pixel (a still background, DIS's noise on
+    it), the kernel loads the pixels instead of sampling them: the frame is the same, on the
+    background, on a moving patch in it and along the patch's border."""
+    width, height, small_height = 320, 180, 36
+    first = four_channels(textured(width, height, seed=3))
+    last = four_channels(textured(width, height, seed=4))
+    rng = np.random.default_rng(5)
+    planes = np.empty((6, small_height, width), np.float32)
+    planes[:4] = rng.uniform(-1e-3, 1e-3, (4, small_height, width))  # under 1/128 px, scaled
+    planes[:4, 10:20, 101:163] = rng.uniform(-6.0, 6.0, (4, 10, 62))  # a moving patch
+    planes[4:] = 1.0
+    planes[4:, 14:16, 120:140] = 0.0  # a hole in both splats
+    scales = (-t * 2.0, -t * 2.0, -(1.0 - t) * 2.0, -(1.0 - t) * 2.0)
+    fused = warp_blend(first, last, planes, scales, t)
+    reference = warp._opencv_warp_blend(first, last, planes, scales, t)
+    error = np.abs(fused.astype(np.int16) - reference.astype(np.int16))
+    assert error.max() <= 3, error.max()
+    assert error.mean() < 0.5, error.mean()
+    background = np.ones((height, width), bool)
+    background[40:110, 95:170] = False  # the patch, widened by the vertical interpolation
+    assert error[background].max() <= 1
+
+
 @pytest.mark.skipif(not warp.FUSED, reason="the kernel is not built on this machine")
 def test_the_kernel_refuses_buffers_of_the_wrong_size() -> None:
     first = four_channels(textured(64, 32, seed=1))

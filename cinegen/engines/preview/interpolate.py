@@ -24,8 +24,9 @@ from cinegen.engines.preview.warp import four_channels, three_channels, warp_ble
 FLOW_LONG_SIDE = 256
 HOLD = 3  # frames that rest on the last image at the end
 SHARED_SPLAT_LAG = 0.5
-"""Two frames share one splat (made between them) when no pixel of the small copy moves more
-than this (its pixels) in half a frame: motion boundaries then lag at most that much."""
+"""Frames share one splat, made at the middle of their time span, as long as no pixel of the
+small copy is further than this (its pixels) from where that splat put it: motion boundaries
+then lag at most that much."""
 
 
 MAX_CANDIDATES = 4
@@ -260,12 +261,13 @@ class FlowInterpolation:
         self.flow_bwd = consistent_flow(flow_ba, flow_ab)
         self.splat_fwd = Splatter(self.flow_fwd)
         self.splat_bwd = Splatter(self.flow_bwd)
-        # Small-copy pixels to full-size pixels, per axis (the small size is rounded).
-        self.to_full = np.float32([self.width / a.shape[1], self.height / a.shape[0]])
+        self.blocks = blocks((a.shape[1], a.shape[0]), (self.width, self.height))
         self.times = [timing(index, num_frames) for index in range(num_frames)]
-        fastest = max(float(np.abs(flow).max()) for flow in (self.flow_fwd, self.flow_bwd))
-        steps = np.diff(self.times) if num_frames > 1 else np.zeros(1)
-        self.group = 2 if fastest * float(steps.max()) / 2 <= SHARED_SPLAT_LAG else 1
+        fastest = max(
+            float(np.hypot(flow[..., 0], flow[..., 1]).max())
+            for flow in (self.flow_fwd, self.flow_bwd)
+        )
+        self.groups = splat_groups(self.times, fastest)
 
     def fields_at(self, t: float) -> Fields:
         """Both flows splatted to time t, holes filled, where each splat landed, and the
@@ -281,12 +283,13 @@ class FlowInterpolation:
         wide = cv2.resize(small.reshape(-1, small_width), (self.width, 6 * small_height))
         return Fields(
             wide.reshape(6, small_height, self.width),
-            motion_edges(back0, self.to_full, (self.width, self.height)),
+            motion_edges(back0, self.blocks),
         )
 
     def render(self, t: float, fields: Fields) -> np.ndarray:
         """The in-between image at time t in (0, 1), warped along `fields`."""
-        to_first, to_last = self.to_full * -t, self.to_full * -(1.0 - t)
+        to_full = self.blocks.to_full  # per axis: the small size is rounded
+        to_first, to_last = to_full * -t, to_full * -(1.0 - t)
         frame = warp_blend(*self.sources, fields.planes, (*to_first, *to_last), t)
         if fields.edges is not None:
             self._sharpen(frame, t, fields.edges)
@@ -301,17 +304,22 @@ class FlowInterpolation:
         Pixels where neither candidate agrees (uncovered, or hidden) keep the blend.
         """
         count = len(edges.pixels)
-        xs, ys, dx, dy = edges.xs, edges.ys, edges.dx, edges.dy
-        on_first = _sampled(self.sources[0], xs - np.float32(t) * dx, ys - np.float32(t) * dy)
+        xs, ys, dx, dy = edges.maps
+        on_first = _sampled(self.sources[0], cv2.scaleAdd(dx, -t, xs), cv2.scaleAdd(dy, -t, ys))
         on_last = _sampled(
-            self.sources[1], xs + np.float32(1.0 - t) * dx, ys + np.float32(1.0 - t) * dy
+            self.sources[1], cv2.scaleAdd(dx, 1.0 - t, xs), cv2.scaleAdd(dy, 1.0 - t, ys)
         )
-        misfit_fast, misfit_slow = _disagreement(on_first, on_last).reshape(2, -1)
-        mixed = cv2.addWeighted(_image(on_first), 1.0 - t, _image(on_last), t, 0.0)
-        mixed = three_channels(mixed).view(_RGB_ITEM).reshape(-1)
-        chosen = np.arange(count) + count * (misfit_slow < misfit_fast)
+        disagreement = cv2.cvtColor(cv2.absdiff(on_first, on_last), cv2.COLOR_RGBA2GRAY)
+        misfit_fast, misfit_slow = disagreement.reshape(-1)[: 2 * count].reshape(2, -1)
         agree = np.minimum(misfit_fast, misfit_slow) < EDGE_AGREEMENT
-        frame.view(_RGB_ITEM).reshape(-1)[edges.pixels[agree]] = mixed[chosen[agree]]
+        chosen = np.flatnonzero(agree)
+        if not len(chosen):
+            return
+        chosen += count * (misfit_slow[chosen] < misfit_fast[chosen])
+        mixed = cv2.addWeighted(on_first, 1.0 - t, on_last, t, 0.0)
+        picked = mixed.view(_RGBA_ITEM).reshape(-1)[chosen].view(np.uint8).reshape(1, -1, 4)
+        rgb = three_channels(picked).view(_RGB_ITEM).reshape(-1)
+        frame.view(_RGB_ITEM).reshape(-1)[edges.pixels[agree]] = rgb
 
     def frame_at(self, t: float) -> np.ndarray:
         """The in-between image at time t in [0, 1]."""
@@ -322,11 +330,9 @@ class FlowInterpolation:
         return self.render(t, self.fields_at(t))
 
     def frames(self) -> Iterator[np.ndarray]:
-        """Every frame, in groups that share one splat (`group`: two frames where the motion
-        is slow enough, else one), made at the group's middle time. The next group's splat
-        is made on another thread while this group is warped (OpenCV lets go of the GIL)."""
-        size = self.group
-        groups = [self.times[start : start + size] for start in range(0, self.num_frames, size)]
+        """Every frame, in groups that share one splat (`groups`). The next group's splat is
+        made on another thread while this group is warped (the kernel lets go of the GIL)."""
+        groups = self.groups
         upcoming = _SPLATS.submit(self._fields_between, groups[0])
         for index, group in enumerate(groups):
             fields = upcoming.result()
@@ -339,8 +345,9 @@ class FlowInterpolation:
                     yield self.frame_at(t)
 
     def _fields_between(self, group: list[float]) -> Fields | None:
-        """The fields at the group's middle time; None for a group resting on an end image."""
-        middle = sum(group) / len(group)
+        """The fields at the middle of the group's time span; None for a group resting on
+        an end image."""
+        middle = (group[0] + group[-1]) / 2
         return self.fields_at(middle) if 0.0 < middle < 1.0 else None
 
 
@@ -356,14 +363,11 @@ def _landed(coverage: np.ndarray) -> np.ndarray:
 class Edges(NamedTuple):
     """The full-size pixels along motion edges, each with two candidate motions (full-size
     pixels, first image to last): the fastest and the slowest of the neighbourhood of its
-    small-copy pixel. Laid out for `_sharpen`: every pixel twice, first with its fast
-    candidate, then with its slow one."""
+    small-copy pixel. `maps` is laid out for `_sharpen`'s remaps: every pixel twice, first
+    with its fast candidate, then with its slow one, in rows of `EDGE_ROW` (zero-padded)."""
 
     pixels: np.ndarray  # (N,) int: index of each pixel in the flattened frame
-    xs: np.ndarray  # (2N,) float32: its column, twice
-    ys: np.ndarray  # (2N,) float32: its row, twice
-    dx: np.ndarray  # (2N,) float32: the fast candidates' x motion, then the slow ones'
-    dy: np.ndarray  # (2N,) float32
+    maps: np.ndarray  # (4, rows, EDGE_ROW) float32: column, row, x motion, y motion
 
 
 EDGE_STEP = 1.0
@@ -385,7 +389,33 @@ _RGBA_ITEM, _RGB_ITEM = np.dtype((np.void, 4)), np.dtype((np.void, 3))
 """A pixel seen as one item: gathers and scatters then move items, not rows of channels."""
 
 
-def motion_edges(field: np.ndarray, to_full: np.ndarray, size: tuple[int, int]) -> Edges | None:
+class Blocks(NamedTuple):
+    """The full-size pixels each small-copy pixel covers, per axis, as a nearest-neighbour
+    upscale assigns them: rows `row_start[r]` to `row_start[r] + row_count[r]`, and so on."""
+
+    row_start: np.ndarray
+    row_count: np.ndarray
+    column_start: np.ndarray
+    column_count: np.ndarray
+    to_full: np.ndarray  # (2,) float32: full-size pixels per small-copy pixel, x and y
+    width: int  # of the full-size frame
+
+
+def blocks(small_size: tuple[int, int], size: tuple[int, int]) -> Blocks:
+    """The `Blocks` of a small copy of (width, height) `small_size` in a frame of `size`."""
+
+    def axis(small: int, full: int) -> tuple[np.ndarray, np.ndarray]:
+        indices = np.arange(small, dtype=np.int32)[None, :]
+        owner = cv2.resize(indices, (full, 1), interpolation=cv2.INTER_NEAREST)[0]
+        return np.searchsorted(owner, indices[0]), np.bincount(owner, minlength=small)
+
+    row_start, row_count = axis(small_size[1], size[1])
+    column_start, column_count = axis(small_size[0], size[0])
+    to_full = np.float32([size[0] / small_size[0], size[1] / small_size[1]])
+    return Blocks(row_start, row_count, column_start, column_count, to_full, size[0])
+
+
+def motion_edges(field: np.ndarray, covered: Blocks) -> Edges | None:
     """The motion edges of a small flow field, listed at full size (None: none, or too many)."""
     speed = np.hypot(field[..., 0], field[..., 1])
     step = cv2.dilate(speed, _NEIGHBOURS) - cv2.erode(speed, _NEIGHBOURS)
@@ -401,49 +431,29 @@ def motion_edges(field: np.ndarray, to_full: np.ndarray, size: tuple[int, int]) 
     fastest, slowest = around.argmax(1), around.argmin(1)
     fast = field[around_rows[picks, fastest], around_columns[picks, fastest]]
     slow = field[around_rows[picks, slowest], around_columns[picks, slowest]]
-    # Every full-size pixel of each small pixel, found by scaling a map of owners up
-    # (numbered from 1: 0 is no owner).
-    owners = np.zeros(speed.shape, np.int32)
-    owners[small_rows, small_columns] = picks + 1
-    owners = cv2.resize(owners, size, interpolation=cv2.INTER_NEAREST)
-    columns, rows = cv2.findNonZero(owners).reshape(-1, 2).T  # 5x np.flatnonzero's speed
-    pixels = rows * size[0] + columns
-    owner = owners.reshape(-1)[pixels] - 1
-    candidates = np.concatenate([fast[owner], slow[owner]]) * to_full
-    return Edges(
-        pixels,
-        np.tile(columns.astype(np.float32), 2),
-        np.tile(rows.astype(np.float32), 2),
-        np.ascontiguousarray(candidates[:, 0]),
-        np.ascontiguousarray(candidates[:, 1]),
-    )
+    # Every full-size pixel of each small pixel: its block, counted out row by row.
+    heights, widths = covered.row_count[small_rows], covered.column_count[small_columns]
+    sizes = heights * widths
+    owner = np.repeat(picks, sizes)
+    within = np.arange(len(owner)) - np.repeat(np.cumsum(sizes) - sizes, sizes)
+    block_rows, block_columns = np.divmod(within, widths[owner])
+    rows = covered.row_start[small_rows][owner] + block_rows
+    columns = covered.column_start[small_columns][owner] + block_columns
+    pixels = rows * covered.width + columns
+    count = len(pixels)
+    maps = np.zeros((4, -(-2 * count // EDGE_ROW) * EDGE_ROW), np.float32)
+    for axis, place in enumerate((columns, rows)):
+        maps[axis, :count] = maps[axis, count : 2 * count] = place
+        scale = covered.to_full[axis]
+        np.take(fast[:, axis] * scale, owner, out=maps[2 + axis, :count])
+        np.take(slow[:, axis] * scale, owner, out=maps[2 + axis, count : 2 * count])
+    return Edges(pixels, maps.reshape(4, -1, EDGE_ROW))
 
 
 def _sampled(image: np.ndarray, xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
-    """Bilinear samples of an RGBA `image` at the points (xs, ys): (N,) 4-byte items, laid
-    out for `remap` as rows of `EDGE_ROW` points (it takes maps under 32767 wide)."""
-    count = len(xs)
-    rows = -(-count // EDGE_ROW)
-    maps = np.zeros((2, rows * EDGE_ROW), np.float32)
-    maps[0, :count], maps[1, :count] = xs, ys
-    samples = cv2.remap(
-        image,
-        maps[0].reshape(rows, EDGE_ROW),
-        maps[1].reshape(rows, EDGE_ROW),
-        cv2.INTER_LINEAR,
-        borderMode=cv2.BORDER_REPLICATE,
-    )
-    return samples.view(_RGBA_ITEM).reshape(-1)[:count]
-
-
-def _disagreement(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Grey level of |a - b| for two runs of RGBA pixels (4-byte items)."""
-    return cv2.cvtColor(cv2.absdiff(_image(a), _image(b)), cv2.COLOR_RGBA2GRAY).reshape(-1)
-
-
-def _image(run: np.ndarray) -> np.ndarray:
-    """A run of RGBA pixels (4-byte items) as a 1 × N RGBA image, for OpenCV."""
-    return run.view(np.uint8).reshape(1, -1, 4)
+    """Bilinear samples of an RGBA `image` at the points (xs, ys), laid out as they are
+    (`remap` takes maps under 32767 wide: hence rows of `EDGE_ROW`)."""
+    return cv2.remap(image, xs, ys, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 class Fields(NamedTuple):
@@ -455,6 +465,20 @@ class Fields(NamedTuple):
 
 
 _SPLATS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cinegen-splat")
+
+
+def splat_groups(times: list[float], fastest: float) -> list[list[float]]:
+    """The frame times in runs that can share one splat (`SHARED_SPLAT_LAG`), for a flow whose
+    fastest pixel moves `fastest` small-copy pixels from t = 0 to 1. The eased timing is slow
+    near both ends, so the runs there are long; in the middle a fast motion gets one splat
+    per frame."""
+    groups = [[times[0]]]
+    for t in times[1:]:
+        if (t - groups[-1][0]) * fastest / 2 <= SHARED_SPLAT_LAG:
+            groups[-1].append(t)
+        else:
+            groups.append([t])
+    return groups
 
 
 def timing(index: int, num_frames: int) -> float:
