@@ -225,6 +225,59 @@ def test_interpolation_leaves_no_halo_around_the_moving_ball() -> None:
         assert (changed & rim).sum() < 50, t
 
 
+def shapes_photo(seed: int) -> np.ndarray:
+    """480 × 270: smooth colour, 40 hard-edged discs and boxes, grain (like bench/preview.py's)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (9, 16, 3), dtype=np.uint8)
+    image = cv2.resize(small, (480, 270), interpolation=cv2.INTER_CUBIC)
+    for _ in range(40):
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        x, y, r = int(rng.integers(0, 480)), int(rng.integers(0, 270)), int(rng.integers(6, 45))
+        if rng.random() < 0.5:
+            cv2.circle(image, (x, y), r, colour, -1, cv2.LINE_AA)
+        else:
+            cv2.rectangle(image, (x - r, y - r // 2), (x + r, y + r // 2), colour, -1)
+    grain = rng.normal(0, 4, (270, 480, 1))
+    return np.clip(image + grain, 0, 255).astype(np.uint8)
+
+
+def sharpness(image: np.ndarray) -> float:
+    """Variance of the Laplacian of the grey image: how much fine detail (or tearing) it has."""
+    return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var())
+
+
+@pytest.mark.parametrize("seeds", [(2, 3), (4, 5)])
+def test_two_unrelated_images_turn_into_each_other_without_tearing(seeds) -> None:
+    # Nothing in one photo is found in the other. A flow estimated anyway jumps from pixel to
+    # pixel, and the frames between tear into stripes: measured before the photometric check,
+    # a quarter of neighbouring flow vectors 2+ px apart and a middle frame with 3-4 times the
+    # fine detail of either photo.
+    first, last = shapes_photo(seeds[0]), shapes_photo(seeds[1])
+    blend = FlowInterpolation(first, last, 25)
+    for field in (blend.flow_fwd, blend.flow_bwd):
+        across = np.abs(np.diff(field, axis=1)).max(axis=2) > 2
+        down = np.abs(np.diff(field, axis=0)).max(axis=2) > 2
+        assert across.mean() < 0.1 and down.mean() < 0.1
+    middle = blend.frame_at(0.5)
+    assert sharpness(middle) < 0.8 * min(sharpness(first), sharpness(last))
+
+
+def test_interpolation_follows_the_ball_through_an_exposure_change() -> None:
+    # The last image 30 levels brighter (auto exposure) but for a white sky, which stays at
+    # 255: the rest still matches the first image, and the ball is carried across, not faded
+    # out at one place and in at the other.
+    first, last, _ = ball_pair()
+    first[:60] = last[:60] = 255
+    last = cv2.add(last, np.full_like(last, 30))
+    middle = FlowInterpolation(first, last, 25).frame_at(0.5).astype(int)
+    red = (middle[..., 0] > 150) & (middle[..., 1] < 100) & (middle[..., 2] < 100)
+    count, _, stats, centres = cv2.connectedComponentsWithStats(red.astype(np.uint8))
+    assert count > 1
+    ball = 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+    assert stats[ball, cv2.CC_STAT_AREA] > 0.8 * np.pi * 45 * 45
+    assert abs(centres[ball][0] - 480) < 20
+
+
 def test_interpolation_frames_sharing_a_splat_match_frames_splatted_alone() -> None:
     first = textured(W, H, seed=13)
     last, thing = first.copy(), textured(40, 40, seed=14)

@@ -103,3 +103,24 @@ def test_the_kernel_refuses_buffers_of_the_wrong_size() -> None:
         kernel.warp_blend(first, first, planes, out[:16], 64, 32, 8, (1, 1, 1, 1), 0.5, rows_taken)
     with pytest.raises(ValueError, match="first and last"):
         kernel.warp_blend(first, first[:16], planes, out, 64, 32, 8, (1, 1, 1, 1), 0.5, rows_taken)
+
+
+@pytest.mark.skipif(not warp.FUSED, reason="the kernel is not built on this machine")
+@pytest.mark.parametrize("t", [0.001, 0.4, 0.999])
+def test_the_avx2_and_avx512_builds_render_the_same_frame(t: float) -> None:
+    """A CPU with AVX-512 runs the kernel's second build; the AVX2 one runs everywhere else.
+    Both are run here (on a CPU without AVX-512, both calls run the AVX2 build)."""
+    width, height, small_height = 333, 190, 38
+    first = four_channels(textured(width, height, seed=6))
+    last = four_channels(textured(width, height, seed=7))
+    planes = _planes(width, small_height, reach=40.0, seed=8)
+    scales = (-t * 1.5, -t * 1.2, -(1.0 - t) * 1.5, -(1.0 - t) * 1.2)
+    frames = []
+    for avx512 in (True, False):
+        out = np.empty((height, width, 3), np.uint8)
+        arguments = (first, last, planes, out, width, height, small_height, scales, t)
+        warp._kernel.warp_blend(*arguments, np.zeros(1, np.int32), avx512)
+        frames.append(out)
+    assert np.array_equal(*frames)
+    reference = warp._opencv_warp_blend(first, last, planes, scales, t)
+    assert np.abs(frames[1].astype(np.int16) - reference.astype(np.int16)).max() <= 3
