@@ -401,8 +401,8 @@ EDGE_REACH = 2
 EDGE_SHARE = 0.25
 """Edges are sharpened when they cover at most this share of the small copy. An object's
 edges are a thin band (a ball of 1 % of the frame, and the filled-in trail behind it: 3-7 %);
-a flow that is rough everywhere (two unrelated images: 85-90 %) has no edges to sharpen,
-only cost."""
+a flow whose speed changes everywhere (two unrelated images, even after `consistent_flow`
+has smoothed it: 58-72 %) has no edges to sharpen, only cost."""
 EDGE_AGREEMENT = 14  # grey level of |first - last| under which the two images agree
 EDGE_ROW = 1024
 _NEIGHBOURS = np.ones((2 * EDGE_REACH + 1, 2 * EDGE_REACH + 1), np.uint8)
