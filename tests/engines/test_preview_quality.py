@@ -23,7 +23,7 @@ from cinegen.engines.preview.prompt import parse_prompt
 from cinegen.media.decode import iter_video_frames
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
 from tests.engines.test_preview_contract import input_video, spec_for
-from tests.media.video_checks import psnr, textured
+from tests.media.video_checks import psnr, shapes_photo, textured
 
 ENGINE = PreviewEngine()
 W, H = 256, 144
@@ -223,22 +223,6 @@ def test_interpolation_leaves_no_halo_around_the_moving_ball() -> None:
         rim = (distance > 48) & (distance <= 70)  # past the ball's antialiased outline
         changed = np.abs(frame - background).sum(axis=2) > 60
         assert (changed & rim).sum() < 50, t
-
-
-def shapes_photo(seed: int) -> np.ndarray:
-    """480 × 270: smooth colour, 40 hard-edged discs and boxes, grain (like bench/preview.py's)."""
-    rng = np.random.default_rng(seed)
-    small = rng.integers(0, 255, (9, 16, 3), dtype=np.uint8)
-    image = cv2.resize(small, (480, 270), interpolation=cv2.INTER_CUBIC)
-    for _ in range(40):
-        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
-        x, y, r = int(rng.integers(0, 480)), int(rng.integers(0, 270)), int(rng.integers(6, 45))
-        if rng.random() < 0.5:
-            cv2.circle(image, (x, y), r, colour, -1, cv2.LINE_AA)
-        else:
-            cv2.rectangle(image, (x - r, y - r // 2), (x + r, y + r // 2), colour, -1)
-    grain = rng.normal(0, 4, (270, 480, 1))
-    return np.clip(image + grain, 0, 255).astype(np.uint8)
 
 
 def sharpness(image: np.ndarray) -> float:

@@ -74,3 +74,20 @@ def clip_of(frames: list[np.ndarray], audio: np.ndarray | None = None) -> Clip:
     return Clip(
         frames=iter(frames), num_frames=len(frames), width=width, height=height, fps=24, audio=audio
     )
+
+
+def shapes_photo(seed: int, width: int = 480, height: int = 270) -> np.ndarray:
+    """Smooth colour, 40 hard-edged discs and boxes, grain (like bench/preview.py's photo)."""
+    rng = np.random.default_rng(seed)
+    small = rng.integers(0, 255, (9, 16, 3), dtype=np.uint8)
+    image = cv2.resize(small, (width, height), interpolation=cv2.INTER_CUBIC)
+    for _ in range(40):
+        colour = tuple(int(c) for c in rng.integers(0, 255, 3))
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(height // 40, height // 6))
+        if rng.random() < 0.5:
+            cv2.circle(image, (x, y), r, colour, -1, cv2.LINE_AA)
+        else:
+            cv2.rectangle(image, (x - r, y - r // 2), (x + r, y + r // 2), colour, -1)
+    grain = rng.normal(0, 4, (height, width, 1))
+    return np.clip(image + grain, 0, 255).astype(np.uint8)
