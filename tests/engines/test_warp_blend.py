@@ -13,7 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from cinegen.engines.preview import warp
+from cinegen.engines.preview import parallax, warp
+from cinegen.engines.preview.parallax import ParallaxShot
+from cinegen.engines.preview.prompt import parse_prompt
 from cinegen.engines.preview.warp import four_channels, warp_blend
 from tests.media.video_checks import textured
 
@@ -124,3 +126,19 @@ def test_the_avx2_and_avx512_builds_render_the_same_frame(t: float) -> None:
     assert np.array_equal(*frames)
     reference = warp._opencv_warp_blend(first, last, planes, scales, t)
     assert np.abs(frames[1].astype(np.int16) - reference.astype(np.int16)).max() <= 3
+
+
+@pytest.mark.skipif(not warp.FUSED, reason="the kernel is not built on this machine")
+@pytest.mark.parametrize("prompt", ["pan right", "slow push in, tilt up", "drone shot"])
+def test_image_to_video_frames_from_the_kernel_match_opencv_remap(monkeypatch, prompt) -> None:
+    """Image to video warps its one image with the kernel (the second weighted zero) where
+    every lookup stays inside the image; OpenCV's remap is the reference."""
+    image = textured(301, 170, seed=9)
+    shot = ParallaxShot(image, parse_prompt(prompt), fps=24, num_frames=48)
+    assert shot.fit
+    fused = [shot.frame(index) for index in (1, 20, 47)]
+    monkeypatch.setattr(parallax, "FUSED", False)
+    for index, frame in zip((1, 20, 47), fused, strict=True):
+        error = np.abs(frame.astype(np.int16) - shot.frame(index).astype(np.int16))
+        assert error.max() <= 3, (index, error.max())
+        assert error.mean() < 0.5, (index, error.mean())

@@ -1,6 +1,7 @@
 /* The preview engine's first + last frame render, fused: both images warped back along
    their flows, blended by trust, written as RGB, in one pass over the frame (see warp.py's
-   `warp_blend` for what it computes).
+   `warp_blend` for what it computes). Image to video calls it for one image, with the other
+   weighted zero.
 
    OpenCV does this as two remaps, two field and one weight upscales, a blend and a narrowing to
    RGB, each a pass over full-size arrays: about 14 ms of CPU per 720p frame on this project's

@@ -7,7 +7,8 @@ is warped once per frame is widened once (`four_channels`), and each warped fram
 back to RGB (`three_channels`, a tenth of the saving).
 
 Two images warped and blended per frame (first + last frame) go through `warp_blend`: the C
-kernel `_warp_blend.c` where it was built, else the same steps in OpenCV.
+kernel `_warp_blend.c` where it was built, else the same steps in OpenCV. Image to video
+uses the kernel too, for one image (parallax.py).
 """
 
 from __future__ import annotations
