@@ -225,6 +225,28 @@ def test_interpolation_leaves_no_halo_around_the_moving_ball() -> None:
         assert (changed & rim).sum() < 50, t
 
 
+@pytest.mark.parametrize("seed", [2, 9])
+def test_interpolation_scatters_no_specks_of_the_ball_along_its_path(seed) -> None:
+    # On a busy photo the pixels at the ball's rim fail the round trip and are given mixed
+    # motions; splatted, they land as red specks along the path (measured before the
+    # median filter: 312 and 899 px over the three moments, after it: 1 and 150).
+    background = shapes_photo(seed, 960, 540)
+    first, last = background.copy(), background.copy()
+    cv2.circle(first, (240, 270), 45, (220, 30, 30), -1, cv2.LINE_AA)
+    cv2.circle(last, (720, 270), 45, (220, 30, 30), -1, cv2.LINE_AA)
+    blend = FlowInterpolation(first, last, 25)
+    ys, xs = np.mgrid[0:540, 0:960]
+
+    def red(image: np.ndarray) -> np.ndarray:
+        return np.abs(image.astype(int) - (220, 30, 30)).sum(axis=2) < 90
+
+    specks = 0
+    for t in (0.35, 0.5, 0.65):
+        away = np.hypot(xs - (240 + 480 * t), ys - 270) > 50
+        specks += int((red(blend.frame_at(t)) & ~red(background) & away).sum())
+    assert specks < 250
+
+
 def sharpness(image: np.ndarray) -> float:
     """Variance of the Laplacian of the grey image: how much fine detail (or tearing) it has."""
     return float(cv2.Laplacian(cv2.cvtColor(image, cv2.COLOR_RGB2GRAY), cv2.CV_32F).var())

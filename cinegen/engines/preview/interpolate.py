@@ -23,6 +23,12 @@ from cinegen.engines.preview.warp import four_channels, three_channels, warp_ble
 
 FLOW_LONG_SIDE = 256
 HOLD = 3  # frames that rest on the last image at the end
+SPECK_FILTER = 5
+"""The splatted flows are median-filtered over this many small-copy pixels: pixels at a moving
+object's rim fail the round trip, get mixed motions from the hole filling and land as
+scattered specks of the object along its path (a red ball crossing a photo of shapes, 960 ×
+540: 331-564 red pixels away from it at t = 0.5-0.65, 6-144 filtered). A median keeps the
+object's own outline; the motion-edge pass redraws it at full size."""
 SHARED_SPLAT_LAG = 0.5
 """Frames share one splat, made at the middle of their time span, as long as no pixel of the
 small copy is further than this (its pixels) from where that splat put it: motion boundaries
@@ -296,7 +302,10 @@ class FlowInterpolation:
         motion edges of the first one."""
         field0, cover0 = self.splat_fwd.at(t)
         field1, cover1 = self.splat_bwd.at(1.0 - t)
-        back0, back1 = fill_holes(field0, cover0), fill_holes(field1, cover1)
+        back0, back1 = (
+            cv2.medianBlur(fill_holes(field, cover), SPECK_FILTER)
+            for field, cover in ((field0, cover0), (field1, cover1))
+        )
         small_height, small_width = cover0.shape
         small = np.empty((6, small_height, small_width), np.float32)
         small[:2], small[2:4] = back0.transpose(2, 0, 1), back1.transpose(2, 0, 1)
