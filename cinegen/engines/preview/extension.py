@@ -3,8 +3,9 @@
 Steps: stream the input frames through (never holding the video: only small grey copies of
 the last second and the last full frame are kept); measure the global camera motion of the
 last second as an affine per frame (dense DIS flow, robust least squares: deterministic, no
-RANSAC); then keep applying that motion to the last frame, with a gentle decay of whatever
-local motion there was, so the seam is no bigger a step than the input's own frame steps.
+RANSAC); then keep applying that motion to the last frame, so the seam is no bigger a step
+than the input's own frame steps. Only the camera's motion is carried on: a subject moving
+within the frame stops at the seam (the last frame is all there is to warp).
 """
 
 from __future__ import annotations
