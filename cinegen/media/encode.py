@@ -57,9 +57,10 @@ X264_PARAMS = "mbtree=0:ipratio=3"
 sizes and contents (the same frames then encode to different bytes from run to run); without
 it the encoder is deterministic, at a few percent of compression.
 ipratio=3 (x264's default is 1.4): keyframes, here the first and the last frame, are
-quantised 9.5 QP finer than the frames between (2.9 by default). Those are the frames that must match an input image,
-and the first is the reference the others are predicted from: on the bench's photo of
-saturated shapes, +0.7 dB on the first frame and +0.6 dB on the second, for a file 3 % larger."""
+quantised 9.5 QP finer than the frames between (2.9 by default). Those are the frames that
+must match an input image, and the first is the reference the others are predicted from: on
+the bench's photo of saturated shapes, +0.7 dB on the first frame and +0.6 dB on the second,
+for a file 3 % larger."""
 
 
 @dataclass(frozen=True)
@@ -300,7 +301,8 @@ class _Nv12Converter:
     picks one pixel per block, which aliases and costs ~3 dB), or the frame itself when the
     clip comes at half size. It is converted with OpenCV's integer YCrCb path, scaled to
     limited range by a lookup table and interleaved as NV12 wants. Luma comes from OpenCV's
-    I420 conversion of a full-size frame, or is a smaller frame's YCrCb luma scaled up
+    I420 conversion of a full-size frame (for a clip's first and last frames, from
+    `_luma_matching_colours`), or is a smaller frame's YCrCb luma scaled up
     (bicubic: a 720p photo's 1080p frame, worked at 1280×720, decodes 1.2 dB closer to it than
     with bilinear).
     A frame at another size below the video's (a 1080p video worked at 1280×720) is turned
