@@ -361,20 +361,16 @@ class _Nv12Converter:
 # A decoder rebuilds R, G and B from one luma value and the 2x2 block's shared chroma: the
 # chroma adds 1.402 Cr to R, -0.344 Cb - 0.714 Cr to G and 1.772 Cb to B (BT.601). The luma
 # that brings the three closest to the frame's own (least squares) is the mean of R, G and B
-# less the mean of those additions, a value per block: 0.688 Cr + 1.428 Cb, over 3.
+# less the mean of those additions, a value per block: (1.772 - 0.344) Cb + (1.402 - 0.714)
+# Cr, over 3.
+_CB_ADDED = 1.772 - 0.344136
+_CR_ADDED = 1.402 - 0.714136
 _LIMITED_SCALE = 219 / 255  # full-range RGB to limited-range luma steps
 _CHROMA_STEP = 255 / 224  # one limited-range chroma step in full-range units
 _MEAN_RGB = np.array([[_LIMITED_SCALE / 3] * 3 + [16.0]], np.float32)
-_CHROMA_SHARE = np.array(
-    [
-        [
-            1.427864 / 3 * _CHROMA_STEP * _LIMITED_SCALE,  # Cb
-            0.687864 / 3 * _CHROMA_STEP * _LIMITED_SCALE,  # Cr
-            -128 * (1.427864 + 0.687864) / 3 * _CHROMA_STEP * _LIMITED_SCALE,
-        ]
-    ],
-    np.float32,
-)
+_CHROMA_SHARE = np.float32([[_CB_ADDED, _CR_ADDED, -128 * (_CB_ADDED + _CR_ADDED)]]) * np.float32(
+    _CHROMA_STEP * _LIMITED_SCALE / 3
+)  # applied to NV12's (Cb, Cr) pairs
 
 
 def _luma_matching_colours(rgb: np.ndarray, pairs: np.ndarray, luma: np.ndarray) -> None:

@@ -138,6 +138,7 @@ def test_image_to_video_frames_from_the_kernel_match_opencv_remap(monkeypatch, p
     assert shot.fit
     fused = [shot.frame(index) for index in (1, 20, 47)]
     monkeypatch.setattr(parallax, "FUSED", False)
+    shot = ParallaxShot(image, parse_prompt(prompt), fps=24, num_frames=48)
     for index, frame in zip((1, 20, 47), fused, strict=True):
         error = np.abs(frame.astype(np.int16) - shot.frame(index).astype(np.int16))
         assert error.max() <= 3, (index, error.max())

@@ -3,7 +3,7 @@
 Steps: estimate dense flow both ways (first→last, last→first) on small copies, and give the
 pixels that fail the round trip (hidden in the other image) their neighbours' flow; for each
 time t, forward-splat each flow to where its pixels are at t (nearest-to-camera = larger
-motion wins a collision), fill the holes; then backward-warp both full-resolution images to
+motion wins a collision), fill the holes and filter out specks; then backward-warp both full-resolution images to
 time t and blend them, trusting each image only where its splat landed (the other one is
 occluded there); last, redo the pixels along motion edges at full size, where the small flow
 is too coarse. A square moving left to right is one square in the middle at t = 0.5, not two
@@ -298,8 +298,8 @@ class FlowInterpolation:
         self.groups = splat_groups(self.times, fastest)
 
     def fields_at(self, t: float) -> Fields:
-        """Both flows splatted to time t, holes filled, where each splat landed, and the
-        motion edges of the first one."""
+        """Both flows splatted to time t, holes filled, specks filtered out (`SPECK_FILTER`),
+        where each splat landed, and the motion edges of the first one."""
         field0, cover0 = self.splat_fwd.at(t)
         field1, cover1 = self.splat_bwd.at(1.0 - t)
         back0, back1 = (

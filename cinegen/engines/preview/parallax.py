@@ -131,15 +131,19 @@ class ParallaxShot:
         self.gx, self.gy = _grid(self.width, self.height)
         # Moving away from the image reveals what is outside it: there, mirror the borders.
         self.fit = self.velocity.dolly >= 0 and self.velocity.zoom >= 0
-        # Reused by every frame: at 4k the full-size ones are over glibc's 32 MB mmap ceiling,
-        # so allocated afresh they are mapped and zero-filled each frame (2.6 CPU-s of page
-        # faults in 8 s).
-        self._offsets = np.empty((self.height, self.width, 2), np.float32)
-        self._warped = np.empty((self.height, self.width, 4), np.uint8)
-        # warp_blend's planes: the first image's flow, where it landed (everywhere), and a
-        # second image that is nowhere.
-        self._planes = np.zeros((6, self.gx.shape[0], self.width), np.float32)
-        self._planes[4] = 1.0
+        # The fused kernel where every lookup stays inside the image, else OpenCV's remap.
+        self.one_pass = self.fit and FUSED
+        # Each path's buffers, reused by every frame: at 4k the full-size ones are over
+        # glibc's 32 MB mmap ceiling, so allocated afresh they are mapped and zero-filled
+        # each frame (2.6 CPU-s of page faults in 8 s).
+        if self.one_pass:
+            # warp_blend's planes: the first image's flow, where it landed (everywhere), and
+            # a second image that is nowhere.
+            self._planes = np.zeros((6, self.gx.shape[0], self.width), np.float32)
+            self._planes[4] = 1.0
+        else:
+            self._offsets = np.empty((self.height, self.width, 2), np.float32)
+            self._warped = np.empty((self.height, self.width, 4), np.uint8)
 
     def pose(self, index: int) -> Pose:
         return pose_at(self.velocity, index / self.fps)
@@ -155,7 +159,7 @@ class ParallaxShot:
         # Interpolate the displacement, not the coordinates: resizing is exact for offsets,
         # and a relative map needs no full-size grid.
         dx, dy = (sx - self.gx).astype(np.float32), (sy - self.gy).astype(np.float32)
-        if self.fit and FUSED:
+        if self.one_pass:
             return self._warp_in_one_pass(dx, dy)
         return self._remap(dx, dy)
 
