@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from cinegen.core.request import Mode
+from cinegen.engines.base import InputVideo
 from cinegen.engines.preview.engine import PreviewEngine
 from cinegen.engines.preview.interpolate import (
     SHARED_SPLAT_LAG,
@@ -20,10 +21,11 @@ from cinegen.engines.preview.interpolate import (
     timing,
 )
 from cinegen.engines.preview.prompt import parse_prompt
-from cinegen.media.decode import iter_video_frames
+from cinegen.media.decode import iter_video_frames, probe_video
+from cinegen.media.encode import encode_clip
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
 from tests.engines.test_preview_contract import input_video, spec_for
-from tests.media.video_checks import psnr, shapes_photo, textured
+from tests.media.video_checks import clip_of, psnr, shapes_photo, textured
 
 ENGINE = PreviewEngine()
 W, H = 256, 144
@@ -369,6 +371,53 @@ def test_extension_continues_the_motion_without_a_jump(tmp_path, prompt: str) ->
     assert abs(after.dx - before.dx) < 0.3 * abs(before.dx) + 0.1
     assert abs(after.divergence - before.divergence) < 0.3 * abs(before.divergence) + 3e-4
     assert min(psnr(a, b) for a, b in zip(source, out[:48], strict=True)) == float("inf")
+
+
+def _red_ball(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The red ball's centre (x, y), and where the frame is ball-red."""
+    red = (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
+    ys, xs = np.nonzero(red)
+    return np.array([xs.mean(), ys.mean()]), red
+
+
+@pytest.mark.parametrize("pan", [0, 2])
+def test_extension_carries_a_moving_ball_on_and_uncovers_the_background(tmp_path, pan) -> None:
+    """A red ball crossing a grey textured background (which pans `pan` px per frame): the
+    new part keeps the ball going at its speed, with no copy of it left where it was."""
+    width, height, radius, speed = 320, 180, 18, np.array([3.0, 0.8])
+    world = textured(2 * width, height, seed=5).mean(axis=2, keepdims=True)
+    world = np.repeat(world, 3, axis=2).astype(np.uint8)
+    frames = []
+    for index in range(48):
+        frame = world[:, 80 + pan * index : 80 + pan * index + width].copy()
+        centre = np.array([40.0, 60.0]) + speed * index
+        cv2.circle(
+            frame,
+            tuple(int(v) for v in np.rint(centre * 16)),
+            radius * 16,
+            (220, 30, 30),
+            -1,
+            cv2.LINE_AA,
+            4,
+        )
+        frames.append(frame)
+    encode_clip(clip_of(frames), str(tmp_path / "ball.mp4"))
+    info = probe_video(str(tmp_path / "ball.mp4"))
+    video = InputVideo(str(tmp_path / "ball.mp4"), width, height, info.num_frames, 24, False)
+    spec = spec_for(
+        Mode.EXTENSION, input_video=video, num_frames=48 + 168, width=width, height=height
+    )
+    out = frames_of(replace(spec, prompt="a ball"))
+    source = list(iter_video_frames(video.path))
+    last, _ = _red_ball(source[-1])
+    for ahead in (1, 6, 12, 24):
+        centre, _ = _red_ball(out[47 + ahead])
+        assert np.abs(centre - (last + speed * ahead)).max() < 1.5
+    _, red = _red_ball(out[47 + 24])
+    ys, xs = np.mgrid[0:height, 0:width]
+    assert not (red & (np.hypot(xs - last[0], ys - last[1]) < 1.5 * radius)).any()
+    diffs = [mean_abs_diff(a, b) for a, b in zip(source[-25:-1], source[-24:], strict=True)]
+    assert mean_abs_diff(out[47], out[48]) <= 1.5 * float(np.median(diffs))
 
 
 def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:

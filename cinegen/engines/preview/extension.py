@@ -1,17 +1,27 @@
 """Extension: the input video, unchanged, then more seconds that continue its last motion.
 
-Steps: stream the input frames through (never holding the video: only small grey copies of
-the last second and the last full frame are kept); measure the global camera motion of the
-last second as an affine per frame (dense DIS flow, robust least squares: deterministic, no
-RANSAC); then keep applying that motion to the last frame, so the seam is no bigger a step
-than the input's own frame steps. Only the camera's motion is carried on: a subject moving
-within the frame stops at the seam (the last frame is all there is to warp).
+Steps, top to bottom:
+1. Stream the input frames through. Only its last two seconds are kept: small copies for
+   measuring motion, and the full frames (extension inputs are 720p: about 135 MB).
+2. The camera: the global motion of the last second as an affine per frame (dense DIS flow,
+   robust least squares: deterministic, no RANSAC).
+3. The subjects: compact parts of the last frame that move against that camera (the flow
+   back over a few frames, less what the camera explains), each with its own velocity.
+4. The background behind each subject, taken from the earlier frame nearest in time where
+   the subject had moved out of the way (aligned by the camera's motion); what no frame
+   shows is inpainted. A subject is what differs from that background.
+5. Each new frame: the background moved on by the camera, each subject moved on by the
+   camera and its own velocity, then the prompt's weather. So the seam is no bigger a step
+   than the input's own frame steps. A subject entering the frame from an edge stays part
+   of the background (there is no more of it to show), as do parts too large to be a subject
+   and pieces of depth layers (they move with the camera's average).
 """
 
 from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -22,16 +32,42 @@ from cinegen.engines.preview.warp import four_channels, three_channels
 from cinegen.media.decode import fit_image, iter_video_frames
 
 MOTION_LONG_SIDE = 320
+HISTORY_SECONDS = 2.0
+"""How much of the input's end is kept: the camera is measured on its last second; a subject
+needs longer to uncover the background behind it (a car its own length)."""
 FADE_IN_SECONDS = 1.0
 GRID_STEP = 4
+SUBJECT_STRIDE = 6
+"""Frames between the two the subjects' motion is measured on: slow subjects need a span."""
+MIN_SUBJECT_SHIFT = 1.5
+"""Small-copy pixels over SUBJECT_STRIDE frames that a subject moves more than the camera."""
+MAX_SUBJECT_SPAN = 0.6
+"""A moving part wider or taller than this share of the frame is a depth layer, not a subject."""
+MIN_SUBJECT_AREA = 12
+"""Small-copy pixels: a smaller moving part is flow noise."""
+SUBJECT_MATCH = 24
+"""Levels (largest of R, G, B) within which a small-copy pixel is taken to match."""
+SURROUNDINGS_SHARE = 0.25
+"""A part whose surroundings move more than this share of its own shift is not a subject."""
+DETAIL_MIN_EIGEN = 1e-4
+"""Smaller eigenvalue of the 5×5 structure tensor (`cv2.cornerMinEigenVal`) above which a
+pixel has detail in two directions, so its flow can be trusted (along a plain line it can't)."""
+SUBJECT_CONTRAST = (10.0, 30.0)
+"""Levels of difference from the background where a pixel starts and finishes being subject."""
+_DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+_DISC9 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
+_DISC17 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (17, 17))
 
 
-def _small_grey(frame: np.ndarray, scale: float) -> np.ndarray:
-    grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
+def _small(frame: np.ndarray, scale: float) -> np.ndarray:
     if scale == 1.0:
-        return grey
+        return frame
     size = (max(8, round(frame.shape[1] * scale)), max(8, round(frame.shape[0] * scale)))
-    return cv2.resize(grey, size, interpolation=cv2.INTER_AREA)
+    return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def _grey(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
 
 
 def fit_affine(flow: np.ndarray, step: int = GRID_STEP) -> np.ndarray:
@@ -63,8 +99,12 @@ def _as3(m: np.ndarray) -> np.ndarray:
     return np.vstack([m, [0.0, 0.0, 1.0]])
 
 
+def _shift(dx: float, dy: float) -> np.ndarray:
+    return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
+
+
 def measure_motion(history: list[np.ndarray], scale: float, stride: int = 4) -> np.ndarray:
-    """The typical per-frame affine of the frames in `history` (element-wise median).
+    """The typical per-frame affine of the small RGB frames in `history` (element-wise median).
 
     Measured between frames `stride` apart and divided back down to one frame: a zoom changes
     the scale by a fraction of a percent per frame, which encoding noise would swamp in the
@@ -76,15 +116,375 @@ def measure_motion(history: list[np.ndarray], scale: float, stride: int = 4) -> 
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     affines = []
-    for before, after in zip(history[:-stride], history[stride:], strict=True):
+    greys = [_grey(frame) for frame in history]
+    for before, after in zip(greys[:-stride], greys[stride:], strict=True):
         flow = dis.calc(before, after, None)
         affines.append(identity + (_to_full(fit_affine(flow), scale) - identity) / stride)
     recent = np.stack(affines[-12:])
     return np.median(recent, axis=0)
 
 
+@dataclass(frozen=True)
+class MovingPart:
+    """Where a part of the last frame moves against the camera (a small-copy mask), and its
+    velocity relative to the camera, in full-resolution pixels per frame."""
+
+    mask: np.ndarray
+    velocity: tuple[float, float]
+
+
+def find_moving_parts(
+    history: list[np.ndarray], motion: np.ndarray, scale: float, stride: int = SUBJECT_STRIDE
+) -> list[MovingPart]:
+    """The compact parts of the last small frame that move against the camera, each with its
+    velocity. Parts the frame's edge holds (`_held_by_edge`) are left out.
+
+    Earlier frames are first brought into the last frame's camera, so what still moves
+    between them is a subject. The flow over `stride` frames finds where; matching the
+    part's pixels gives its velocity (the flow inside a flat-coloured subject lags behind);
+    the part's extent is where that velocity explains the earlier frames and standing still
+    does not, and that differ from the median of the earlier frames (`_subject_pixels`).
+    """
+    stride = min(stride, len(history) - 1)
+    if stride < 1:
+        return []
+    last = history[-1]
+    h, w = last.shape[:2]
+    aligned = {
+        back: _in_last_camera(history[-1 - back], motion, scale, back)
+        for back in range(stride, len(history), stride)
+    }
+    background = np.median(np.stack([last, *aligned.values()]), axis=0).astype(np.uint8)
+    standing_out = cv2.absdiff(last, background).max(axis=2) > SUBJECT_MATCH
+    standing_out = cv2.dilate(standing_out.astype(np.uint8), _DISC3).astype(bool)
+    grey = _grey(last)
+    detail = cv2.cornerMinEigenVal(grey, 5) > DETAIL_MIN_EIGEN
+    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    flow = dis.calc(grey, _grey(aligned[stride]), None)
+    shift = np.hypot(flow[..., 0], flow[..., 1])
+    moving = (shift > MIN_SUBJECT_SHIFT).astype(np.uint8)
+    moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
+    parts: list[MovingPart] = []
+    taken = np.zeros((h, w), bool)
+    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
+        box = tuple(int(v) for v in stats[label, :4])
+        if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or _too_large(box, w, h):
+            continue
+        found = labels == label
+        if (found & taken).any():
+            continue
+        reach = 2 * float(np.percentile(shift[found], 90)) + max(box[2:]) / 2 + 4
+        dx, dy = _matched_shift(last, aligned[stride], found, box, reach)
+        step = (dx / stride, dy / stride)
+        mask = _subject_pixels(_witnesses(last, aligned, step), standing_out, found)
+        mask = _subject_pixels(_witnesses(last, aligned, step, mask), standing_out, mask)
+        if np.count_nonzero(mask) < MIN_SUBJECT_AREA or _moves_with_surroundings(
+            mask, flow, detail, (dx, dy)
+        ):
+            continue
+        box = cv2.boundingRect(mask.astype(np.uint8))
+        dx, dy = _over_longer_span(last, aligned, mask, box, (dx / stride, dy / stride))
+        vx, vy = -dx / scale, -dy / scale
+        if _too_large(box, w, h) or _held_by_edge(box, (vx, vy), w, h):
+            continue
+        taken |= mask
+        parts.append(MovingPart(mask, (vx, vy)))
+    return parts
+
+
+def _in_last_camera(frame: np.ndarray, motion: np.ndarray, scale: float, back: int) -> np.ndarray:
+    """A small frame from `back` frames before the last, moved into the last one's camera."""
+    to_small = np.diag([scale, scale, 1.0])
+    undo = to_small @ np.linalg.matrix_power(np.linalg.inv(_as3(motion)), back)
+    undo = undo @ np.linalg.inv(to_small)  # last frame's pixel → that frame's pixel
+    return cv2.warpAffine(
+        frame,
+        undo[:2],
+        (frame.shape[1], frame.shape[0]),
+        flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
+
+
+def _over_longer_span(
+    last: np.ndarray,
+    aligned: dict[int, np.ndarray],
+    mask: np.ndarray,
+    box: tuple[int, int, int, int],
+    step: tuple[float, float],
+) -> tuple[float, float]:
+    """`step` (small-copy pixels per frame) measured again over the last second: a tenth of
+    a pixel in the match is then a 24th as much per frame. Kept as it was if the subject
+    was going elsewhere a second ago (it turned or sped up)."""
+    far = max(back for back in aligned if back <= 4 * SUBJECT_STRIDE)
+    guess = (step[0] * far, step[1] * far)
+    reach = 2 + 0.25 * float(np.hypot(*guess))
+    found = _matched_shift(last, aligned[far], mask, box, reach, guess)
+    if np.hypot(found[0] - guess[0], found[1] - guess[1]) >= reach:
+        return step
+    return found[0] / far, found[1] / far
+
+
+def _moves_with_surroundings(
+    mask: np.ndarray, flow: np.ndarray, detail: np.ndarray, shift: tuple[float, float]
+) -> bool:
+    """Whether the band 4 to 8 small-copy pixels around `mask` moves a good part as far as
+    the part itself: then it is a piece of a depth layer (say the near sand of a tracking
+    shot) that the flow split off, not a subject moving over a background.
+
+    Only the band's pixels with `detail` count: on a plain road, or along its painted line,
+    the flow just spreads the car's motion around it, and a subject on a plain background
+    is a subject.
+    """
+    grown = mask.astype(np.uint8)
+    band = cv2.dilate(grown, _DISC17).astype(bool) & ~cv2.dilate(grown, _DISC9).astype(bool)
+    band &= detail
+    if np.count_nonzero(band) < MIN_SUBJECT_AREA:
+        return False
+    around = np.median(flow[band], axis=0)
+    return float(np.hypot(*around)) > SURROUNDINGS_SHARE * float(np.hypot(*shift))
+
+
+def _too_large(box: tuple[int, int, int, int], w: int, h: int) -> bool:
+    return box[2] > MAX_SUBJECT_SPAN * w or box[3] > MAX_SUBJECT_SPAN * h
+
+
+def _held_by_edge(
+    box: tuple[int, int, int, int], velocity: tuple[float, float], w: int, h: int
+) -> bool:
+    """Whether the part touches an edge of the frame and does not move out through one:
+    then more of it is outside (a car driving in), or it is a piece of a layer the frame
+    cuts (a cloud along the top). Moving it would show where it was cut."""
+    x, y, width, height = box
+    vx, vy = velocity
+    outward = [
+        -vx if x == 0 else None,
+        -vy if y == 0 else None,
+        vx if x + width == w else None,
+        vy if y + height == h else None,
+    ]
+    touched = [speed for speed in outward if speed is not None]
+    return bool(touched) and max(touched) <= 0.0
+
+
+def _witnesses(
+    last: np.ndarray,
+    aligned: dict[int, np.ndarray],
+    step: tuple[float, float],
+    subject: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where some earlier frame is explained by moving `step` per frame (small-copy pixels,
+    pointing back to where they were) and not by standing still, and where the reverse.
+
+    Given the `subject`'s pixels, a frame is no witness for moving where the subject itself
+    covered the pixel then: the background just behind a subject on a plain road was hidden
+    by it in every earlier frame, and standing still explains that too.
+    """
+    h, w = last.shape[:2]
+    for_moving = np.zeros((h, w), bool)
+    for_still = np.zeros((h, w), bool)
+    for back, before in aligned.items():
+        moved = np.float64([[1, 0, step[0] * back], [0, 1, step[1] * back]])
+        where_it_was = cv2.warpAffine(
+            before,
+            moved,
+            (w, h),
+            flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        if_moving = cv2.absdiff(last, where_it_was).max(axis=2) <= SUBJECT_MATCH
+        if_still = cv2.absdiff(last, before).max(axis=2) <= SUBJECT_MATCH
+        witness = if_moving & ~if_still
+        if subject is not None:
+            hidden = cv2.warpAffine(
+                subject.astype(np.uint8), moved, (w, h), flags=cv2.INTER_NEAREST
+            )
+            witness &= hidden == 0
+        for_moving |= witness
+        for_still |= if_still & ~if_moving
+    return for_moving, for_still
+
+
+def _subject_pixels(
+    witnesses: tuple[np.ndarray, np.ndarray], standing_out: np.ndarray, found: np.ndarray
+) -> np.ndarray:
+    """The pixels with a witness for moving and none for standing still (`_witnesses`) that
+    stand out from the background.
+
+    Kept: the parts that touch `found`, opened (chance matches on a busy background leave
+    thin threads) and with their holes filled (a flat subject overlapping its earlier place
+    leaves both hypotheses true there).
+    """
+    for_moving, for_still = witnesses
+    subject = (for_moving & ~for_still & standing_out).astype(np.uint8)
+    subject = cv2.morphologyEx(subject, cv2.MORPH_OPEN, _DISC3)
+    count, labels = cv2.connectedComponents(subject, connectivity=8)
+    keep = np.zeros(count, bool)
+    keep[np.unique(labels[found])] = True
+    keep[0] = False
+    return _filled(keep[labels])
+
+
+def _filled(mask: np.ndarray) -> np.ndarray:
+    """`mask` with every region it encloses filled in."""
+    h, w = mask.shape
+    outside = np.zeros((h + 2, w + 2), np.uint8)
+    outside[1:-1, 1:-1] = mask
+    cv2.floodFill(outside, None, (0, 0), 2)
+    return outside[1:-1, 1:-1] != 2
+
+
+def _matched_shift(
+    last: np.ndarray,
+    before: np.ndarray,
+    mask: np.ndarray,
+    box: tuple[int, int, int, int],
+    reach: float,
+    guess: tuple[float, float] = (0.0, 0.0),
+) -> tuple[float, float]:
+    """Where the masked pixels of `last` in `box` were in `before`, as a shift (to a tenth of
+    a pixel: a parabola through the best match and its neighbours), searched within `reach`
+    of `guess`."""
+    x, y, width, height = box
+    h, w = last.shape[:2]
+    r = int(np.ceil(reach))
+    gx, gy = round(guess[0]), round(guess[1])
+    left, top = max(0, x + gx - r), max(0, y + gy - r)
+    right, bottom = min(w, x + gx + width + r), min(h, y + gy + height + r)
+    if right - left < width or bottom - top < height:
+        return guess
+    template = last[y : y + height, x : x + width]
+    weights = mask[y : y + height, x : x + width].astype(np.uint8)
+    cost = cv2.matchTemplate(before[top:bottom, left:right], template, cv2.TM_SQDIFF, mask=weights)
+    _, _, (bx, by), _ = cv2.minMaxLoc(cost)
+
+    def refined(c_minus: float, c_mid: float, c_plus: float) -> float:
+        curve = c_minus - 2 * c_mid + c_plus
+        return 0.0 if curve <= 0 else float(np.clip(0.5 * (c_minus - c_plus) / curve, -0.5, 0.5))
+
+    fx = refined(*cost[by, bx - 1 : bx + 2]) if 0 < bx < cost.shape[1] - 1 else 0.0
+    fy = refined(*cost[by - 1 : by + 2, bx]) if 0 < by < cost.shape[0] - 1 else 0.0
+    return left + bx + fx - x, top + by + fy - y
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A subject cut out of the last frame: RGB plus how much of each pixel is subject
+    (alpha), placed at `origin`, moving at `velocity` against the camera."""
+
+    patch: np.ndarray
+    origin: tuple[int, int]
+    velocity: tuple[float, float]
+
+    def draw(self, frame: np.ndarray, camera: np.ndarray, frames_on: int) -> None:
+        """Blend the subject into `frame`, `frames_on` frames after the last input frame."""
+        vx, vy = self.velocity
+        place = _shift(vx * frames_on, vy * frames_on) @ camera @ _shift(*self.origin)
+        h, w = self.patch.shape[:2]
+        corners = place[:2] @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], np.float64)
+        left, top = (max(0, int(np.floor(v))) for v in corners.min(1))
+        right = min(frame.shape[1], int(np.ceil(corners[0].max())) + 1)
+        bottom = min(frame.shape[0], int(np.ceil(corners[1].max())) + 1)
+        if right <= left or bottom <= top:
+            return
+        warped = cv2.warpAffine(
+            self.patch,
+            (_shift(-left, -top) @ place)[:2],
+            (right - left, bottom - top),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
+        alpha = warped[..., 3:].astype(np.float32) * np.float32(1 / 255)
+        region = frame[top:bottom, left:right]
+        blended = region + (warped[..., :3] - region.astype(np.float32)) * alpha
+        region[:] = np.rint(blended).astype(np.uint8)
+
+
+def cut_out_subjects(
+    frames: list[np.ndarray], parts: list[MovingPart], motion: np.ndarray
+) -> tuple[np.ndarray, list[Subject]]:
+    """The last frame with each moving part replaced by the background behind it, and the
+    subjects cut out of it.
+
+    Behind a part that moves at v, frame −d shows the background wherever the part, then at
+    its place less v·d, did not cover. Each pixel gets the median of the frames that show
+    it (every other frame: other subjects passing by are outvoted); what no frame shows is
+    inpainted.
+    """
+    last = frames[-1]
+    height, width = last.shape[:2]
+    plate = last.copy()
+    step = _as3(motion)
+    subjects = []
+    for part in parts:
+        hole = cv2.resize(
+            part.mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+        )
+        grow = 4 * round(width / part.mask.shape[1]) + 1  # two small-copy pixels around
+        hole = cv2.dilate(hole, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (grow, grow)))
+        x0, y0, w, h = cv2.boundingRect(hole)
+        box = hole[y0 : y0 + h, x0 : x0 + w]
+        background = _background_behind(frames, box, (x0, y0), part.velocity, step)
+        subject = last[y0 : y0 + h, x0 : x0 + w]
+        difference = np.abs(subject.astype(np.int16) - background).max(axis=2).astype(np.float32)
+        low, high = SUBJECT_CONTRAST
+        alpha = np.clip((difference - low) / (high - low), 0.0, 1.0) * (box > 0)
+        alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
+        plate[y0 : y0 + h, x0 : x0 + w][box > 0] = background[box > 0]
+        patch = np.dstack([subject, np.rint(alpha * 255).astype(np.uint8)])
+        subjects.append(Subject(patch, (x0, y0), part.velocity))
+    return plate, subjects
+
+
+def _background_behind(
+    frames: list[np.ndarray],
+    box: np.ndarray,
+    origin: tuple[int, int],
+    velocity: tuple[float, float],
+    step: np.ndarray,
+) -> np.ndarray:
+    """The background in `box` (at `origin` of the last frame, where a part moving at
+    `velocity` covers its nonzero pixels), from the earlier frames that show it."""
+    h, w = box.shape
+    vx, vy = velocity
+    shown: list[np.ndarray] = []
+    seen: list[np.ndarray] = []
+    for back in range(1, len(frames), 2):
+        was_there = cv2.warpAffine(
+            box,
+            np.float64([[1, 0, -vx * back], [0, 1, -vy * back]]),
+            (w, h),
+            flags=cv2.INTER_NEAREST,
+        )
+        aligned = _shift(-origin[0], -origin[1]) @ np.linalg.matrix_power(step, back)
+        earlier = cv2.warpAffine(
+            frames[-1 - back],
+            aligned[:2],
+            (w, h),
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
+        shown.append(np.where((was_there == 0)[..., None], earlier.astype(np.uint16), 256))
+        seen.append(was_there == 0)
+    last = frames[-1][origin[1] : origin[1] + h, origin[0] : origin[0] + w]
+    if not shown:
+        return cv2.inpaint(last, box, 3, cv2.INPAINT_TELEA)
+    values = np.sort(np.stack(shown), axis=0)  # unseen (256) sorts last
+    count = np.sum(seen, axis=0)
+    middle = (np.maximum(count, 1) - 1) // 2
+    background = np.take_along_axis(values, middle[None, ..., None], axis=0)[0].astype(np.uint8)
+    background = np.where((box == 0)[..., None], last, background)
+    missing = ((count == 0) & (box > 0)).astype(np.uint8)
+    if missing.any():
+        background = cv2.inpaint(background, missing, 3, cv2.INPAINT_TELEA)
+    return background
+
+
 class Extension:
-    """The input's frames, then more that carry on its camera motion: `num_frames` in all."""
+    """The input's frames, then more that carry on its camera and subjects: `num_frames`."""
 
     def __init__(
         self,
@@ -103,6 +503,7 @@ class Extension:
         self.scale = min(1.0, MOTION_LONG_SIDE / max(width, height))
         self.input_frames = 0
         self.motion: np.ndarray | None = None
+        self.subjects: list[Subject] = []
 
     def _input(self) -> Iterator[np.ndarray]:
         width, height = self.size
@@ -112,22 +513,27 @@ class Extension:
             yield frame
 
     def frames(self) -> Iterator[np.ndarray]:
-        history: deque[np.ndarray] = deque(maxlen=self.fps + 1)
-        last: np.ndarray | None = None
+        kept = round(HISTORY_SECONDS * self.fps) + 1
+        history: deque[np.ndarray] = deque(maxlen=kept)
+        recent: deque[np.ndarray] = deque(maxlen=kept)
         for frame in self._input():
             if self.input_frames == self.num_frames:
                 return
-            history.append(_small_grey(frame, self.scale))
-            last = frame
+            history.append(_small(frame, self.scale))
+            recent.append(frame)
             self.input_frames += 1
             yield frame
-        if last is None:
+        if not recent:
             return
-        self.motion = measure_motion(list(history), self.scale)
-        yield from self._continue(last, self.motion, self.num_frames - self.input_frames)
+        self.motion = measure_motion(list(history)[-self.fps - 1 :], self.scale)
+        parts = find_moving_parts(list(history), self.motion, self.scale)
+        plate, self.subjects = cut_out_subjects(list(recent), parts, self.motion)
+        recent.clear()
+        yield from self._continue(plate, self.motion, self.num_frames - self.input_frames)
 
-    def _continue(self, last: np.ndarray, motion: np.ndarray, count: int) -> Iterator[np.ndarray]:
-        """Apply the motion again and again to the last frame (composed, so no drift).
+    def _continue(self, plate: np.ndarray, motion: np.ndarray, count: int) -> Iterator[np.ndarray]:
+        """Apply the motion again and again to the background (composed, so no drift), and
+        draw each subject further along its own way.
 
         The prompt's weather (rain, snow, sparks) falls over the new part, fading in over a
         second so the seam stays as smooth as the input's own frame steps.
@@ -135,7 +541,7 @@ class Extension:
         step = _as3(motion)
         total = np.eye(3)
         width, height = self.size
-        source = four_channels(last)
+        source = four_channels(plate)
         for index in range(count):
             total = step @ total
             warped = cv2.warpAffine(
@@ -146,6 +552,8 @@ class Extension:
                 borderMode=cv2.BORDER_REFLECT101,
             )
             frame = three_channels(warped)
+            for subject in self.subjects:
+                subject.draw(frame, total, index + 1)
             if self.weather:
                 seconds = (index + 1) / self.fps
                 draw_fields(frame, self.weather, seconds, share=seconds / FADE_IN_SECONDS)
