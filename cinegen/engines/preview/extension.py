@@ -43,6 +43,8 @@ MIN_SUBJECT_SHIFT = 1.5
 """Small-copy pixels over SUBJECT_STRIDE frames that a subject moves more than the camera."""
 MAX_SUBJECT_SPAN = 0.6
 """A moving part wider or taller than this share of the frame is a depth layer, not a subject."""
+MAX_SUBJECTS = 8
+"""The largest moving parts looked at (rain and snow make many small ones)."""
 MIN_SUBJECT_AREA = 12
 """Small-copy pixels: a smaller moving part is flow noise."""
 SUBJECT_MATCH = 24
@@ -64,6 +66,13 @@ def _small(frame: np.ndarray, scale: float) -> np.ndarray:
         return frame
     size = (max(8, round(frame.shape[1] * scale)), max(8, round(frame.shape[0] * scale)))
     return cv2.resize(frame, size, interpolation=cv2.INTER_AREA)
+
+
+def _largest_channel(rgb: np.ndarray) -> np.ndarray:
+    """The largest of R, G and B at each pixel (OpenCV: a NumPy max over the last axis of an
+    H × W × 3 array is several times slower)."""
+    red, green, blue = cv2.split(rgb)
+    return cv2.max(cv2.max(red, green), blue)
 
 
 def _grey(rgb: np.ndarray) -> np.ndarray:
@@ -155,7 +164,7 @@ def find_moving_parts(
         for back in range(stride, len(history), stride)
     }
     background = np.median(np.stack([last, *aligned.values()]), axis=0).astype(np.uint8)
-    standing_out = cv2.absdiff(last, background).max(axis=2) > SUBJECT_MATCH
+    standing_out = _largest_channel(cv2.absdiff(last, background)) > SUBJECT_MATCH
     standing_out = cv2.dilate(standing_out.astype(np.uint8), _DISC3).astype(bool)
     grey = _grey(last)
     detail = cv2.cornerMinEigenVal(grey, 5) > DETAIL_MIN_EIGEN
@@ -168,7 +177,7 @@ def find_moving_parts(
     count, labels, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
     parts: list[MovingPart] = []
     taken = np.zeros((h, w), bool)
-    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA]) + 1:
+    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_SUBJECTS] + 1:
         box = tuple(int(v) for v in stats[label, :4])
         if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or _too_large(box, w, h):
             continue
@@ -178,8 +187,7 @@ def find_moving_parts(
         reach = 2 * float(np.percentile(shift[found], 90)) + max(box[2:]) / 2 + 4
         dx, dy = _matched_shift(last, aligned[stride], found, box, reach)
         step = (dx / stride, dy / stride)
-        mask = _subject_pixels(_witnesses(last, aligned, step), standing_out, found)
-        mask = _subject_pixels(_witnesses(last, aligned, step, mask), standing_out, mask)
+        mask = _subject_around(last, aligned, step, standing_out, found, box)
         if np.count_nonzero(mask) < MIN_SUBJECT_AREA or _moves_with_surroundings(
             mask, flow, detail, (dx, dy)
         ):
@@ -192,6 +200,35 @@ def find_moving_parts(
         taken |= mask
         parts.append(MovingPart(mask, (vx, vy)))
     return parts
+
+
+def _subject_around(
+    last: np.ndarray,
+    aligned: dict[int, np.ndarray],
+    step: tuple[float, float],
+    standing_out: np.ndarray,
+    found: np.ndarray,
+    box: tuple[int, int, int, int],
+) -> np.ndarray:
+    """The subject's pixels (`_subject_pixels`), looked for within a box's size around `box`;
+    twice, the second time knowing where the subject hid the background (`_witnesses`)."""
+    h, w = last.shape[:2]
+    x, y, width, height = box
+    margin = max(width, height) + 4
+    left, top = max(0, x - margin), max(0, y - margin)
+    right, bottom = min(w, x + width + margin), min(h, y + height + margin)
+    window = (slice(top, bottom), slice(left, right))
+    crops = {back: before[window] for back, before in aligned.items()}
+    origin = (left, top)
+    first = _subject_pixels(
+        _witnesses(last[window], crops, aligned, origin, step), standing_out[window], found[window]
+    )
+    subject = _subject_pixels(
+        _witnesses(last[window], crops, aligned, origin, step, first), standing_out[window], first
+    )
+    mask = np.zeros((h, w), bool)
+    mask[window] = subject
+    return mask
 
 
 def _in_last_camera(frame: np.ndarray, motion: np.ndarray, scale: float, back: int) -> np.ndarray:
@@ -271,35 +308,41 @@ def _held_by_edge(
 
 def _witnesses(
     last: np.ndarray,
+    crops: dict[int, np.ndarray],
     aligned: dict[int, np.ndarray],
+    origin: tuple[int, int],
     step: tuple[float, float],
     subject: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where some earlier frame is explained by moving `step` per frame (small-copy pixels,
     pointing back to where they were) and not by standing still, and where the reverse.
 
-    Given the `subject`'s pixels, a frame is no witness for moving where the subject itself
-    covered the pixel then: the background just behind a subject on a plain road was hidden
-    by it in every earlier frame, and standing still explains that too.
+    `last` and `crops` are a window at `origin` of the last and the `aligned` earlier
+    frames. Given the `subject`'s pixels, a frame is no witness for moving where the
+    subject itself covered the pixel then: the background just behind a subject on a plain
+    road was hidden by it in every earlier frame, and standing still explains that too.
     """
     h, w = last.shape[:2]
     for_moving = np.zeros((h, w), bool)
     for_still = np.zeros((h, w), bool)
     for back, before in aligned.items():
-        moved = np.float64([[1, 0, step[0] * back], [0, 1, step[1] * back]])
+        mx, my = step[0] * back, step[1] * back
         where_it_was = cv2.warpAffine(
             before,
-            moved,
+            np.float64([[1, 0, mx + origin[0]], [0, 1, my + origin[1]]]),
             (w, h),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        if_moving = cv2.absdiff(last, where_it_was).max(axis=2) <= SUBJECT_MATCH
-        if_still = cv2.absdiff(last, before).max(axis=2) <= SUBJECT_MATCH
+        if_moving = _largest_channel(cv2.absdiff(last, where_it_was)) <= SUBJECT_MATCH
+        if_still = _largest_channel(cv2.absdiff(last, crops[back])) <= SUBJECT_MATCH
         witness = if_moving & ~if_still
         if subject is not None:
             hidden = cv2.warpAffine(
-                subject.astype(np.uint8), moved, (w, h), flags=cv2.INTER_NEAREST
+                subject.astype(np.uint8),
+                np.float64([[1, 0, mx], [0, 1, my]]),
+                (w, h),
+                flags=cv2.INTER_NEAREST,
             )
             witness &= hidden == 0
         for_moving |= witness
@@ -514,19 +557,18 @@ class Extension:
 
     def frames(self) -> Iterator[np.ndarray]:
         kept = round(HISTORY_SECONDS * self.fps) + 1
-        history: deque[np.ndarray] = deque(maxlen=kept)
         recent: deque[np.ndarray] = deque(maxlen=kept)
         for frame in self._input():
             if self.input_frames == self.num_frames:
                 return
-            history.append(_small(frame, self.scale))
             recent.append(frame)
             self.input_frames += 1
             yield frame
         if not recent:
             return
-        self.motion = measure_motion(list(history)[-self.fps - 1 :], self.scale)
-        parts = find_moving_parts(list(history), self.motion, self.scale)
+        history = [_small(frame, self.scale) for frame in recent]
+        self.motion = measure_motion(history[-self.fps - 1 :], self.scale)
+        parts = find_moving_parts(history, self.motion, self.scale)
         plate, self.subjects = cut_out_subjects(list(recent), parts, self.motion)
         recent.clear()
         yield from self._continue(plate, self.motion, self.num_frames - self.input_frames)
