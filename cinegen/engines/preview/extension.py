@@ -1,15 +1,15 @@
 """Extension: the input video, unchanged, then more seconds that continue its last motion.
 
 Steps, top to bottom:
-1. Stream the input frames through. Only its last two seconds are kept: small copies for
-   measuring motion, and the full frames (extension inputs are 720p: about 135 MB).
+1. Stream the input frames through, keeping only its last two seconds (extension inputs are
+   720p: about 135 MB). Small copies of those are what motion is measured on.
 2. The camera: the global motion of the last second as an affine per frame (dense DIS flow,
    robust least squares: deterministic, no RANSAC).
-3. The subjects: compact parts of the last frame that move against that camera (the flow
-   back over a few frames, less what the camera explains), each with its own velocity.
-4. The background behind each subject, taken from the earlier frame nearest in time where
-   the subject had moved out of the way (aligned by the camera's motion); what no frame
-   shows is inpainted. A subject is what differs from that background.
+3. The subjects: compact parts of the last frame that still move once the earlier frames
+   are brought into its camera, each with its own velocity (`find_moving_parts`).
+4. The background behind each subject: the median of the earlier frames that show it
+   (aligned by the camera's motion); what no frame shows is inpainted. A subject is what
+   differs from that background (`cut_out_subjects`).
 5. Each new frame: the background moved on by the camera, each subject moved on by the
    camera and its own velocity, then the prompt's weather. So the seam is no bigger a step
    than the input's own frame steps. A subject entering the frame from an edge stays part
