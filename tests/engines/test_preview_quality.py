@@ -373,6 +373,22 @@ def test_extension_continues_the_motion_without_a_jump(tmp_path, prompt: str) ->
     assert min(psnr(a, b) for a, b in zip(source, out[:48], strict=True)) == float("inf")
 
 
+def _extended(tmp_path, frames: list[np.ndarray]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """`frames` encoded as an input video, then extended by 7 s: (the decoded input, output)."""
+    path = str(tmp_path / "input.mp4")
+    encode_clip(clip_of(frames), path)
+    info = probe_video(path)
+    video = InputVideo(path, info.width, info.height, info.num_frames, 24, False)
+    spec = spec_for(
+        Mode.EXTENSION,
+        input_video=video,
+        num_frames=len(frames) + 168,
+        width=info.width,
+        height=info.height,
+    )
+    return list(iter_video_frames(path)), frames_of(replace(spec, prompt="keep going"))
+
+
 def _red_ball(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The red ball's centre (x, y), and where the frame is ball-red."""
     red = (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
@@ -401,14 +417,7 @@ def test_extension_carries_a_moving_ball_on_and_uncovers_the_background(tmp_path
             4,
         )
         frames.append(frame)
-    encode_clip(clip_of(frames), str(tmp_path / "ball.mp4"))
-    info = probe_video(str(tmp_path / "ball.mp4"))
-    video = InputVideo(str(tmp_path / "ball.mp4"), width, height, info.num_frames, 24, False)
-    spec = spec_for(
-        Mode.EXTENSION, input_video=video, num_frames=48 + 168, width=width, height=height
-    )
-    out = frames_of(replace(spec, prompt="a ball"))
-    source = list(iter_video_frames(video.path))
+    source, out = _extended(tmp_path, frames)
     last, _ = _red_ball(source[-1])
     for ahead in (1, 6, 12, 24):
         centre, _ = _red_ball(out[47 + ahead])
@@ -418,6 +427,46 @@ def test_extension_carries_a_moving_ball_on_and_uncovers_the_background(tmp_path
     assert not (red & (np.hypot(xs - last[0], ys - last[1]) < 1.5 * radius)).any()
     diffs = [mean_abs_diff(a, b) for a, b in zip(source[-25:-1], source[-24:], strict=True)]
     assert mean_abs_diff(out[47], out[48]) <= 1.5 * float(np.median(diffs))
+
+
+def test_extension_drives_two_cars_on_over_a_plain_road(tmp_path) -> None:
+    """Two cars, one behind the other, on a nearly plain road with a painted line; each has
+    a headlight just outside its body. Both keep going; the one in front passed through
+    where the one behind is, and the road behind each comes back, line included."""
+    width, height, speed = 320, 180, 2.0
+    grain = textured(width, height, seed=8).mean(axis=2, keepdims=True) - 128
+    road = np.clip(66 + 0.25 * grain, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    colours = {"orange": (230, 120, 30), "green": (60, 190, 60)}
+    starts = {"orange": 30.0, "green": 120.0}
+    frames = []
+    for index in range(48):
+        frame = road.copy()
+        frame[119:121] = (230, 200, 90)
+        for name, start in starts.items():
+            x = round(start + speed * index)
+            frame[106:118, x : x + 24] = colours[name]
+            frame[110:113, x + 25 : x + 28] = 255  # the headlight
+        frames.append(frame)
+    source, out = _extended(tmp_path, frames)
+
+    def where(frame: np.ndarray, name: str) -> np.ndarray:
+        close = np.abs(frame.astype(np.int16) - colours[name]).max(axis=2) < 40
+        ys, xs = np.nonzero(close)
+        return np.array([xs.mean(), ys.mean(), len(xs)])
+
+    for name in colours:
+        last = where(source[-1], name)
+        for ahead in (6, 12, 24):
+            now = where(out[47 + ahead], name)
+            assert abs(now[0] - (last[0] + speed * ahead)) < 1 + 0.1 * speed * ahead
+            assert abs(now[2] - last[2]) < 0.2 * last[2]  # one car, no copies left behind
+    line = out[47 + 24][120]
+    road = np.ones(width, bool)
+    for name in colours:
+        x = round(where(out[47 + 24], name)[0])
+        road[max(0, x - 16) : x + 20] = False
+    yellow = (line[:, 0] > 180) & (line[:, 1] > 160) & (line[:, 2] < 140)
+    assert yellow[road].mean() > 0.95
 
 
 def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:

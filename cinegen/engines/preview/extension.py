@@ -54,6 +54,8 @@ SURROUNDINGS_SHARE = 0.25
 DETAIL_MIN_EIGEN = 1e-4
 """Smaller eigenvalue of the 5×5 structure tensor (`cv2.cornerMinEigenVal`) above which a
 pixel has detail in two directions, so its flow can be trusted (along a plain line it can't)."""
+DETAIL_SHARE = 0.25
+"""The share of the band around a part that needs detail before its flow is believed."""
 SUBJECT_CONTRAST = (10.0, 30.0)
 """Levels of difference from the background where a pixel starts and finishes being subject."""
 _DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
@@ -149,8 +151,11 @@ def find_moving_parts(
     velocity. Parts the frame's edge holds (`_held_by_edge`) are left out.
 
     Earlier frames are first brought into the last frame's camera, so what still moves
-    between them is a subject. The flow over `stride` frames finds where; matching the
-    part's pixels gives its velocity (the flow inside a flat-coloured subject lags behind);
+    between them is a subject. The flow over `stride` frames finds where, among the pixels
+    that differ from the median of the earlier frames (on a plain road the flow spreads a
+    car's motion all over the road, and the median is the road); matching what stands out
+    in the part's box gives its velocity (the flow inside a flat-coloured subject lags
+    behind, and a match needs the subject's edges);
     the part's extent is where that velocity explains the earlier frames and standing still
     does not, and that differ from the median of the earlier frames (`_subject_pixels`).
     """
@@ -164,14 +169,15 @@ def find_moving_parts(
         for back in range(stride, len(history), stride)
     }
     background = np.median(np.stack([last, *aligned.values()]), axis=0).astype(np.uint8)
-    standing_out = _largest_channel(cv2.absdiff(last, background)) > SUBJECT_MATCH
+    contrast = _largest_channel(cv2.absdiff(last, background))
+    standing_out = contrast > SUBJECT_MATCH
     standing_out = cv2.dilate(standing_out.astype(np.uint8), _DISC3).astype(bool)
     grey = _grey(last)
     detail = cv2.cornerMinEigenVal(grey, 5) > DETAIL_MIN_EIGEN
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flow = dis.calc(grey, _grey(aligned[stride]), None)
     shift = np.hypot(flow[..., 0], flow[..., 1])
-    moving = (shift > MIN_SUBJECT_SHIFT).astype(np.uint8)
+    moving = ((shift > MIN_SUBJECT_SHIFT) & standing_out).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
@@ -185,11 +191,19 @@ def find_moving_parts(
         if (found & taken).any():
             continue
         reach = 2 * float(np.percentile(shift[found], 90)) + max(box[2:]) / 2 + 4
-        dx, dy = _matched_shift(last, aligned[stride], found, box, reach)
+        x, y, bw, bh = box
+        whole = np.zeros_like(standing_out)
+        whole[y : y + bh, x : x + bw] = standing_out[y : y + bh, x : x + bw]
+        matched = _matched_shift(last, aligned[stride], whole | found, box, reach)
+        if matched is None:
+            continue
+        dx, dy = matched
         step = (dx / stride, dy / stride)
         mask = _subject_around(last, aligned, step, standing_out, found, box)
-        if np.count_nonzero(mask) < MIN_SUBJECT_AREA or _moves_with_surroundings(
-            mask, flow, detail, (dx, dy)
+        if (
+            np.count_nonzero(mask) < MIN_SUBJECT_AREA
+            or _faint(mask, contrast)
+            or _moves_with_surroundings(mask, flow, detail, (dx, dy))
         ):
             continue
         box = cv2.boundingRect(mask.astype(np.uint8))
@@ -259,9 +273,15 @@ def _over_longer_span(
     guess = (step[0] * far, step[1] * far)
     reach = 2 + 0.25 * float(np.hypot(*guess))
     found = _matched_shift(last, aligned[far], mask, box, reach, guess)
-    if np.hypot(found[0] - guess[0], found[1] - guess[1]) >= reach:
+    if found is None or np.hypot(found[0] - guess[0], found[1] - guess[1]) >= reach:
         return step
     return found[0] / far, found[1] / far
+
+
+def _faint(mask: np.ndarray, contrast: np.ndarray) -> bool:
+    """Whether most of the part differs from the median of the earlier frames by less than
+    a clear step: a wisp of cloud on a drifting sky, whose cut edges would show."""
+    return float(np.median(contrast[mask])) < SUBJECT_CONTRAST[1]
 
 
 def _moves_with_surroundings(
@@ -271,16 +291,17 @@ def _moves_with_surroundings(
     the part itself: then it is a piece of a depth layer (say the near sand of a tracking
     shot) that the flow split off, not a subject moving over a background.
 
-    Only the band's pixels with `detail` count: on a plain road, or along its painted line,
-    the flow just spreads the car's motion around it, and a subject on a plain background
-    is a subject.
+    Only the band's pixels with `detail` count, and only when there are enough of them: on
+    a plain road, or along its painted line, the flow just spreads the car's motion around
+    it (and its headlight, outside the part, moves with it). A subject on a plain
+    background is a subject.
     """
     grown = mask.astype(np.uint8)
     band = cv2.dilate(grown, _DISC17).astype(bool) & ~cv2.dilate(grown, _DISC9).astype(bool)
-    band &= detail
-    if np.count_nonzero(band) < MIN_SUBJECT_AREA:
+    trusted = band & detail
+    if np.count_nonzero(trusted) < DETAIL_SHARE * np.count_nonzero(band):
         return False
-    around = np.median(flow[band], axis=0)
+    around = np.median(flow[trusted], axis=0)
     return float(np.hypot(*around)) > SURROUNDINGS_SHARE * float(np.hypot(*shift))
 
 
@@ -386,10 +407,10 @@ def _matched_shift(
     box: tuple[int, int, int, int],
     reach: float,
     guess: tuple[float, float] = (0.0, 0.0),
-) -> tuple[float, float]:
+) -> tuple[float, float] | None:
     """Where the masked pixels of `last` in `box` were in `before`, as a shift (to a tenth of
     a pixel: a parabola through the best match and its neighbours), searched within `reach`
-    of `guess`."""
+    of `guess`; None where the best match is at the edge of the search."""
     x, y, width, height = box
     h, w = last.shape[:2]
     r = int(np.ceil(reach))
@@ -397,18 +418,20 @@ def _matched_shift(
     left, top = max(0, x + gx - r), max(0, y + gy - r)
     right, bottom = min(w, x + gx + width + r), min(h, y + gy + height + r)
     if right - left < width or bottom - top < height:
-        return guess
+        return None
     template = last[y : y + height, x : x + width]
     weights = mask[y : y + height, x : x + width].astype(np.uint8)
     cost = cv2.matchTemplate(before[top:bottom, left:right], template, cv2.TM_SQDIFF, mask=weights)
     _, _, (bx, by), _ = cv2.minMaxLoc(cost)
+    if not (0 < bx < cost.shape[1] - 1 and 0 < by < cost.shape[0] - 1):
+        return None  # the best match is where the search stopped: nothing was matched
 
     def refined(c_minus: float, c_mid: float, c_plus: float) -> float:
         curve = c_minus - 2 * c_mid + c_plus
         return 0.0 if curve <= 0 else float(np.clip(0.5 * (c_minus - c_plus) / curve, -0.5, 0.5))
 
-    fx = refined(*cost[by, bx - 1 : bx + 2]) if 0 < bx < cost.shape[1] - 1 else 0.0
-    fy = refined(*cost[by - 1 : by + 2, bx]) if 0 < by < cost.shape[0] - 1 else 0.0
+    fx = refined(*cost[by, bx - 1 : bx + 2])
+    fy = refined(*cost[by - 1 : by + 2, bx])
     return left + bx + fx - x, top + by + fy - y
 
 
