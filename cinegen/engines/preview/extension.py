@@ -153,11 +153,10 @@ def find_moving_parts(
     Earlier frames are first brought into the last frame's camera, so what still moves
     between them is a subject. The flow over `stride` frames finds where, among the pixels
     that differ from the median of the earlier frames (on a plain road the flow spreads a
-    car's motion all over the road, and the median is the road); matching what stands out
+    car's motion all over the road, and the median is the road). Matching what stands out
     in the part's box gives its velocity (the flow inside a flat-coloured subject lags
-    behind, and a match needs the subject's edges);
-    the part's extent is where that velocity explains the earlier frames and standing still
-    does not, and that differ from the median of the earlier frames (`_subject_pixels`).
+    behind, and a match needs the subject's edges). The part's extent is where that
+    velocity explains the earlier frames and standing still does not (`_subject_pixels`).
     """
     stride = min(stride, len(history) - 1)
     if stride < 1:
@@ -207,7 +206,7 @@ def find_moving_parts(
         ):
             continue
         box = cv2.boundingRect(mask.astype(np.uint8))
-        dx, dy = _over_longer_span(last, aligned, mask, box, (dx / stride, dy / stride))
+        dx, dy = _over_longer_span(last, aligned, mask, box, step)
         vx, vy = -dx / scale, -dy / scale
         if _too_large(box, w, h) or _held_by_edge(box, (vx, vy), w, h):
             continue
@@ -232,13 +231,11 @@ def _subject_around(
     left, top = max(0, x - margin), max(0, y - margin)
     right, bottom = min(w, x + width + margin), min(h, y + height + margin)
     window = (slice(top, bottom), slice(left, right))
-    crops = {back: before[window] for back, before in aligned.items()}
-    origin = (left, top)
     first = _subject_pixels(
-        _witnesses(last[window], crops, aligned, origin, step), standing_out[window], found[window]
+        _witnesses(last, aligned, window, step), standing_out[window], found[window]
     )
     subject = _subject_pixels(
-        _witnesses(last[window], crops, aligned, origin, step, first), standing_out[window], first
+        _witnesses(last, aligned, window, step, first), standing_out[window], first
     )
     mask = np.zeros((h, w), bool)
     mask[window] = subject
@@ -329,41 +326,39 @@ def _held_by_edge(
 
 def _witnesses(
     last: np.ndarray,
-    crops: dict[int, np.ndarray],
     aligned: dict[int, np.ndarray],
-    origin: tuple[int, int],
+    window: tuple[slice, slice],
     step: tuple[float, float],
     subject: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Where some earlier frame is explained by moving `step` per frame (small-copy pixels,
     pointing back to where they were) and not by standing still, and where the reverse.
 
-    `last` and `crops` are a window at `origin` of the last and the `aligned` earlier
-    frames. Given the `subject`'s pixels, a frame is no witness for moving where the
+    Looked at only in `window` of the last frame (the answers are window-sized, and so is
+    `subject`). Given the `subject`'s pixels, a frame is no witness for moving where the
     subject itself covered the pixel then: the background just behind a subject on a plain
     road was hidden by it in every earlier frame, and standing still explains that too.
     """
-    h, w = last.shape[:2]
+    rows, columns = window
+    here = last[window]
+    h, w = here.shape[:2]
     for_moving = np.zeros((h, w), bool)
     for_still = np.zeros((h, w), bool)
     for back, before in aligned.items():
         mx, my = step[0] * back, step[1] * back
         where_it_was = cv2.warpAffine(
             before,
-            np.float64([[1, 0, mx + origin[0]], [0, 1, my + origin[1]]]),
+            _shift(mx + columns.start, my + rows.start)[:2],
             (w, h),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        if_moving = _largest_channel(cv2.absdiff(last, where_it_was)) <= SUBJECT_MATCH
-        if_still = _largest_channel(cv2.absdiff(last, crops[back])) <= SUBJECT_MATCH
+        if_moving = _largest_channel(cv2.absdiff(here, where_it_was)) <= SUBJECT_MATCH
+        if_still = _largest_channel(cv2.absdiff(here, before[window])) <= SUBJECT_MATCH
         witness = if_moving & ~if_still
         if subject is not None:
             hidden = cv2.warpAffine(
-                subject.astype(np.uint8),
-                np.float64([[1, 0, mx], [0, 1, my]]),
-                (w, h),
-                flags=cv2.INTER_NEAREST,
+                subject.astype(np.uint8), _shift(mx, my)[:2], (w, h), flags=cv2.INTER_NEAREST
             )
             witness &= hidden == 0
         for_moving |= witness
@@ -495,7 +490,7 @@ def cut_out_subjects(
         box = hole[y0 : y0 + h, x0 : x0 + w]
         background = _background_behind(frames, box, (x0, y0), part.velocity, step)
         subject = last[y0 : y0 + h, x0 : x0 + w]
-        difference = np.abs(subject.astype(np.int16) - background).max(axis=2).astype(np.float32)
+        difference = _largest_channel(cv2.absdiff(subject, background)).astype(np.float32)
         low, high = SUBJECT_CONTRAST
         alpha = np.clip((difference - low) / (high - low), 0.0, 1.0) * (box > 0)
         alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
@@ -521,7 +516,7 @@ def _background_behind(
     for back in range(1, len(frames), 2):
         was_there = cv2.warpAffine(
             box,
-            np.float64([[1, 0, -vx * back], [0, 1, -vy * back]]),
+            _shift(-vx * back, -vy * back)[:2],
             (w, h),
             flags=cv2.INTER_NEAREST,
         )
