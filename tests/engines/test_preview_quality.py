@@ -429,15 +429,25 @@ def test_extension_carries_a_moving_ball_on_and_uncovers_the_background(tmp_path
     assert mean_abs_diff(out[47], out[48]) <= 1.5 * float(np.median(diffs))
 
 
-def test_extension_drives_two_cars_on_over_a_plain_road(tmp_path) -> None:
+@pytest.mark.parametrize(
+    ("starts", "speed", "street_front"),
+    [({"orange": 30.0, "green": 120.0}, 2.0, False), ({"orange": 60.0, "green": 96.0}, 2.6, True)],
+    ids=["apart", "close-behind-before-a-street-front"],
+)
+def test_extension_drives_two_cars_on_over_a_plain_road(
+    tmp_path, starts, speed, street_front
+) -> None:
     """Two cars, one behind the other, on a nearly plain road with a painted line; each has
     a headlight just outside its body. Both keep going; the one in front passed through
-    where the one behind is, and the road behind each comes back, line included."""
-    width, height, speed = 320, 180, 2.0
+    where the one behind is, and the road behind each comes back, line included. Close
+    behind another car, below a busy street front, a car is still a car: the flow around
+    it, dragged along by both cars, does not make it a piece of a moving layer."""
+    width, height = 320, 180
     grain = textured(width, height, seed=8).mean(axis=2, keepdims=True) - 128
     road = np.clip(66 + 0.25 * grain, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    if street_front:
+        road[:104] = textured(width, 104, seed=9)
     colours = {"orange": (230, 120, 30), "green": (60, 190, 60)}
-    starts = {"orange": 30.0, "green": 120.0}
     frames = []
     for index in range(48):
         frame = road.copy()
@@ -445,12 +455,15 @@ def test_extension_drives_two_cars_on_over_a_plain_road(tmp_path) -> None:
         for name, start in starts.items():
             x = round(start + speed * index)
             frame[106:118, x : x + 24] = colours[name]
+            if street_front:
+                frame[102:106, x + 5 : x + 17] = colours[name]  # the cabin
             frame[110:113, x + 25 : x + 28] = 255  # the headlight
         frames.append(frame)
     source, out = _extended(tmp_path, frames)
 
     def where(frame: np.ndarray, name: str) -> np.ndarray:
-        close = np.abs(frame.astype(np.int16) - colours[name]).max(axis=2) < 40
+        lane = frame[100:126].astype(np.int16)
+        close = np.abs(lane - colours[name]).max(axis=2) < 40
         ys, xs = np.nonzero(close)
         return np.array([xs.mean(), ys.mean(), len(xs)])
 

@@ -49,6 +49,8 @@ MIN_SUBJECT_AREA = 12
 """Small-copy pixels: a smaller moving part is flow noise."""
 SUBJECT_MATCH = 24
 """Levels (largest of R, G, B) within which a small-copy pixel is taken to match."""
+FLOW_MARGIN = 1
+"""Grey levels by which the flow must explain a pixel better than standing still."""
 SURROUNDINGS_SHARE = 0.25
 """A part whose surroundings move more than this share of its own shift is not a subject."""
 DETAIL_MIN_EIGEN = 1e-4
@@ -176,6 +178,7 @@ def find_moving_parts(
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     flow = dis.calc(grey, _grey(aligned[stride]), None)
     shift = np.hypot(flow[..., 0], flow[..., 1])
+    believed = _believed(flow, grey, _grey(aligned[stride]))
     moving = ((shift > MIN_SUBJECT_SHIFT) & standing_out).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
@@ -202,7 +205,7 @@ def find_moving_parts(
         if (
             np.count_nonzero(mask) < MIN_SUBJECT_AREA
             or _faint(mask, contrast)
-            or _moves_with_surroundings(mask, flow, detail, (dx, dy))
+            or _moves_with_surroundings(mask, believed, detail, (dx, dy))
         ):
             continue
         box = cv2.boundingRect(mask.astype(np.uint8))
@@ -213,6 +216,18 @@ def find_moving_parts(
         taken |= mask
         parts.append(MovingPart(mask, (vx, vy)))
     return parts
+
+
+def _believed(flow: np.ndarray, grey: np.ndarray, before: np.ndarray) -> np.ndarray:
+    """`flow`, zeroed where it explains `before` no better than standing still does (over
+    5×5 pixels, by FLOW_MARGIN): DIS spreads a subject's motion onto the still background
+    around it, and a pixel of a moving layer is explained better by its flow."""
+    h, w = grey.shape
+    grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
+    moved = cv2.remap(before, grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    if_moving = cv2.blur(cv2.absdiff(grey, moved).astype(np.float32), (5, 5))
+    if_still = cv2.blur(cv2.absdiff(grey, before).astype(np.float32), (5, 5))
+    return flow * (if_moving + FLOW_MARGIN < if_still)[..., None]
 
 
 def _subject_around(
@@ -288,10 +303,11 @@ def _moves_with_surroundings(
     the part itself: then it is a piece of a depth layer (say the near sand of a tracking
     shot) that the flow split off, not a subject moving over a background.
 
-    Only the band's pixels with `detail` count, and only when there are enough of them: on
-    a plain road, or along its painted line, the flow just spreads the car's motion around
-    it (and its headlight, outside the part, moves with it). A subject on a plain
-    background is a subject.
+    `flow` is the believed flow (`_believed`): the raw flow next to a car drags the still
+    road and the car it follows along with it. Only the band's pixels with `detail` count,
+    and only when there are enough of them: on a plain road, or along its painted line, the
+    flow just spreads the car's motion around it (and its headlight, outside the part,
+    moves with it). A subject on a plain background is a subject.
     """
     grown = mask.astype(np.uint8)
     band = cv2.dilate(grown, _DISC17).astype(bool) & ~cv2.dilate(grown, _DISC9).astype(bool)
