@@ -482,6 +482,39 @@ def test_extension_drives_two_cars_on_over_a_plain_road(
     assert yellow[road].mean() > 0.95
 
 
+def test_extension_drives_cars_in_and_out_through_the_frame_edges(tmp_path) -> None:
+    """A car half in at the right edge, driving in, and one nearly out at the left edge,
+    driving out: the first keeps coming in, and more of it shows (a guess: what is not yet
+    in is not known), and the second leaves; neither stays stuck at the edge."""
+    width, height, speed = 320, 180, 2.5
+    grain = textured(width, height, seed=8).mean(axis=2, keepdims=True) - 128
+    road = np.clip(66 + 0.25 * grain, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    road[:90] = textured(width, 90, seed=9)
+    colours = {"in": (230, 120, 30), "out": (60, 190, 60)}
+    frames = []
+    for index in range(48):
+        frame = road.copy()
+        x_in = round(width - 14 - speed * (index - 47))  # 14 px of it in at the last frame
+        frame[126:140, x_in : x_in + 30] = colours["in"]
+        x_out = round(-28 - speed * (index - 47))  # 2 px of it left at the last frame
+        if x_out + 30 > 0:
+            frame[100:114, max(0, x_out) : x_out + 30] = colours["out"]
+        frames.append(frame)
+    source, out = _extended(tmp_path, frames)
+
+    def columns(frame: np.ndarray, name: str) -> np.ndarray:
+        close = np.abs(frame[95:145].astype(np.int16) - colours[name]).max(axis=2) < 40
+        return np.nonzero(close.sum(axis=0) >= 4)[0]
+
+    shown = columns(source[-1], "in")
+    for ahead in (6, 12, 24):
+        now = columns(out[47 + ahead], "in")
+        assert abs(now.min() - (shown.min() - speed * ahead)) < 1 + 0.1 * speed * ahead
+    assert len(columns(out[47 + 6], "in")) >= len(shown) + 3 * speed  # more of it came in
+    assert len(columns(source[-1], "out")) > 0
+    assert len(columns(out[47 + 6], "out")) == 0
+
+
 def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:
     red = textured(60, 60, seed=11) // 3
     red[..., 0] += 160  # a red, textured style image

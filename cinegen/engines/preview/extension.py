@@ -12,9 +12,10 @@ Steps, top to bottom:
    differs from that background (`cut_out_subjects`).
 5. Each new frame: the background moved on by the camera, each subject moved on by the
    camera and its own velocity, then the prompt's weather. So the seam is no bigger a step
-   than the input's own frame steps. A subject entering the frame from an edge stays part
-   of the background (there is no more of it to show), as do parts too large to be a subject
-   and pieces of depth layers (they move with the camera's average).
+   than the input's own frame steps. A subject driving in through an edge brings a guess
+   of the rest of it (its visible part mirrored); parts too large to be a subject and
+   pieces of depth layers stay part of the background (they move with the camera's
+   average).
 """
 
 from __future__ import annotations
@@ -58,6 +59,13 @@ DETAIL_MIN_EIGEN = 1e-4
 pixel has detail in two directions, so its flow can be trusted (along a plain line it can't)."""
 DETAIL_SHARE = 0.25
 """The share of the band around a part that needs detail before its flow is believed."""
+EDGE_SPAN = 3
+"""Frames back that a subject crossing the frame's edge is matched against: it must still
+show enough of itself (a car entering shows more of itself each frame)."""
+EDGE_MAX_SPEED = 5.0
+"""Small-copy pixels per frame: the fastest subject crossing the edge that is looked for."""
+EDGE_CROSSING = 0.5
+"""The share of its speed a part must move through the edge at to be crossing it."""
 SUBJECT_CONTRAST = (10.0, 30.0)
 """Levels of difference from the background where a pixel starts and finishes being subject."""
 _DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
@@ -150,7 +158,8 @@ def find_moving_parts(
     history: list[np.ndarray], motion: np.ndarray, scale: float, stride: int = SUBJECT_STRIDE
 ) -> list[MovingPart]:
     """The compact parts of the last small frame that move against the camera, each with its
-    velocity. Parts the frame's edge holds (`_held_by_edge`) are left out.
+    velocity. Parts the frame's edge holds (`_held_by_edge`) are left out; parts crossing
+    an edge are looked for on their own (`_crossing_edges`).
 
     Earlier frames are first brought into the last frame's camera, so what still moves
     between them is a subject. The flow over `stride` frames finds where, among the pixels
@@ -215,7 +224,96 @@ def find_moving_parts(
             continue
         taken |= mask
         parts.append(MovingPart(mask, (vx, vy)))
+    if len(history) <= EDGE_SPAN:
+        return parts
+    near = _in_last_camera(history[-1 - EDGE_SPAN], motion, scale, EDGE_SPAN)
+    seen = np.full((h, w), 255, np.uint8)
+    seen = _in_last_camera(seen, motion, scale, max(aligned), cv2.BORDER_CONSTANT) == 255
+    for mask, (dx, dy) in _crossing_edges(last, near, background, standing_out & ~taken, seen):
+        box = cv2.boundingRect(mask.astype(np.uint8))
+        if (
+            len(parts) == MAX_SUBJECTS
+            or _faint(mask, contrast)
+            or _moves_with_surroundings(mask, believed, detail, (dx * stride, dy * stride))
+            or _too_large(box, w, h)
+        ):
+            continue
+        parts.append(MovingPart(mask, (-dx / scale, -dy / scale)))
     return parts
+
+
+def _crossing_edges(
+    last: np.ndarray, near: np.ndarray, background: np.ndarray, free: np.ndarray, seen: np.ndarray
+) -> Iterator[tuple[np.ndarray, tuple[float, float]]]:
+    """The parts of `free` (pixels standing out that no subject took) at the frame's edge
+    that move out through it or in through it, each with its step per frame (small-copy
+    pixels, pointing back to where it was), measured against `near`, EDGE_SPAN frames back.
+    Parts mostly outside what the earlier frames have `seen` are left out: where a pan
+    brings in new ground, everything stands out from the median.
+
+    The flow misses these: a subject driving in was not there to match a few frames back,
+    and one driving out may be a sliver. Leaving, all of what is left was in `near`;
+    entering, all of what `near` showed is still in the last frame. So each is matched in
+    the one direction that can work, and kept only if that says it crosses the edge.
+    """
+    h, w = free.shape
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(free.astype(np.uint8))
+    reach = EDGE_MAX_SPEED * EDGE_SPAN
+    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_SUBJECTS] + 1:
+        box = tuple(int(v) for v in stats[label, :4])
+        if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or not _at_edge(box, w, h):
+            continue
+        mask = labels == label
+        if np.count_nonzero(mask & seen) < 0.5 * np.count_nonzero(mask):
+            continue
+        step = _leaving_step(last, near, mask, box, reach)
+        if step is None:
+            step = _entering_step(last, near, background, box, reach)
+        if step is not None:
+            yield _filled(mask), step
+
+
+def _leaving_step(
+    last: np.ndarray,
+    near: np.ndarray,
+    mask: np.ndarray,
+    box: tuple[int, int, int, int],
+    reach: float,
+) -> tuple[float, float] | None:
+    """The step of a part moving out through the edge it touches, or None."""
+    matched = _matched_shift(last, near, mask, box, reach)
+    if matched is None:
+        return None
+    step = (matched[0] / EDGE_SPAN, matched[1] / EDGE_SPAN)
+    h, w = mask.shape
+    crossing = _crossing(box, (-step[0], -step[1]), w, h)
+    return step if crossing is not None and crossing[1] == "out" else None
+
+
+def _entering_step(
+    last: np.ndarray,
+    near: np.ndarray,
+    background: np.ndarray,
+    box: tuple[int, int, int, int],
+    reach: float,
+) -> tuple[float, float] | None:
+    """The step of a part moving in through the edge it touches (what of it `near` showed,
+    found again in the last frame), or None."""
+    h, w = last.shape[:2]
+    x, y, width, height = box
+    r = int(np.ceil(reach))
+    window = (slice(max(0, y - r), y + height + r), slice(max(0, x - r), x + width + r))
+    shown = np.zeros((h, w), bool)
+    shown[window] = (_largest_channel(cv2.absdiff(near, background)) > SUBJECT_MATCH)[window]
+    shown = cv2.dilate(shown.astype(np.uint8), _DISC3).astype(bool)  # its outline too
+    if np.count_nonzero(shown) < MIN_SUBJECT_AREA:
+        return None
+    matched = _matched_shift(near, last, shown, cv2.boundingRect(shown.astype(np.uint8)), reach)
+    if matched is None:
+        return None
+    step = (-matched[0] / EDGE_SPAN, -matched[1] / EDGE_SPAN)
+    crossing = _crossing(box, (-step[0], -step[1]), w, h)
+    return step if crossing is not None and crossing[1] == "in" else None
 
 
 def _believed(flow: np.ndarray, grey: np.ndarray, before: np.ndarray) -> np.ndarray:
@@ -257,8 +355,15 @@ def _subject_around(
     return mask
 
 
-def _in_last_camera(frame: np.ndarray, motion: np.ndarray, scale: float, back: int) -> np.ndarray:
-    """A small frame from `back` frames before the last, moved into the last one's camera."""
+def _in_last_camera(
+    frame: np.ndarray,
+    motion: np.ndarray,
+    scale: float,
+    back: int,
+    border: int = cv2.BORDER_REPLICATE,
+) -> np.ndarray:
+    """A small frame from `back` frames before the last, moved into the last one's camera
+    (what it did not show filled by `border`)."""
     to_small = np.diag([scale, scale, 1.0])
     undo = to_small @ np.linalg.matrix_power(np.linalg.inv(_as3(motion)), back)
     undo = undo @ np.linalg.inv(to_small)  # last frame's pixel → that frame's pixel
@@ -267,7 +372,7 @@ def _in_last_camera(frame: np.ndarray, motion: np.ndarray, scale: float, back: i
         undo[:2],
         (frame.shape[1], frame.shape[0]),
         flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
-        borderMode=cv2.BORDER_REPLICATE,
+        borderMode=border,
     )
 
 
@@ -320,6 +425,29 @@ def _moves_with_surroundings(
 
 def _too_large(box: tuple[int, int, int, int], w: int, h: int) -> bool:
     return box[2] > MAX_SUBJECT_SPAN * w or box[3] > MAX_SUBJECT_SPAN * h
+
+
+def _at_edge(box: tuple[int, int, int, int], w: int, h: int) -> bool:
+    x, y, width, height = box
+    return x == 0 or y == 0 or x + width == w or y + height == h
+
+
+def _crossing(
+    box: tuple[int, int, int, int], velocity: tuple[float, float], w: int, h: int
+) -> tuple[str, str] | None:
+    """The edge a part at the frame's edge moves mostly through ("left", "top", "right" or
+    "bottom"), and "in" or "out"; None when it moves along the edges it touches, or stands."""
+    x, y, width, height = box
+    vx, vy = velocity
+    speed = float(np.hypot(vx, vy))
+    if speed * SUBJECT_STRIDE < MIN_SUBJECT_SHIFT:
+        return None
+    outward = {"left": -vx, "top": -vy, "right": vx, "bottom": vy}
+    touched = {"left": x == 0, "top": y == 0, "right": x + width == w, "bottom": y + height == h}
+    for edge, out in outward.items():
+        if touched[edge] and abs(out) >= EDGE_CROSSING * speed:
+            return edge, "out" if out > 0 else "in"
+    return None
 
 
 def _held_by_edge(
@@ -512,8 +640,29 @@ def cut_out_subjects(
         alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
         plate[y0 : y0 + h, x0 : x0 + w][box > 0] = background[box > 0]
         patch = np.dstack([subject, np.rint(alpha * 255).astype(np.uint8)])
+        crossing = _crossing((x0, y0, w, h), part.velocity, width, height)
+        if crossing is not None and crossing[1] == "in":
+            patch, (x0, y0) = _mirrored_out(patch, (x0, y0), crossing[0])
         subjects.append(Subject(patch, (x0, y0), part.velocity))
     return plate, subjects
+
+
+def _mirrored_out(
+    patch: np.ndarray, origin: tuple[int, int], edge: str
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """A subject driving in through `edge` with the rest of it guessed: its visible part
+    mirrored across the edge, as far out as the subject is wide across its way (all of a
+    car's mirror image would double a car that is nearly in)."""
+    x, y = origin
+    h, w = patch.shape[:2]
+    depth = min(h, w)
+    if edge == "left":
+        return np.hstack([patch[:, :depth][:, ::-1], patch]), (x - depth, y)
+    if edge == "right":
+        return np.hstack([patch, patch[:, w - depth :][:, ::-1]]), (x, y)
+    if edge == "top":
+        return np.vstack([patch[:depth][::-1], patch]), (x, y - depth)
+    return np.vstack([patch, patch[h - depth :][::-1]]), (x, y)
 
 
 def _background_behind(
