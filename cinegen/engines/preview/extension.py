@@ -261,7 +261,8 @@ def _crossing_edges(
     reach = EDGE_MAX_SPEED * EDGE_SPAN
     for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_SUBJECTS] + 1:
         box = tuple(int(v) for v in stats[label, :4])
-        if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or not _at_edge(box, w, h):
+        edges = _outward_speeds(box, (0.0, 0.0), w, h)  # the edges it touches
+        if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or not edges:
             continue
         mask = labels == label
         if np.count_nonzero(mask & seen) < 0.5 * np.count_nonzero(mask):
@@ -427,9 +428,16 @@ def _too_large(box: tuple[int, int, int, int], w: int, h: int) -> bool:
     return box[2] > MAX_SUBJECT_SPAN * w or box[3] > MAX_SUBJECT_SPAN * h
 
 
-def _at_edge(box: tuple[int, int, int, int], w: int, h: int) -> bool:
+def _outward_speeds(
+    box: tuple[int, int, int, int], velocity: tuple[float, float], w: int, h: int
+) -> dict[str, float]:
+    """For each edge of the frame that `box` touches, how fast `velocity` moves out
+    through it (negative: in)."""
     x, y, width, height = box
-    return x == 0 or y == 0 or x + width == w or y + height == h
+    vx, vy = velocity
+    touched = {"left": x == 0, "top": y == 0, "right": x + width == w, "bottom": y + height == h}
+    outward = {"left": -vx, "top": -vy, "right": vx, "bottom": vy}
+    return {edge: outward[edge] for edge, touches in touched.items() if touches}
 
 
 def _crossing(
@@ -437,15 +445,11 @@ def _crossing(
 ) -> tuple[str, str] | None:
     """The edge a part at the frame's edge moves mostly through ("left", "top", "right" or
     "bottom"), and "in" or "out"; None when it moves along the edges it touches, or stands."""
-    x, y, width, height = box
-    vx, vy = velocity
-    speed = float(np.hypot(vx, vy))
+    speed = float(np.hypot(*velocity))
     if speed * SUBJECT_STRIDE < MIN_SUBJECT_SHIFT:
         return None
-    outward = {"left": -vx, "top": -vy, "right": vx, "bottom": vy}
-    touched = {"left": x == 0, "top": y == 0, "right": x + width == w, "bottom": y + height == h}
-    for edge, out in outward.items():
-        if touched[edge] and abs(out) >= EDGE_CROSSING * speed:
+    for edge, out in _outward_speeds(box, velocity, w, h).items():
+        if abs(out) >= EDGE_CROSSING * speed:
             return edge, "out" if out > 0 else "in"
     return None
 
@@ -456,16 +460,8 @@ def _held_by_edge(
     """Whether the part touches an edge of the frame and does not move out through one:
     then more of it is outside (a car driving in), or it is a piece of a layer the frame
     cuts (a cloud along the top). Moving it would show where it was cut."""
-    x, y, width, height = box
-    vx, vy = velocity
-    outward = [
-        -vx if x == 0 else None,
-        -vy if y == 0 else None,
-        vx if x + width == w else None,
-        vy if y + height == h else None,
-    ]
-    touched = [speed for speed in outward if speed is not None]
-    return bool(touched) and max(touched) <= 0.0
+    outward = _outward_speeds(box, velocity, w, h)
+    return bool(outward) and max(outward.values()) <= 0.0
 
 
 def _witnesses(
@@ -651,8 +647,8 @@ def _mirrored_out(
     patch: np.ndarray, origin: tuple[int, int], edge: str
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """A subject driving in through `edge` with the rest of it guessed: its visible part
-    mirrored across the edge, as far out as the subject is wide across its way (all of a
-    car's mirror image would double a car that is nearly in)."""
+    mirrored across the edge, as far out as the patch is across its way, or all of it if
+    less (the whole mirror image of a car nearly in would make it twice as long)."""
     x, y = origin
     h, w = patch.shape[:2]
     depth = min(h, w)
