@@ -147,11 +147,13 @@ def measure_motion(history: list[np.ndarray], scale: float, stride: int = 4) -> 
 
 @dataclass(frozen=True)
 class MovingPart:
-    """Where a part of the last frame moves against the camera (a small-copy mask), and its
-    velocity relative to the camera, in full-resolution pixels per frame."""
+    """Where a part of the last frame moves against the camera (a small-copy mask), its
+    velocity relative to the camera, in full-resolution pixels per frame, and the edge of
+    the frame it is driving in through, if it is."""
 
     mask: np.ndarray
     velocity: tuple[float, float]
+    entering: str | None = None
 
 
 def find_moving_parts(
@@ -185,9 +187,10 @@ def find_moving_parts(
     grey = _grey(last)
     detail = cv2.cornerMinEigenVal(grey, 5) > DETAIL_MIN_EIGEN
     dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = dis.calc(grey, _grey(aligned[stride]), None)
+    before = _grey(aligned[stride])
+    flow = dis.calc(grey, before, None)
     shift = np.hypot(flow[..., 0], flow[..., 1])
-    believed = _believed(flow, grey, _grey(aligned[stride]))
+    believed = _believed(flow, grey, before)
     moving = ((shift > MIN_SUBJECT_SHIFT) & standing_out).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
@@ -238,7 +241,9 @@ def find_moving_parts(
             or _too_large(box, w, h)
         ):
             continue
-        parts.append(MovingPart(mask, (-dx / scale, -dy / scale)))
+        crossing = _crossing(box, (-dx, -dy), w, h)  # as `_crossing_edges` found it
+        entering = crossing[0] if crossing is not None and crossing[1] == "in" else None
+        parts.append(MovingPart(mask, (-dx / scale, -dy / scale), entering))
     return parts
 
 
@@ -636,9 +641,8 @@ def cut_out_subjects(
         alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
         plate[y0 : y0 + h, x0 : x0 + w][box > 0] = background[box > 0]
         patch = np.dstack([subject, np.rint(alpha * 255).astype(np.uint8)])
-        crossing = _crossing((x0, y0, w, h), part.velocity, width, height)
-        if crossing is not None and crossing[1] == "in":
-            patch, (x0, y0) = _mirrored_out(patch, (x0, y0), crossing[0])
+        if part.entering is not None:
+            patch, (x0, y0) = _mirrored_out(patch, (x0, y0), part.entering)
         subjects.append(Subject(patch, (x0, y0), part.velocity))
     return plate, subjects
 

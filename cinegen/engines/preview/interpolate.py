@@ -3,11 +3,11 @@
 Steps: estimate dense flow both ways (first→last, last→first) on small copies, and give the
 pixels that fail the round trip (hidden in the other image) their neighbours' flow; for each
 time t, forward-splat each flow to where its pixels are at t (nearest-to-camera = larger
-motion wins a collision), fill the holes and filter out specks; then backward-warp both full-resolution images to
-time t and blend them, trusting each image only where its splat landed (the other one is
-occluded there); last, redo the pixels along motion edges at full size, where the small flow
-is too coarse. A square moving left to right is one square in the middle at t = 0.5, not two
-ghosts.
+motion wins a collision), fill the holes and filter out specks; then backward-warp both
+full-resolution images to time t and blend them, trusting each image only where its splat
+landed (the other one is occluded there); last, redo the pixels along motion edges at full
+size, where the small flow is too coarse. A square moving left to right is one square in the
+middle at t = 0.5, not two ghosts.
 """
 
 from __future__ import annotations
