@@ -515,6 +515,36 @@ def test_extension_drives_cars_in_and_out_through_the_frame_edges(tmp_path) -> N
     assert len(columns(out[47 + 6], "out")) == 0
 
 
+def test_extension_drives_on_a_car_that_has_just_come_in_whole(tmp_path) -> None:
+    """A car whose back came in through the right edge two frames before the end: the frames
+    its speed and shape are measured on showed only part of it. It keeps going whole, and
+    none of it stays behind at the edge."""
+    width, height, speed, length = 320, 180, 2.5, 30
+    grain = textured(width, height, seed=8).mean(axis=2, keepdims=True) - 128
+    road = np.clip(66 + 0.25 * grain, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    road[:90] = textured(width, 90, seed=9)
+    colour = (60, 190, 200)
+    frames = []
+    for index in range(48):
+        frame = road.copy()
+        x = round(width - length - 5 - speed * (index - 47))  # whole since 2 frames back
+        frame[126:140, max(0, x) : x + length] = colour
+        frames.append(frame)
+    source, out = _extended(tmp_path, frames)
+
+    def columns(frame: np.ndarray) -> np.ndarray:
+        close = np.abs(frame[120:146].astype(np.int16) - colour).max(axis=2) < 40
+        return np.nonzero(close.sum(axis=0) >= 4)[0]
+
+    shown = columns(source[-1])
+    assert abs(len(shown) - length) <= 2  # it is all in
+    for ahead in (6, 12, 24):
+        now = columns(out[47 + ahead])
+        assert abs(now.min() - (shown.min() - speed * ahead)) < 1 + 0.1 * speed * ahead
+        assert abs(len(now) - len(shown)) <= 2  # whole: no piece of it stays at the edge
+        assert now.max() < width - 5
+
+
 def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:
     red = textured(60, 60, seed=11) // 3
     red[..., 0] += 160  # a red, textured style image

@@ -483,24 +483,36 @@ def _witnesses(
     `subject`). Given the `subject`'s pixels, a frame is no witness for moving where the
     subject itself covered the pixel then: the background just behind a subject on a plain
     road was hidden by it in every earlier frame, and standing still explains that too.
+
+    A pixel whose earlier place was outside every earlier frame came in through the edge
+    since (the back of a car that has just driven in): no frame can check it, and it counts
+    as moving, so the car is cut out whole and none of it is left at the edge.
     """
     rows, columns = window
     here = last[window]
     h, w = here.shape[:2]
     for_moving = np.zeros((h, w), bool)
     for_still = np.zeros((h, w), bool)
+    checked = np.zeros((h, w), bool)
+    in_frame = np.ones(last.shape[:2], np.uint8)
     for back, before in aligned.items():
         mx, my = step[0] * back, step[1] * back
+        to_where_it_was = _shift(mx + columns.start, my + rows.start)[:2]
         where_it_was = cv2.warpAffine(
             before,
-            _shift(mx + columns.start, my + rows.start)[:2],
+            to_where_it_was,
             (w, h),
             flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
             borderMode=cv2.BORDER_REPLICATE,
         )
+        inside = cv2.warpAffine(
+            in_frame, to_where_it_was, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
+        ).astype(bool)
+        checked |= inside
         if_moving = _largest_channel(cv2.absdiff(here, where_it_was)) <= SUBJECT_MATCH
         if_still = _largest_channel(cv2.absdiff(here, before[window])) <= SUBJECT_MATCH
-        witness = if_moving & ~if_still
+        if_still &= inside  # where moving can't be checked, standing still proves nothing
+        witness = if_moving & ~if_still & inside
         if subject is not None:
             hidden = cv2.warpAffine(
                 subject.astype(np.uint8), _shift(mx, my)[:2], (w, h), flags=cv2.INTER_NEAREST
@@ -508,7 +520,7 @@ def _witnesses(
             witness &= hidden == 0
         for_moving |= witness
         for_still |= if_still & ~if_moving
-    return for_moving, for_still
+    return for_moving | ~checked, for_still
 
 
 def _subject_pixels(
@@ -550,18 +562,21 @@ def _matched_shift(
 ) -> tuple[float, float] | None:
     """Where the masked pixels of `last` in `box` were in `before`, as a shift (to a tenth of
     a pixel: a parabola through the best match and its neighbours), searched within `reach`
-    of `guess`; None where the best match is at the edge of the search."""
+    of `guess`; None where the best match is at the edge of the search. Beyond the frame's
+    edge `before` repeats its edge pixels: a car that has just driven in whole was partly
+    outside it then."""
     x, y, width, height = box
-    h, w = last.shape[:2]
     r = int(np.ceil(reach))
     gx, gy = round(guess[0]), round(guess[1])
-    left, top = max(0, x + gx - r), max(0, y + gy - r)
-    right, bottom = min(w, x + gx + width + r), min(h, y + gy + height + r)
-    if right - left < width or bottom - top < height:
-        return None
+    left, top = x + gx - r, y + gy - r
+    pad = r + max(abs(gx), abs(gy))
+    padded = cv2.copyMakeBorder(before, pad, pad, pad, pad, cv2.BORDER_REPLICATE)
+    searched = padded[
+        top + pad : top + pad + height + 2 * r, left + pad : left + pad + width + 2 * r
+    ]
     template = last[y : y + height, x : x + width]
     weights = mask[y : y + height, x : x + width].astype(np.uint8)
-    cost = cv2.matchTemplate(before[top:bottom, left:right], template, cv2.TM_SQDIFF, mask=weights)
+    cost = cv2.matchTemplate(searched, template, cv2.TM_SQDIFF, mask=weights)
     _, _, (bx, by), _ = cv2.minMaxLoc(cost)
     if not (0 < bx < cost.shape[1] - 1 and 0 < by < cost.shape[0] - 1):
         return None  # the best match is where the search stopped: nothing was matched
