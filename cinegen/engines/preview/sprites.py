@@ -6,6 +6,7 @@ like the ground it stands on, plus its own velocity.
 
 from __future__ import annotations
 
+import colorsys
 from dataclasses import dataclass
 
 import cv2
@@ -64,7 +65,12 @@ def make_sprites(
         elif kind == "cars":
             for lane, direction in ((0.9, 1), (0.96, -1)):
                 for _ in range(2):
-                    red, green, blue = (int(c) for c in rng.integers(40, 230, 3))
+                    # any hue, but clear of the dark asphalt: a navy car on it is hard to
+                    # see, for a viewer and for an extension's search for what moves
+                    hue, saturation, value = rng.uniform((0.0, 0.45, 0.6), (1.0, 0.9, 0.95))
+                    red, green, blue = (
+                        round(255 * c) for c in colorsys.hsv_to_rgb(hue, saturation, value)
+                    )
                     sprites.append(
                         Sprite(
                             kind,
