@@ -482,6 +482,47 @@ def test_extension_drives_two_cars_on_over_a_plain_road(
     assert yellow[road].mean() > 0.95
 
 
+@pytest.mark.parametrize(
+    ("colours", "overlap"),
+    [
+        ({"near": (230, 120, 30), "far": (60, 190, 60)}, 3),
+        ({"near": (50, 50, 200), "far": (150, 40, 170)}, -6),
+    ],
+    ids=["lanes-touching", "blue-and-purple-on-grey-asphalt"],
+)
+def test_extension_drives_on_cars_passing_in_neighbouring_lanes(tmp_path, colours, overlap) -> None:
+    """Two cars in neighbouring lanes, driving past each other; in the last frame one's
+    back is just over (or under) the other's, so what moves is one blob. Both keep going, each at
+    its own speed. Their colours may differ from the asphalt mostly in hue: a blue car's
+    grey is nearly the road's."""
+    width, height = 320, 180
+    grain = textured(width, height, seed=8).mean(axis=2, keepdims=True) - 128
+    road = np.clip(66 + 0.25 * grain, 0, 255).astype(np.uint8).repeat(3, axis=2)
+    road[:90] = textured(width, 90, seed=9)
+    speeds, starts = {"near": -2.5, "far": 2.0}, {"near": 166, "far": 150}
+    rows = {"far": (110, 122), "near": (122 - overlap, 134 - overlap)}
+    frames = []
+    for index in range(48):
+        frame = road.copy()
+        for name in ("far", "near"):
+            x = round(starts[name] + speeds[name] * (index - 47))
+            frame[rows[name][0] : rows[name][1], x : x + 24] = colours[name]
+        frames.append(frame)
+    source, out = _extended(tmp_path, frames)
+
+    def where(frame: np.ndarray, name: str) -> np.ndarray:
+        close = np.abs(frame[100:145].astype(np.int16) - colours[name]).max(axis=2) < 40
+        ys, xs = np.nonzero(close)
+        return np.array([xs.mean(), len(xs)])
+
+    for name in colours:
+        last = where(source[-1], name)
+        for ahead in (6, 12, 24):
+            now = where(out[47 + ahead], name)
+            assert abs(now[0] - (last[0] + speeds[name] * ahead)) < 1 + 0.1 * 2.5 * ahead
+            assert now[1] > 0.8 * last[1]
+
+
 def test_extension_drives_cars_in_and_out_through_the_frame_edges(tmp_path) -> None:
     """A car half in at the right edge, driving in, and one nearly out at the left edge,
     driving out: the first keeps coming in, and more of it shows (a guess: what is not yet

@@ -170,6 +170,11 @@ def find_moving_parts(
     in the part's box gives its velocity (the flow inside a flat-coloured subject lags
     behind, and a match needs the subject's edges). The part's extent is where that
     velocity explains the earlier frames and standing still does not (`_subject_pixels`).
+    What is left of a moving part once a subject is cut out of it is looked at again: two
+    cars passing in neighbouring lanes move as one blob.
+
+    The flow is taken twice, on the grey frames and on their differences from the median:
+    a blue car's grey can be nearly the asphalt's, while its difference stands out.
     """
     stride = min(stride, len(history) - 1)
     if stride < 1:
@@ -191,18 +196,19 @@ def find_moving_parts(
     flow = dis.calc(grey, before, None)
     shift = np.hypot(flow[..., 0], flow[..., 1])
     believed = _believed(flow, grey, before)
+    contrast_before = _largest_channel(cv2.absdiff(aligned[stride], background))
+    contrast_flow = dis.calc(contrast, contrast_before, None)
+    shift = np.maximum(shift, np.hypot(contrast_flow[..., 0], contrast_flow[..., 1]))
     moving = ((shift > MIN_SUBJECT_SHIFT) & standing_out).astype(np.uint8)
     moving = cv2.morphologyEx(moving, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(moving, connectivity=8)
     parts: list[MovingPart] = []
     taken = np.zeros((h, w), bool)
-    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_SUBJECTS] + 1:
-        box = tuple(int(v) for v in stats[label, :4])
-        if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or _too_large(box, w, h):
-            continue
-        found = labels == label
-        if (found & taken).any():
+    pieces = deque(_largest_pieces(moving.astype(bool)))
+    while pieces and len(parts) < MAX_SUBJECTS:
+        found = pieces.popleft()
+        box = cv2.boundingRect(found.astype(np.uint8))
+        if _too_large(box, w, h) or (found & taken).any():
             continue
         reach = 2 * float(np.percentile(shift[found], 90)) + max(box[2:]) / 2 + 4
         x, y, bw, bh = box
@@ -213,9 +219,10 @@ def find_moving_parts(
             continue
         dx, dy = matched
         step = (dx / stride, dy / stride)
-        mask = _subject_around(last, aligned, step, standing_out, found, box)
+        around = _subject_around(last, aligned, step, standing_out, found, box)
+        mask = around & ~taken
         if (
-            np.count_nonzero(mask) < MIN_SUBJECT_AREA
+            np.count_nonzero(mask) < max(MIN_SUBJECT_AREA, np.count_nonzero(around) / 2)
             or _faint(mask, contrast)
             or _moves_with_surroundings(mask, believed, detail, (dx, dy))
         ):
@@ -227,6 +234,9 @@ def find_moving_parts(
             continue
         taken |= mask
         parts.append(MovingPart(mask, (vx, vy)))
+        pieces.extend(
+            _largest_pieces(found & ~cv2.dilate(mask.astype(np.uint8), _DISC3).astype(bool))
+        )
     if len(history) <= EDGE_SPAN:
         return parts
     near = _in_last_camera(history[-1 - EDGE_SPAN], motion, scale, EDGE_SPAN)
@@ -247,6 +257,18 @@ def find_moving_parts(
     return parts
 
 
+def _largest_pieces(moving: np.ndarray) -> list[np.ndarray]:
+    """The MAX_SUBJECTS largest connected parts of `moving` of at least MIN_SUBJECT_AREA
+    pixels, largest first."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(
+        moving.astype(np.uint8), connectivity=8
+    )
+    largest = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_SUBJECTS] + 1
+    return [
+        labels == label for label in largest if stats[label, cv2.CC_STAT_AREA] >= MIN_SUBJECT_AREA
+    ]
+
+
 def _crossing_edges(
     last: np.ndarray, near: np.ndarray, background: np.ndarray, free: np.ndarray, seen: np.ndarray
 ) -> Iterator[tuple[np.ndarray, tuple[float, float]]]:
@@ -262,14 +284,11 @@ def _crossing_edges(
     the one direction that can work, and kept only if that says it crosses the edge.
     """
     h, w = free.shape
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(free.astype(np.uint8))
     reach = EDGE_MAX_SPEED * EDGE_SPAN
-    for label in np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:MAX_SUBJECTS] + 1:
-        box = tuple(int(v) for v in stats[label, :4])
-        edges = _outward_speeds(box, (0.0, 0.0), w, h)  # the edges it touches
-        if stats[label, cv2.CC_STAT_AREA] < MIN_SUBJECT_AREA or not edges:
+    for mask in _largest_pieces(free):
+        box = cv2.boundingRect(mask.astype(np.uint8))
+        if not _outward_speeds(box, (0.0, 0.0), w, h):  # it touches no edge
             continue
-        mask = labels == label
         if np.count_nonzero(mask & seen) < 0.5 * np.count_nonzero(mask):
             continue
         step = _leaving_step(last, near, mask, box, reach)
