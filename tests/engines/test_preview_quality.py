@@ -556,10 +556,12 @@ def test_extension_drives_cars_in_and_out_through_the_frame_edges(tmp_path) -> N
     assert len(columns(out[47 + 6], "out")) == 0
 
 
-def test_extension_drives_on_a_car_that_has_just_come_in_whole(tmp_path) -> None:
-    """A car whose back came in through the right edge two frames before the end: the frames
-    its speed and shape are measured on showed only part of it. It keeps going whole, and
-    none of it stays behind at the edge."""
+@pytest.mark.parametrize("gap", [5, 2, 0])
+def test_extension_drives_on_a_car_that_has_just_come_in_whole(tmp_path, gap: int) -> None:
+    """A car whose back came in through the right edge in the last two frames (it is `gap`
+    pixels clear of it at the end): the frames its speed and shape are measured on showed
+    only part of it. It keeps going whole, none of it stays behind at the edge, and no guess
+    of a part still outside is added to it."""
     width, height, speed, length = 320, 180, 2.5, 30
     grain = textured(width, height, seed=8).mean(axis=2, keepdims=True) - 128
     road = np.clip(66 + 0.25 * grain, 0, 255).astype(np.uint8).repeat(3, axis=2)
@@ -568,7 +570,7 @@ def test_extension_drives_on_a_car_that_has_just_come_in_whole(tmp_path) -> None
     frames = []
     for index in range(48):
         frame = road.copy()
-        x = round(width - length - 5 - speed * (index - 47))  # whole since 2 frames back
+        x = round(width - length - gap - speed * (index - 47))
         frame[126:140, max(0, x) : x + length] = colour
         frames.append(frame)
     source, out = _extended(tmp_path, frames)
@@ -583,7 +585,7 @@ def test_extension_drives_on_a_car_that_has_just_come_in_whole(tmp_path) -> None
         now = columns(out[47 + ahead])
         assert abs(now.min() - (shown.min() - speed * ahead)) < 1 + 0.1 * speed * ahead
         assert abs(len(now) - len(shown)) <= 2  # whole: no piece of it stays at the edge
-        assert now.max() < width - 5
+        assert now.max() < width - gap - speed * ahead + 2
 
 
 def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:

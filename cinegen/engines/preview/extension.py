@@ -66,6 +66,9 @@ EDGE_MAX_SPEED = 5.0
 """Small-copy pixels per frame: the fastest subject crossing the edge that is looked for."""
 EDGE_CROSSING = 0.5
 """The share of its speed a part must move through the edge at to be crossing it."""
+ENTERING_LENGTH = 1.6
+"""How long a subject driving in is guessed to be, in its sizes across its way (a car's side
+is about that): what is not yet in is not known."""
 SUBJECT_CONTRAST = (10.0, 30.0)
 """Levels of difference from the background where a pixel starts and finishes being subject."""
 _DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
@@ -503,16 +506,18 @@ def _witnesses(
     subject itself covered the pixel then: the background just behind a subject on a plain
     road was hidden by it in every earlier frame, and standing still explains that too.
 
-    A pixel whose earlier place was outside every earlier frame came in through the edge
-    since (the back of a car that has just driven in): no frame can check it, and it counts
-    as moving, so the car is cut out whole and none of it is left at the edge.
+    A pixel whose earlier place was outside some earlier frame came in through the edge
+    since (the back of a car that has just driven in). If no frame that can check it tells
+    moving from standing still (a flat car overlapped itself in the others), it counts as
+    moving, so the car is cut out whole and none of it is left at the edge.
     """
     rows, columns = window
     here = last[window]
     h, w = here.shape[:2]
     for_moving = np.zeros((h, w), bool)
     for_still = np.zeros((h, w), bool)
-    checked = np.zeros((h, w), bool)
+    decided = np.zeros((h, w), bool)
+    came_in = np.zeros((h, w), bool)
     in_frame = np.ones(last.shape[:2], np.uint8)
     for back, before in aligned.items():
         mx, my = step[0] * back, step[1] * back
@@ -527,10 +532,11 @@ def _witnesses(
         inside = cv2.warpAffine(
             in_frame, to_where_it_was, (w, h), flags=cv2.INTER_NEAREST | cv2.WARP_INVERSE_MAP
         ).astype(bool)
-        checked |= inside
         if_moving = _largest_channel(cv2.absdiff(here, where_it_was)) <= SUBJECT_MATCH
         if_still = _largest_channel(cv2.absdiff(here, before[window])) <= SUBJECT_MATCH
         if_still &= inside  # where moving can't be checked, standing still proves nothing
+        decided |= inside & (if_moving != if_still)
+        came_in |= ~inside
         witness = if_moving & ~if_still & inside
         if subject is not None:
             hidden = cv2.warpAffine(
@@ -539,7 +545,7 @@ def _witnesses(
             witness &= hidden == 0
         for_moving |= witness
         for_still |= if_still & ~if_moving
-    return for_moving | ~checked, for_still
+    return for_moving | (came_in & ~decided), for_still
 
 
 def _subject_pixels(
@@ -685,11 +691,16 @@ def _mirrored_out(
     patch: np.ndarray, origin: tuple[int, int], edge: str
 ) -> tuple[np.ndarray, tuple[int, int]]:
     """A subject driving in through `edge` with the rest of it guessed: its visible part
-    mirrored across the edge, as far out as the patch is across its way, or all of it if
-    less (the whole mirror image of a car nearly in would make it twice as long)."""
+    mirrored across the edge, until it is ENTERING_LENGTH times as long as it is across its
+    way, or all of it if less. A car nearly in gets little or nothing (mirrored whole, it
+    would look like two cars), and one whose back is already clear of the edge nothing."""
     x, y = origin
     h, w = patch.shape[:2]
-    depth = min(h, w)
+    at_edge = {"left": patch[:, 0], "right": patch[:, -1], "top": patch[0], "bottom": patch[-1]}
+    if at_edge[edge][:, 3].max() < 128:
+        return patch, origin
+    along, across = (w, h) if edge in ("left", "right") else (h, w)
+    depth = int(np.clip(round(ENTERING_LENGTH * across) - along, 0, along))
     if edge == "left":
         return np.hstack([patch[:, :depth][:, ::-1], patch]), (x - depth, y)
     if edge == "right":
