@@ -263,6 +263,9 @@ def test_ctrl_c_cancels_the_operation(server: ServerProcess, tmp_path: Path) -> 
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # as in a terminal: a shell's background job (a CI run started with `&`) ignores
+        # SIGINT, and the CLI would inherit that
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     lines = []
     for line in proc.stderr:  # wait until it is polling
