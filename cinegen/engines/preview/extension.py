@@ -207,7 +207,7 @@ def find_moving_parts(
     moving = cv2.morphologyEx(moving, cv2.MORPH_CLOSE, np.ones((5, 5), np.uint8))
     parts: list[MovingPart] = []
     taken = np.zeros((h, w), bool)
-    pieces = deque(_largest_pieces(moving.astype(bool)))
+    pieces = deque(_largest_pieces(moving))
     while pieces and len(parts) < MAX_SUBJECTS:
         found = pieces.popleft()
         box = cv2.boundingRect(found.astype(np.uint8))
