@@ -59,6 +59,15 @@ class RenderSpec:
     input_video: InputVideo | None = None
     extras: dict[str, object] = field(default_factory=dict)
 
+    @property
+    def seam(self) -> frozenset[int]:
+        """The frame an extension's new part continues from (its last input frame), as
+        `Clip.keyframes`; none in other modes."""
+        if self.mode is not Mode.EXTENSION or self.input_video is None:
+            return frozenset()
+        last = min(self.input_video.num_frames, self.num_frames) - 1
+        return frozenset({last}) if last >= 0 else frozenset()
+
 
 @dataclass
 class Clip:
@@ -78,6 +87,11 @@ class Clip:
     smaller size leaves the scaling up to the encoder, which converts them to YUV at that
     size and scales the planes (at half size the chroma is already the right size). No
     full-size RGB frame is made: at 4k that saves about 10 ms a frame."""
+    keyframes: frozenset[int] = frozenset()
+    """Frames besides the first and the last that are encoded as they are, as keyframes: an
+    extension's last input frame, so that the new part continues from the input's own
+    picture. (The input's last frame is its finest: a P-frame after coarser ones only
+    gets there over several frames, and on a still scene that step is the seam.)"""
 
     @property
     def frame_size(self) -> tuple[int, int]:

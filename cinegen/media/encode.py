@@ -147,7 +147,7 @@ def _write(
 
         written = 0
         for frame in _converted_ahead(clip):
-            if written == clip.num_frames - 1:
+            if written == clip.num_frames - 1 or written in clip.keyframes:
                 # The last frame is a keyframe: it is often the next clip's first frame, and
                 # unreferenced frames otherwise get the coarsest quantiser (mb-tree).
                 frame.pict_type = av.video.frame.PictureType.I
@@ -188,7 +188,7 @@ def _converted_ahead(clip: Clip) -> Iterator[av.VideoFrame]:
     yielding it (it waits in a queue).
     """
     convert = _Nv12Converter(clip.width, clip.height, clip.frame_size)
-    ends = {0, clip.num_frames - 1}
+    ends = {0, clip.num_frames - 1, *clip.keyframes}
 
     def converted(numbered: tuple[int, np.ndarray]) -> av.VideoFrame:
         index, rgb = numbered

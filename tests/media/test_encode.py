@@ -9,6 +9,7 @@ import threading
 from concurrent.futures import Future
 from pathlib import Path
 
+import av
 import cv2
 import numpy as np
 import pytest
@@ -80,6 +81,21 @@ def test_the_first_and_last_frames_decode_closest_to_their_pictures(tmp_path, se
     between = float(np.median(scores[1:-1]))
     assert scores[0] > between + 0.4
     assert scores[-1] > between + 0.4
+
+
+def test_a_clip_keyframe_is_encoded_as_finely_as_its_last_frame(tmp_path) -> None:
+    # An extension marks its last input frame so: the new part continues from it.
+    picture = shapes_photo(5)
+    frames = [np.ascontiguousarray(np.roll(picture, 2 * i, axis=1)) for i in range(10)]
+    path = str(tmp_path / "seam.mp4")
+    clip = clip_of(frames)
+    clip.keyframes = frozenset({4})
+    encode_clip(clip, path)
+    with av.open(path) as container:
+        keys = [frame.key_frame for frame in container.decode(video=0)]
+    assert [i for i, key in enumerate(keys) if key] == [0, 4, 9]
+    scores = [psnr(a, b) for a, b in zip(decoded_frames(path), frames, strict=True)]
+    assert scores[4] > float(np.median(scores[1:4] + scores[5:9])) + 0.4
 
 
 def test_lossless_is_better_and_larger(tmp_path) -> None:

@@ -103,6 +103,7 @@ class DiffusersEngine:
             fps=video.OUTPUT_FPS,
             audio=track[0] if track else None,
             notes={**notes, **(track[1] if track else {})},
+            keyframes=spec.seam,
         )
 
     # ------------------------------------------------------------------ planning

@@ -70,6 +70,7 @@ class PreviewEngine:
             audio=audio,
             notes={"work_size": f"{size[0]}x{size[1]}", **notes},
             work_size=None if size == (spec.width, spec.height) else size,
+            keyframes=spec.seam,
         )
 
 
