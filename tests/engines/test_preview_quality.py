@@ -168,6 +168,40 @@ def test_interpolation_moves_a_square_instead_of_cross_fading() -> None:
     assert psnr(frames[0], first) == float("inf") and psnr(frames[-1], last) == float("inf")
 
 
+def _red(frame: np.ndarray) -> np.ndarray:
+    return (frame[..., 0] > 180) & (frame[..., 1] < 80) & (frame[..., 2] < 80)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_interpolation_carries_a_square_across_most_of_a_busy_photo(seed: int) -> None:
+    # A 60 px square crossing two thirds of a 640 × 360 photo of saturated colour: its phase
+    # correlation peak is too weak next to the still background's. Measured: 0-5 of its 3600
+    # pixels in the middle before the changed pieces were matched (it cross-faded), 3591-3605
+    # after, with at most 370 red pixels left at either end.
+    side = 60
+    first, last = textured(640, 360, seed=seed), textured(640, 360, seed=seed)
+    first[150 : 150 + side, 75 : 75 + side] = (230, 30, 30)
+    last[150 : 150 + side, 505 : 505 + side] = (230, 30, 30)
+    red = _red(FlowInterpolation(first, last, 48).frame_at(0.5))
+    rows = slice(150, 150 + side)
+    assert red[rows, 280:360].sum() > 0.95 * side * side  # one square, halfway
+    assert red[rows, 60:150].sum() < 0.15 * side * side
+    assert red[rows, 490:580].sum() < 0.15 * side * side
+
+
+@pytest.mark.parametrize("seed", [2, 4, 5])
+def test_interpolation_finds_a_ball_crossing_a_busy_photo_of_shapes(seed: int) -> None:
+    # Measured on seeds 0-9: the ball's disc in the middle frame was found for 1 of them
+    # before the changed pieces were matched, for 9 after.
+    background = shapes_photo(seed, 960, 540)
+    first, last = background.copy(), background.copy()
+    cv2.circle(first, (225, 270), 45, (230, 40, 40), -1, cv2.LINE_AA)
+    cv2.circle(last, (735, 270), 45, (230, 40, 40), -1, cv2.LINE_AA)
+    middle = FlowInterpolation(first, last, 25).frame_at(0.5)
+    red = (middle[..., 0] > 150) & (middle[..., 1] < 90) & (middle[..., 2] < 90)
+    assert red[225:315, 435:525].sum() > 0.8 * np.pi * 45 * 45
+
+
 def ball_pair() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """960 × 540: a red ball (r = 45) at x = 225, then at x = 735, on a blurred-noise
     background; and the background alone."""

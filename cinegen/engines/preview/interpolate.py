@@ -99,6 +99,43 @@ def global_shifts(
     return peaks
 
 
+CHANGED = 30
+"""Levels (largest of R, G, B) by which a pixel must differ from the same pixel of the other
+image to count as changed (`object_shifts`)."""
+MIN_OBJECT_AREA = 12  # small-copy pixels: a smaller changed piece is noise
+
+
+def object_shifts(
+    a: np.ndarray, b: np.ndarray, count: int = MAX_CANDIDATES
+) -> list[tuple[float, float]]:
+    """Where the largest pieces of a that changed went in b, each found by matching its
+    colours over the whole of b.
+
+    A small object on a busy, still background makes a phase correlation peak too weak to
+    count next to the background's (a red square crossing two thirds of a photo: under a
+    twentieth of it). Where a and b differ is where it left and where it arrived; the piece
+    it left, matched in b, is found where it arrived, however far. (The piece it arrived
+    at, in a, is background, and its match a shift no pixel then takes.)
+    """
+    moved = (cv2.absdiff(a, b).max(axis=2) > CHANGED).astype(np.uint8)
+    if not moved.any() or moved.mean() > 0.5:  # nothing, or everything, changed
+        return []
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(moved, connectivity=8)
+    largest = np.argsort(-stats[1:, cv2.CC_STAT_AREA])[:count] + 1
+    shifts = []
+    for label in largest:
+        x, y, width, height, area = stats[label]
+        if area < MIN_OBJECT_AREA:
+            break
+        template = a[y : y + height, x : x + width]
+        mask = (labels[y : y + height, x : x + width] == label).astype(np.uint8)
+        cost = cv2.matchTemplate(b, template, cv2.TM_SQDIFF, mask=mask)
+        _, _, (bx, by), _ = cv2.minMaxLoc(cost)
+        if (bx, by) != (x, y):
+            shifts.append((float(bx - x), float(by - y)))
+    return shifts
+
+
 def _taper(n: int, share: float = 0.1) -> np.ndarray:
     """A window flat in the middle with cosine edges (objects near the border still count)."""
     edge = max(1, int(n * share))
@@ -156,12 +193,15 @@ def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dense flow a→b: per pixel, the best of DIS flow and the global phase-correlation shifts.
 
     DIS follows smooth, moderate motion; a shift candidate wins where it explains the pixel's
-    neighbourhood clearly better (an object that jumped far). Ties keep DIS.
+    neighbourhood clearly better (an object that jumped far). Ties keep DIS. The shifts come
+    from the whole images (`global_shifts`) and from what changed between them
+    (`object_shifts`).
     """
     h, w = a.shape[:2]
     grid = _grid(h, w)
     candidates = [dis_flow(a, b)]
     shifts = global_shifts(a, b)
+    shifts += [shift for shift in object_shifts(a, b) if shift not in shifts]
     if (0.0, 0.0) not in shifts:
         shifts.append((0.0, 0.0))
     for dx, dy in shifts:
