@@ -149,7 +149,8 @@ def _write(
         for frame in _converted_ahead(clip):
             if written == clip.num_frames - 1 or written in clip.keyframes:
                 # The last frame is a keyframe: it is often the next clip's first frame, and
-                # unreferenced frames otherwise get the coarsest quantiser (mb-tree).
+                # unreferenced frames otherwise get the coarsest quantiser (mb-tree). So is
+                # any frame the clip names (an extension's last input frame).
                 frame.pict_type = av.video.frame.PictureType.I
             frame.pts = written
             frame.time_base = VIDEO_TIME_BASE

@@ -190,7 +190,7 @@ def _landing(
 
 
 def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Dense flow a→b: per pixel, the best of DIS flow and the global phase-correlation shifts.
+    """Dense flow a→b: per pixel, the best of DIS flow and a few candidate shifts.
 
     DIS follows smooth, moderate motion; a shift candidate wins where it explains the pixel's
     neighbourhood clearly better (an object that jumped far). Ties keep DIS. The shifts come
