@@ -14,6 +14,7 @@ import pytest
 from cinegen.core.request import Mode
 from cinegen.engines.base import InputVideo
 from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.engines.preview.extension import Extension
 from cinegen.engines.preview.interpolate import (
     SHARED_SPLAT_LAG,
     FlowInterpolation,
@@ -453,6 +454,8 @@ def _red_ball(frame: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The red ball's centre (x, y), and where the frame is ball-red."""
     red = (frame[..., 0] > 150) & (frame[..., 1] < 90) & (frame[..., 2] < 90)
     ys, xs = np.nonzero(red)
+    if not len(xs):
+        return np.array([np.nan, np.nan]), red
     return np.array([xs.mean(), ys.mean()]), red
 
 
@@ -487,6 +490,48 @@ def test_extension_carries_a_moving_ball_on_and_uncovers_the_background(tmp_path
     assert not (red & (np.hypot(xs - last[0], ys - last[1]) < 1.5 * radius)).any()
     diffs = [mean_abs_diff(a, b) for a, b in zip(source[-25:-1], source[-24:], strict=True)]
     assert mean_abs_diff(out[47], out[48]) <= 1.5 * float(np.median(diffs))
+
+
+def test_extension_brings_a_ball_that_left_back_through_the_opposite_edge(tmp_path) -> None:
+    """A red ball rolling right over a still textured background leaves the frame a second
+    into the new part; it comes in again through the left edge, at its height and speed (as
+    the text engine's cars do), so a chain of extensions does not end on an empty scene."""
+    width, height, radius, speed = 320, 180, 18, 4.0
+    background = np.repeat(textured(width, height, seed=5).mean(axis=2, keepdims=True), 3, 2)
+    frames = []
+    for index in range(48):
+        frame = background.astype(np.uint8)
+        centre = (round(16 * (80 + speed * index)), 16 * 90)
+        cv2.circle(frame, centre, radius * 16, (220, 30, 30), -1, cv2.LINE_AA, 4)
+        frames.append(frame)
+    source, out = _extended(tmp_path, frames)
+    seen = [_red_ball(frame)[1].sum() > 0.8 * np.pi * radius**2 for frame in out[48:]]
+    gone = seen.index(False)
+    back = gone + seen[gone:].index(True)  # whole again, coming in from the left
+    assert gone < 24 and back < 120
+    first, _ = _red_ball(out[48 + back + 6])  # wholly in
+    later, _ = _red_ball(out[48 + back + 18])
+    assert first[0] < width / 2 and abs(first[1] - 90) < 1.5
+    assert abs(later[0] - first[0] - 12 * speed) < 2
+
+
+@pytest.mark.parametrize("seed", [17, 27])
+def test_extension_cuts_a_car_out_without_the_rim_of_the_car_it_passes(tmp_path, seed) -> None:
+    # These two city streets end with two cars overlapping. The one cut out second took the
+    # first one's outline (which the first cut-out leaves out) as a thread of its own, and
+    # drove it along: 245 and 343 px beside 918 and 838.
+    spec = spec_for(num_frames=48, prompt="traffic on a city street at noon, static shot")
+    path = render_to(tmp_path / "input.mp4", replace(spec, width=640, height=360, seed=seed))
+    info = probe_video(path)
+    video = InputVideo(path, info.width, info.height, info.num_frames, 24, False)
+    extension = Extension(video, 640, 360, 24, info.num_frames + 1)
+    list(extension.frames())
+    assert len(extension.subjects) >= 2
+    for subject in extension.subjects:
+        alpha = (subject.patch[..., 3] > 64).astype(np.uint8)
+        _, _, stats, _ = cv2.connectedComponentsWithStats(alpha)
+        areas = sorted(stats[1:, cv2.CC_STAT_AREA], reverse=True)
+        assert all(area < 0.1 * areas[0] for area in areas[1:])
 
 
 @pytest.mark.parametrize(

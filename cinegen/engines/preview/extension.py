@@ -13,7 +13,8 @@ Steps, top to bottom:
 5. Each new frame: the background moved on by the camera, each subject moved on by the
    camera and its own velocity, then the prompt's weather. So the seam is no bigger a step
    than the input's own frame steps. A subject driving in through an edge brings a guess
-   of the rest of it (its visible part mirrored); parts too large to be a subject and
+   of the rest of it (its visible part mirrored); one that was wholly in the frame comes
+   in again through the opposite edge after it has left; parts too large to be a subject and
    pieces of depth layers stay part of the background (they move with the camera's
    average).
 """
@@ -69,9 +70,16 @@ EDGE_CROSSING = 0.5
 ENTERING_LENGTH = 1.6
 """How long a subject driving in is guessed to be, in its sizes across its way (a car's side
 is about that): what is not yet in is not known."""
+COMEBACK_GAP = 0.1
+"""A subject that has left the frame comes in again through the opposite edge once it has
+gone this share of the frame further (`_lapped`): soon, or a slow car would not be back
+within the seven seconds of an extension."""
 SUBJECT_CONTRAST = (10.0, 30.0)
 """Levels of difference from the background where a pixel starts and finishes being subject."""
 _DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+_DISC5 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (5, 5))
+"""Two small-copy pixels around a subject: its cut-out takes them too (`cut_out_subjects`),
+and a later subject leaves them out (the first one's rim, carried off as a thread)."""
 _DISC9 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 _DISC17 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (17, 17))
 
@@ -223,7 +231,7 @@ def find_moving_parts(
         dx, dy = matched
         step = (dx / stride, dy / stride)
         around = _subject_around(last, aligned, step, standing_out, found, box)
-        mask = around & ~taken
+        mask = around & ~cv2.dilate(taken.astype(np.uint8), _DISC5).astype(bool)
         if (
             np.count_nonzero(mask) < max(MIN_SUBJECT_AREA, np.count_nonzero(around) / 2)
             or _faint(mask, contrast)
@@ -618,11 +626,13 @@ def _matched_shift(
 @dataclass(frozen=True)
 class Subject:
     """A subject cut out of the last frame: RGB plus how much of each pixel is subject
-    (alpha), placed at `origin`, moving at `velocity` against the camera."""
+    (alpha), placed at `origin`, moving at `velocity` against the camera. One that was
+    wholly in the frame `comes_back` after it has left it (`_lapped`)."""
 
     patch: np.ndarray
     origin: tuple[int, int]
     velocity: tuple[float, float]
+    comes_back: bool = False
 
     def draw(self, frame: np.ndarray, camera: np.ndarray, frames_on: int) -> None:
         """Blend the subject into `frame`, `frames_on` frames after the last input frame."""
@@ -630,6 +640,10 @@ class Subject:
         place = _shift(vx * frames_on, vy * frames_on) @ camera @ _shift(*self.origin)
         h, w = self.patch.shape[:2]
         corners = place[:2] @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], np.float64)
+        if self.comes_back:
+            laps = _lapped(corners, self.velocity, frame.shape[1], frame.shape[0])
+            place = _shift(*laps) @ place
+            corners += np.array(laps)[:, None]
         left, top = (max(0, int(np.floor(v))) for v in corners.min(1))
         right = min(frame.shape[1], int(np.ceil(corners[0].max())) + 1)
         bottom = min(frame.shape[0], int(np.ceil(corners[1].max())) + 1)
@@ -647,6 +661,28 @@ class Subject:
         region = frame[top:bottom, left:right]
         blended = region + (warped[..., :3] - region.astype(np.float32)) * alpha
         region[:] = np.rint(blended).astype(np.uint8)
+
+
+def _lapped(
+    corners: np.ndarray, velocity: tuple[float, float], width: int, height: int
+) -> tuple[float, float]:
+    """How far to move a subject (the corners of its patch) that has left the frame so that
+    it comes in again through the opposite edge: whole laps of the frame, plus its own
+    size and COMEBACK_GAP of the frame, along each axis it moves on. The text engine's cars
+    and people come back so too, and a long chain of extensions keeps its traffic instead
+    of ending on an empty street."""
+    laps = []
+    for axis, (speed, extent) in enumerate(zip(velocity, (width, height), strict=True)):
+        low, high = float(corners[axis].min()), float(corners[axis].max())
+        size, centre = high - low, (low + high) / 2
+        gap = COMEBACK_GAP * extent
+        if abs(speed) < 1e-3:
+            laps.append(0.0)
+            continue
+        start = -size / 2 - (gap if speed > 0 else 0.0)  # it waits off the edge it enters by
+        lap = extent + size + gap
+        laps.append(start + (centre - start) % lap - centre)
+    return laps[0], laps[1]
 
 
 def cut_out_subjects(
@@ -681,9 +717,10 @@ def cut_out_subjects(
         alpha = cv2.GaussianBlur(alpha, (3, 3), 0)
         plate[y0 : y0 + h, x0 : x0 + w][box > 0] = background[box > 0]
         patch = np.dstack([subject, np.rint(alpha * 255).astype(np.uint8)])
+        whole = x0 > 0 and y0 > 0 and x0 + w < width and y0 + h < height
         if part.entering is not None:
             patch, (x0, y0) = _mirrored_out(patch, (x0, y0), part.entering)
-        subjects.append(Subject(patch, (x0, y0), part.velocity))
+        subjects.append(Subject(patch, (x0, y0), part.velocity, comes_back=whole))
     return plate, subjects
 
 
