@@ -145,7 +145,7 @@ def _render_all(
                 clip,
                 str(out),
                 quality=req.compression_quality or "optimized",
-                metadata=provenance_tags(engine.name, req.model, seed, op.id),
+                metadata=provenance_tags(engine.name, req.model, seed),
             )
             record = _store_video(ctx, op, file_id, out, encoded.size_bytes)
             written.append(record)

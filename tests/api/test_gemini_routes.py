@@ -131,6 +131,24 @@ def test_sample_count_gives_distinct_samples(client: httpx.Client, tmp_path: Pat
     assert op["metadata"]["seed"] == 7
 
 
+def test_the_same_request_and_seed_give_the_same_file(client: httpx.Client, tmp_path: Path) -> None:
+    # Two operations, so two operation ids: neither is written into the file.
+    body = {"instances": [{"prompt": "a fox in the snow"}], "parameters": {"durationSeconds": 4}}
+    seeded = {**body, "parameters": {**body["parameters"], "seed": 42}}
+    files = []
+    for index, request in enumerate((seeded, seeded, {**body, "parameters": {"seed": 43}})):
+        op = generate(client, request)
+        files.append(download(client, sample_uris(op)[0], tmp_path / f"{index}.mp4").read_bytes())
+    assert files[0] == files[1]
+    assert files[0] != files[2]
+    drawn = generate(client, body)  # no seed: one is drawn, and reported
+    again = generate(
+        client, {**body, "parameters": {**body["parameters"], "seed": drawn["metadata"]["seed"]}}
+    )
+    first = download(client, sample_uris(drawn)[0], tmp_path / "drawn.mp4").read_bytes()
+    assert first == download(client, sample_uris(again)[0], tmp_path / "again.mp4").read_bytes()
+
+
 def test_extension_appends_seven_seconds(client: httpx.Client, tmp_path: Path) -> None:
     op = generate(
         client,
