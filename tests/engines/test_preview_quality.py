@@ -22,7 +22,7 @@ from cinegen.engines.preview.interpolate import (
     timing,
 )
 from cinegen.engines.preview.prompt import parse_prompt
-from cinegen.media.decode import iter_video_frames, probe_video
+from cinegen.media.decode import decode_image, iter_video_frames, probe_video
 from cinegen.media.encode import encode_clip
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
 from tests.engines.test_preview_contract import input_video, render_to, spec_for
@@ -691,6 +691,42 @@ def test_extension_drives_on_a_car_that_has_just_come_in_whole(tmp_path, gap: in
         assert abs(now.min() - (shown.min() - speed * ahead)) < 1 + 0.1 * speed * ahead
         assert abs(len(now) - len(shown)) <= 2  # whole: no piece of it stays at the edge
         assert now.max() < width - gap - speed * ahead + 2
+
+
+def _asset_on(background: str) -> np.ndarray:
+    """A green disc on a transparent PNG (decoded as the server decodes it), or on white."""
+    if background == "transparent":
+        drawn = np.zeros((200, 150, 4), np.uint8)
+        cv2.circle(drawn, (75, 100), 50, (30, 200, 60, 255), -1, cv2.LINE_AA)
+        ok, png = cv2.imencode(".png", cv2.cvtColor(drawn, cv2.COLOR_RGBA2BGRA))
+        assert ok
+        return decode_image(png.tobytes())
+    drawn = np.full((200, 150, 3), 250, np.uint8)
+    cv2.circle(drawn, (75, 100), 50, (30, 200, 60), -1, cv2.LINE_AA)
+    return drawn
+
+
+@pytest.mark.parametrize("background", ["transparent", "white"])
+def test_an_asset_on_a_plain_background_enters_the_scene_without_it(background: str) -> None:
+    # Before, the asset came as its whole rectangle: a black (or white) box around the disc.
+    spec = spec_for(
+        Mode.REFERENCES,
+        reference_images=(_asset_on(background),),
+        reference_types=("asset",),
+        width=640,
+        height=360,
+        num_frames=12,
+        prompt="a beach at noon",
+    )
+    clip = ENGINE.render(spec, lambda _: None)
+    frame = list(clip.frames)[-1].astype(int)
+    (scale,) = clip.notes["reference_scales"]
+    green = (frame[..., 1] > 170) & (frame[..., 0] < 80) & (frame[..., 2] < 110)
+    assert green.sum() > 0.8 * np.pi * (50 * scale) ** 2
+    ys, xs = np.nonzero(green)
+    box = frame[ys.min() - 20 : ys.max() + 20, xs.min() - 20 : xs.max() + 20]
+    plain = (box.max(axis=2) < 25) | (box.min(axis=2) > 235)  # the asset's own background
+    assert plain.sum() < 0.02 * plain.size
 
 
 def test_style_references_grade_the_scene_instead_of_appearing_in_it() -> None:

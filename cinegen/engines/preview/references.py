@@ -3,6 +3,8 @@ references grade the scene toward their colours.
 
 An asset is scaled once (so it stays sharp and recognisable: a template match at that scale
 finds it) and pasted at whole-pixel positions along a slow drifting path, with a soft edge.
+An asset shot on a plain background (a studio white, or a transparent PNG, which decoding
+puts on black) is pasted without it: only its subject enters the scene (`subject_weight`).
 The scale of each placement is reported in the clip's notes.
 """
 
@@ -15,6 +17,11 @@ import numpy as np
 
 ASSET_HEIGHT = 0.34  # fraction of the frame height an asset occupies
 EDGE = 3  # pixels of soft edge around a pasted asset
+PLAIN_BORDER = 12.0
+"""Levels (standard deviation of each channel) under which an asset's border is one plain
+background colour."""
+BACKGROUND_TOLERANCE = 24
+"""Levels (each channel) a pixel may differ from the border's colour and be background."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +39,30 @@ def _soft_edge(height: int, width: int) -> np.ndarray:
     ramp_y = np.clip((np.minimum(np.arange(height), np.arange(height)[::-1]) + 1) / EDGE, 0, 1)
     ramp_x = np.clip((np.minimum(np.arange(width), np.arange(width)[::-1]) + 1) / EDGE, 0, 1)
     return np.minimum(ramp_y[:, None], ramp_x[None, :]).astype(np.float32)
+
+
+def subject_weight(image: np.ndarray) -> np.ndarray:
+    """Where an asset is its subject (float32 H×W in [0, 1], softened by EDGE pixels): all of
+    it, unless its border is one plain colour; then not the background, which is what
+    floods in from the border within BACKGROUND_TOLERANCE. Left whole when that would leave
+    almost nothing, or take almost nothing away."""
+    height, width = image.shape[:2]
+    whole = _soft_edge(height, width)
+    border = np.concatenate([image[0], image[-1], image[:, 0], image[:, -1]]).astype(np.float32)
+    if min(height, width) < 8 or float(border.std(axis=0).max()) > PLAIN_BORDER:
+        return whole
+    filled = np.zeros((height + 2, width + 2), np.uint8)
+    tolerance = (BACKGROUND_TOLERANCE,) * 3
+    flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
+    seed_colour = np.median(border, axis=0)
+    for y, x in ((0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1)):
+        if filled[y + 1, x + 1] == 0 and np.abs(image[y, x] - seed_colour).max() <= 12:
+            cv2.floodFill(image, filled, (x, y), 0, tolerance, tolerance, flags)
+    subject = filled[1:-1, 1:-1] == 0
+    if not 0.02 < subject.mean() < 0.98:
+        return whole
+    soft = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), EDGE / 2)
+    return np.minimum(soft, whole)
 
 
 def place_assets(
@@ -53,7 +84,7 @@ def place_assets(
         placements.append(
             Placement(
                 image=image,
-                weight=_soft_edge(size[1], size[0]),
+                weight=subject_weight(image),
                 scale=scale,
                 anchor=anchor,
                 drift=(direction * rng.uniform(0.02, 0.035), 0.0),
@@ -78,22 +109,26 @@ def paste(frame: np.ndarray, p: Placement, seconds: float) -> None:
     fx1, fy1 = min(x0 + pw, width), min(y0 + ph, height)
     if fx1 <= fx0 or fy1 <= fy0:
         return
-    _shadow(frame, fx0, fy0, fx1, fy1)
+    _shadow(frame, p.weight, x0, y0)
     src = p.image[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     weight = p.weight[fy0 - y0 : fy1 - y0, fx0 - x0 : fx1 - x0]
     dst = frame[fy0:fy1, fx0:fx1]
     dst[...] = cv2.blendLinear(src, dst, weight, 1.0 - weight)
 
 
-def _shadow(frame: np.ndarray, x0: int, y0: int, x1: int, y1: int) -> None:
-    """A soft drop shadow below and right of a pasted asset, so it sits in the scene."""
+def _shadow(frame: np.ndarray, weight: np.ndarray, x0: int, y0: int) -> None:
+    """A soft drop shadow of the asset's shape (`weight`, placed at x0, y0), below and right
+    of it, so it sits in the scene."""
     height, width = frame.shape[:2]
-    offset = max(2, (y1 - y0) // 25)
-    sx0, sy0 = min(x0 + offset, width), min(y0 + offset, height)
-    sx1, sy1 = min(x1 + offset, width), min(y1 + offset, height)
+    ph, pw = weight.shape
+    offset = max(2, ph // 25)
+    sx0, sy0 = max(0, x0 + offset), max(0, y0 + offset)
+    sx1, sy1 = min(x0 + offset + pw, width), min(y0 + offset + ph, height)
     if sx1 > sx0 and sy1 > sy0:
+        shade = weight[sy0 - y0 - offset : sy1 - y0 - offset, sx0 - x0 - offset : sx1 - x0 - offset]
         region = frame[sy0:sy1, sx0:sx1]
-        region[...] = cv2.convertScaleAbs(region, alpha=0.6)
+        dark = cv2.convertScaleAbs(region, alpha=0.6)
+        region[...] = cv2.blendLinear(dark, region, shade, 1.0 - shade)
 
 
 @dataclass(frozen=True)
