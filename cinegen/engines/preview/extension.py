@@ -49,6 +49,10 @@ MAX_SUBJECTS = 8
 """The largest moving parts looked at (rain and snow make many small ones)."""
 MIN_SUBJECT_AREA = 12
 """Small-copy pixels: a smaller moving part is flow noise."""
+SPAN_QUORUM = 3
+"""Spans of the history that must agree on a subject's step when its shape changes."""
+SPAN_AGREEMENT = 1.5
+"""Small-copy pixels from the line through them within which a span's match agrees."""
 SUBJECT_MATCH = 24
 """Levels (largest of R, G, B) within which a small-copy pixel is taken to match."""
 FLOW_MARGIN = 1
@@ -420,15 +424,44 @@ def _over_longer_span(
     step: tuple[float, float],
 ) -> tuple[float, float]:
     """`step` (small-copy pixels per frame) measured again over the last second: a tenth of
-    a pixel in the match is then a 24th as much per frame. Kept as it was if the subject
-    was going elsewhere a second ago (it turned or sped up)."""
+    a pixel in the match is then a 24th as much per frame.
+
+    Where that second's match is not where `step` puts the subject, either it turned or
+    sped up (kept as it was), or its shape changes from frame to frame, as a walker's legs
+    swing, and the six-frame step was off (up or down: the walker climbed out of the frame).
+    Then every span of the history is matched, and the slope of the line through what they
+    find is the step if at least SPAN_QUORUM of them lie on it (`_steady_slope`)."""
     far = max(back for back in aligned if back <= 4 * SUBJECT_STRIDE)
     guess = (step[0] * far, step[1] * far)
     reach = 2 + 0.25 * float(np.hypot(*guess))
     found = _matched_shift(last, aligned[far], mask, box, reach, guess)
-    if found is None or np.hypot(found[0] - guess[0], found[1] - guess[1]) >= reach:
-        return step
-    return found[0] / far, found[1] / far
+    if found is not None and np.hypot(found[0] - guess[0], found[1] - guess[1]) < reach:
+        return found[0] / far, found[1] / far
+    backs, shifts = [], []
+    for back in sorted(back for back in aligned if back > SUBJECT_STRIDE):
+        guess = (step[0] * back, step[1] * back)
+        shift = _matched_shift(last, aligned[back], mask, box, 2 + 0.5 * np.hypot(*guess), guess)
+        if shift is not None:
+            backs.append(back)
+            shifts.append(shift)
+    return _steady_slope(np.array(backs, np.float64), np.array(shifts, np.float64)) or step
+
+
+def _steady_slope(spans: np.ndarray, shifts: np.ndarray) -> tuple[float, float] | None:
+    """The slope of the line through the shifts (N × 2) found over `spans` frames: Siegel's
+    repeated median of the slopes between every two of them (up to half may be astray);
+    None unless SPAN_QUORUM of them lie within SPAN_AGREEMENT of it."""
+    if len(spans) < SPAN_QUORUM:
+        return None
+    apart = spans[None, :] - spans[:, None]
+    np.fill_diagonal(apart, np.nan)
+    slopes = (shifts[None, :, :] - shifts[:, None, :]) / apart[..., None]
+    slope = np.nanmedian(np.nanmedian(slopes, axis=1), axis=0)
+    offset = np.median(shifts - np.outer(spans, slope), axis=0)
+    misses = np.hypot(*(shifts - np.outer(spans, slope) - offset).T)
+    if np.count_nonzero(misses <= SPAN_AGREEMENT) < SPAN_QUORUM:
+        return None
+    return float(slope[0]), float(slope[1])
 
 
 def _faint(mask: np.ndarray, contrast: np.ndarray) -> bool:
