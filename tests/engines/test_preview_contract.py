@@ -42,11 +42,17 @@ def render_to(path, spec: RenderSpec, progress=lambda _: None) -> str:
 
 
 def input_video(
-    tmp_path, seconds: float = 1.0, audio: bool = True, prompt: str | None = None
+    tmp_path,
+    seconds: float = 1.0,
+    audio: bool = True,
+    prompt: str | None = None,
+    size: tuple[int, int] = (W, H),
+    seed: int = 3,
 ) -> InputVideo:
     """An MP4 this engine made (as extension inputs are), decoded facts included."""
-    spec = spec_for(num_frames=int(24 * seconds), audio=audio, seed=3)
-    path = render_to(tmp_path / "input.mp4", replace(spec, prompt=prompt or spec.prompt))
+    spec = spec_for(num_frames=int(24 * seconds), audio=audio, seed=seed)
+    changes = {"prompt": prompt or spec.prompt, "width": size[0], "height": size[1]}
+    path = render_to(tmp_path / "input.mp4", replace(spec, **changes))
     info = probe_video(path)
     return InputVideo(path, info.width, info.height, info.num_frames, info.fps, info.has_audio)
 

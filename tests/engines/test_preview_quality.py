@@ -190,14 +190,23 @@ def test_interpolation_carries_a_square_across_most_of_a_busy_photo(seed: int) -
     assert red[rows, 490:580].sum() < 0.15 * side * side
 
 
+def _ball_on_shapes(
+    seed: int, xs: tuple[int, int], colour: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 960 × 540 photo of shapes with a ball (r = 45) at x = xs[0], then at xs[1]; and the
+    photo alone."""
+    background = shapes_photo(seed, 960, 540)
+    first, last = background.copy(), background.copy()
+    cv2.circle(first, (xs[0], 270), 45, colour, -1, cv2.LINE_AA)
+    cv2.circle(last, (xs[1], 270), 45, colour, -1, cv2.LINE_AA)
+    return first, last, background
+
+
 @pytest.mark.parametrize("seed", [2, 4, 5])
 def test_interpolation_finds_a_ball_crossing_a_busy_photo_of_shapes(seed: int) -> None:
     # Measured on seeds 0-9: the ball's disc in the middle frame was found for 1 of them
     # before the changed pieces were matched, for 9 after.
-    background = shapes_photo(seed, 960, 540)
-    first, last = background.copy(), background.copy()
-    cv2.circle(first, (225, 270), 45, (230, 40, 40), -1, cv2.LINE_AA)
-    cv2.circle(last, (735, 270), 45, (230, 40, 40), -1, cv2.LINE_AA)
+    first, last, _ = _ball_on_shapes(seed, (225, 735), (230, 40, 40))
     middle = FlowInterpolation(first, last, 25).frame_at(0.5)
     red = (middle[..., 0] > 150) & (middle[..., 1] < 90) & (middle[..., 2] < 90)
     assert red[225:315, 435:525].sum() > 0.8 * np.pi * 45 * 45
@@ -267,10 +276,7 @@ def test_interpolation_scatters_no_specks_of_the_ball_along_its_path(seed) -> No
     # On a busy photo the pixels at the ball's rim fail the round trip and are given mixed
     # motions; splatted, they land as red specks along the path (measured before the
     # median filter: 312 and 899 px over the three moments, after it: 1 and 150).
-    background = shapes_photo(seed, 960, 540)
-    first, last = background.copy(), background.copy()
-    cv2.circle(first, (240, 270), 45, (220, 30, 30), -1, cv2.LINE_AA)
-    cv2.circle(last, (720, 270), 45, (220, 30, 30), -1, cv2.LINE_AA)
+    first, last, background = _ball_on_shapes(seed, (240, 720), (220, 30, 30))
     blend = FlowInterpolation(first, last, 25)
     ys, xs = np.mgrid[0:540, 0:960]
 
@@ -413,15 +419,13 @@ def test_extension_of_a_nearly_still_video_has_no_step_at_the_seam(tmp_path, see
     # A clip's last frame is its finest (a keyframe): re-encoded as a P-frame, the output
     # only reaches it over several frames, and on a still street that step was the seam
     # (2.3x and 16x the input's median step for these seeds before the seam was a keyframe).
-    spec = spec_for(num_frames=48, prompt="traffic on a city street at noon, static shot")
-    path = render_to(tmp_path / "input.mp4", replace(spec, width=320, height=180, seed=seed))
-    info = probe_video(path)
-    video = InputVideo(path, info.width, info.height, info.num_frames, 24, False)
+    prompt = "traffic on a city street at noon, static shot"
+    video = input_video(tmp_path, 2.0, False, prompt, (320, 180), seed)
     out_path = render_to(
         tmp_path / "out.mp4",
-        replace(
-            spec,
-            mode=Mode.EXTENSION,
+        spec_for(
+            Mode.EXTENSION,
+            prompt=prompt,
             input_video=video,
             num_frames=48 + 168,
             width=320,
@@ -520,11 +524,10 @@ def test_extension_cuts_a_car_out_without_the_rim_of_the_car_it_passes(tmp_path,
     # These two city streets end with two cars overlapping. The one cut out second took the
     # first one's outline (which the first cut-out leaves out) as a thread of its own, and
     # drove it along: 245 and 343 px beside 918 and 838.
-    spec = spec_for(num_frames=48, prompt="traffic on a city street at noon, static shot")
-    path = render_to(tmp_path / "input.mp4", replace(spec, width=640, height=360, seed=seed))
-    info = probe_video(path)
-    video = InputVideo(path, info.width, info.height, info.num_frames, 24, False)
-    extension = Extension(video, 640, 360, 24, info.num_frames + 1)
+    video = input_video(
+        tmp_path, 2.0, False, "traffic on a city street at noon, static shot", (640, 360), seed
+    )
+    extension = Extension(video, 640, 360, 24, video.num_frames + 1)
     list(extension.frames())
     assert len(extension.subjects) >= 2
     for subject in extension.subjects:
@@ -744,11 +747,9 @@ def test_extension_keeps_a_walker_on_the_ground(tmp_path) -> None:
     # A walker's legs swing, and a six-frame match of its figure was a pixel off up or down:
     # this one walked up out of the frame at 1.24 px a frame (55 px in two seconds here).
     # The line through the history's spans: 0.04 (over 12 city streets, at most 0.32).
-    spec = spec_for(num_frames=48, prompt="people walking on a city street, static shot")
-    path = render_to(tmp_path / "input.mp4", replace(spec, width=1280, height=720, seed=4))
-    info = probe_video(path)
-    video = InputVideo(path, info.width, info.height, info.num_frames, 24, False)
-    frames = list(Extension(video, 1280, 720, 24, info.num_frames + 48).frames())
+    prompt = "people walking on a city street, static shot"
+    video = input_video(tmp_path, 2.0, False, prompt, (1280, 720), seed=4)
+    frames = list(Extension(video, 1280, 720, 24, video.num_frames + 48).frames())
     (x0, y0), *_ = sorted(_walkers(frames[47]), key=lambda c: -c[0])
     later = min(_walkers(frames[-1]), key=lambda c: abs(c[1] - y0) + abs(c[0] - x0) / 10)
     assert abs(later[1] - y0) < 15

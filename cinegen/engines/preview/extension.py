@@ -457,8 +457,8 @@ def _steady_slope(spans: np.ndarray, shifts: np.ndarray) -> tuple[float, float] 
     np.fill_diagonal(apart, np.nan)
     slopes = (shifts[None, :, :] - shifts[:, None, :]) / apart[..., None]
     slope = np.nanmedian(np.nanmedian(slopes, axis=1), axis=0)
-    offset = np.median(shifts - np.outer(spans, slope), axis=0)
-    misses = np.hypot(*(shifts - np.outer(spans, slope) - offset).T)
+    left = shifts - np.outer(spans, slope)  # the offset and each span's miss
+    misses = np.hypot(*(left - np.median(left, axis=0)).T)
     if np.count_nonzero(misses <= SPAN_AGREEMENT) < SPAN_QUORUM:
         return None
     return float(slope[0]), float(slope[1])

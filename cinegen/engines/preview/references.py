@@ -56,7 +56,7 @@ def subject_weight(image: np.ndarray) -> np.ndarray:
     flags = 4 | cv2.FLOODFILL_MASK_ONLY | cv2.FLOODFILL_FIXED_RANGE | (1 << 8)
     seed_colour = np.median(border, axis=0)
     for y, x in ((0, 0), (0, width - 1), (height - 1, 0), (height - 1, width - 1)):
-        if filled[y + 1, x + 1] == 0 and np.abs(image[y, x] - seed_colour).max() <= 12:
+        if filled[y + 1, x + 1] == 0 and np.abs(image[y, x] - seed_colour).max() <= PLAIN_BORDER:
             cv2.floodFill(image, filled, (x, y), 0, tolerance, tolerance, flags)
     subject = filled[1:-1, 1:-1] == 0
     if not 0.02 < subject.mean() < 0.98:
