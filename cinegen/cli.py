@@ -376,16 +376,13 @@ class LocalClient(Client):
     def _guard(self, action: Callable[[], Any]) -> Any:
         from pydantic import ValidationError
 
-        from cinegen.api.errors import ApiError
-        from cinegen.core.rules import RuleError
-        from cinegen.media.decode import MediaError
-        from cinegen.service.errors import ServiceError
+        from cinegen.core.errors import CinegenError
 
         try:
             return action()
-        except (ApiError, RuleError, ServiceError) as exc:
+        except CinegenError as exc:
             raise CliError(exc.message) from exc
-        except (MediaError, ValidationError) as exc:
+        except ValidationError as exc:
             raise CliError(str(exc)) from exc
 
     def create(self, model: str, body: dict[str, Any]) -> str:

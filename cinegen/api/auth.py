@@ -15,7 +15,7 @@ import time
 
 from fastapi import Request
 
-from cinegen.api.errors import ApiError
+from cinegen.core.errors import PermissionDenied, Unauthenticated
 from cinegen.store.db import Database
 
 _CACHE_SECONDS = 2.0
@@ -64,18 +64,14 @@ class Authenticator:
             return None
         key = presented_key(request)
         if not key:
-            raise ApiError(
-                401,
+            raise Unauthenticated(
                 "Method doesn't allow unregistered callers (callers without established "
                 "identity). Please use API Key or other form of API consumer identity to call "
-                "this API.",
-                "UNAUTHENTICATED",
+                "this API."
             )
         owner = self._lookup(hash_key(key))
         if owner is None:
-            raise ApiError(
-                403, "API key not valid. Please pass a valid API key.", "PERMISSION_DENIED"
-            )
+            raise PermissionDenied("API key not valid. Please pass a valid API key.")
         return owner
 
     def _lookup(self, key_hash: str) -> str | None:

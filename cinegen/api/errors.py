@@ -13,52 +13,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from cinegen.core.rules import RuleError
-from cinegen.media.decode import MediaError
-from cinegen.service.errors import ServiceError
+from cinegen.core.errors import STATUS_BY_HTTP, CinegenError
 
 log = logging.getLogger("cinegen.api")
 
-_STATUS_BY_CODE = {
-    400: "INVALID_ARGUMENT",
-    401: "UNAUTHENTICATED",
-    403: "PERMISSION_DENIED",
-    404: "NOT_FOUND",
-    405: "METHOD_NOT_ALLOWED",
-    409: "ALREADY_EXISTS",
-    413: "INVALID_ARGUMENT",
-    416: "OUT_OF_RANGE",
-    429: "RESOURCE_EXHAUSTED",
-    500: "INTERNAL",
-    501: "UNIMPLEMENTED",
-    503: "UNAVAILABLE",
-}
-
-
-class ApiError(Exception):
-    """Raised by routes for HTTP-level refusals (auth, body too large, bad JSON)."""
-
-    def __init__(self, code: int, message: str, status: str | None = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.status = status or _STATUS_BY_CODE.get(code, "UNKNOWN")
-
 
 def envelope(code: int, message: str, status: str | None = None) -> JSONResponse:
-    status = status or _STATUS_BY_CODE.get(code, "UNKNOWN")
+    status = status or STATUS_BY_HTTP.get(code, "UNKNOWN")
     return JSONResponse(
         {"error": {"code": code, "message": message, "status": status}}, status_code=code
     )
 
 
-async def _coded_error(_request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, ApiError | RuleError | ServiceError)
+async def _cinegen_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, CinegenError)
     return envelope(exc.code, exc.message, exc.status)
-
-
-async def _media_error(_request: Request, exc: Exception) -> JSONResponse:
-    return envelope(400, str(exc))
 
 
 async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
@@ -83,9 +52,7 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    for kind in (ApiError, RuleError, ServiceError):
-        app.add_exception_handler(kind, _coded_error)
-    app.add_exception_handler(MediaError, _media_error)
+    app.add_exception_handler(CinegenError, _cinegen_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -20,16 +20,6 @@ class State(StrEnum):
         return self in (State.SUCCEEDED, State.FAILED, State.CANCELLED)
 
 
-# google.rpc.Code values used in `Operation.error.code`.
-RPC_CANCELLED = 1
-RPC_UNKNOWN = 2
-RPC_INVALID_ARGUMENT = 3
-RPC_NOT_FOUND = 5
-RPC_RESOURCE_EXHAUSTED = 8
-RPC_INTERNAL = 13
-RPC_UNAVAILABLE = 14
-
-
 @dataclass(frozen=True)
 class Sample:
     """One generated video: a file this server serves by `file_id`."""

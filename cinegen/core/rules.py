@@ -22,6 +22,7 @@ from cinegen.core.catalog import (
     ModelInfo,
     lookup,
 )
+from cinegen.core.errors import InvalidArgument
 from cinegen.core.request import GenerateRequest, MediaRef, Mode, ReferenceImage
 
 # ---------------------------------------------------------------------------------------------
@@ -67,17 +68,8 @@ _TOKEN_RE = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]|
 # ---------------------------------------------------------------------------------------------
 
 
-class RuleError(Exception):
-    """A refusal: rendered by the API layer as the Google error envelope."""
-
-    def __init__(self, message: str, code: int = 400, status: str = "INVALID_ARGUMENT") -> None:
-        super().__init__(message)
-        self.message = message
-        self.code = code
-        self.status = status
-
-    def __repr__(self) -> str:
-        return f"RuleError({self.message!r}, code={self.code}, status={self.status!r})"
+class RuleError(InvalidArgument):
+    """A refusal by the Veo rules, in Veo's words (some with Veo's own code, such as 404)."""
 
 
 def not_supported(field: str) -> RuleError:

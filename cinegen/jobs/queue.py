@@ -11,7 +11,8 @@ import logging
 import queue
 import threading
 
-from cinegen.core.operation import RPC_UNAVAILABLE, State
+from cinegen.core.errors import RpcCode
+from cinegen.core.operation import State
 from cinegen.jobs.worker import JobContext, run_job
 
 log = logging.getLogger("cinegen.queue")
@@ -54,7 +55,7 @@ class InProcessQueue:
                     db.finish_operation(
                         op.id,
                         State.FAILED,
-                        error_code=RPC_UNAVAILABLE,
+                        error_code=RpcCode.UNAVAILABLE,
                         error_message=(
                             f"The server stopped while generating this video, {op.attempts} "
                             "time(s); it was not retried again. Submit the request again."

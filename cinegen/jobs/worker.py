@@ -14,18 +14,18 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from cinegen.core import catalog
-from cinegen.core.operation import (
-    RPC_CANCELLED,
-    RPC_INTERNAL,
-    RPC_INVALID_ARGUMENT,
-    RPC_RESOURCE_EXHAUSTED,
-    Operation,
-    Sample,
-    State,
+from cinegen.core.errors import (
+    Cancelled,
+    CinegenError,
+    InputUnavailable,
+    RpcCode,
+    StorageError,
 )
+from cinegen.core.operation import Operation, Sample, State
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
-from cinegen.engines.base import Cancelled, Engine, EngineError, InputVideo, RenderSpec
+from cinegen.engines.base import Engine, InputVideo, RenderSpec
 from cinegen.media import decode
+from cinegen.media.clip import FPS
 from cinegen.media.encode import encode_clip
 from cinegen.media.provenance import provenance_tags
 from cinegen.service.codec import request_from_json
@@ -79,7 +79,7 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         return
     if db.cancel_requested(op_id):
         db.finish_operation(
-            op_id, State.CANCELLED, error_code=RPC_CANCELLED, error_message=CANCELLED_MESSAGE
+            op_id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
         )
         return
     written: list[FileRecord] = []
@@ -88,17 +88,16 @@ def run_job(op_id: str, ctx: JobContext) -> None:
     except Cancelled:
         _discard(ctx, written)
         db.finish_operation(
-            op_id, State.CANCELLED, error_code=RPC_CANCELLED, error_message=CANCELLED_MESSAGE
+            op_id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
         )
         log.info("operation %s cancelled", op_id)
         return
-    except (EngineError, decode.MediaError) as exc:
+    except CinegenError as exc:
         _discard(ctx, written)
-        code = (
-            RPC_RESOURCE_EXHAUSTED if "out of memory" in str(exc).lower() else RPC_INVALID_ARGUMENT
+        db.finish_operation(
+            op_id, State.FAILED, error_code=exc.rpc_code, error_message=exc.message
         )
-        db.finish_operation(op_id, State.FAILED, error_code=code, error_message=str(exc))
-        log.warning("operation %s failed: %s", op_id, exc)
+        log.warning("operation %s failed (%s): %s", op_id, exc.status, exc.message)
         return
     except Exception:
         _discard(ctx, written)
@@ -106,7 +105,7 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         db.finish_operation(
             op_id,
             State.FAILED,
-            error_code=RPC_INTERNAL,
+            error_code=RpcCode.INTERNAL,
             error_message="Internal error while generating the video. The server log has details.",
         )
         return
@@ -192,13 +191,13 @@ def _export_to_gcs(
 ) -> None:
     """Vertex `storageUri`: a copy of the sample goes to `<storageUri>/<op>/sample_<i>.mp4`."""
     if ctx.service.gcs is None:
-        raise EngineError("`storageUri` needs a configured GCS store.")
+        raise StorageError("`storageUri` needs a configured GCS store.")
     try:
         ctx.service.gcs.write_file(
             sample_uri(storage_uri, op_id, index), ctx.service.blobs.local_path(record.blob_key)
         )
     except GcsError as exc:
-        raise EngineError(str(exc)) from exc
+        raise StorageError(str(exc)) from exc
 
 
 def _discard(ctx: JobContext, written: list[FileRecord]) -> None:
@@ -213,9 +212,9 @@ def _media_path(ctx: JobContext, ref: MediaRef) -> Path:
     if ref.file_id is not None:
         record = ctx.service.db.get_file(ref.file_id)
         if record is None or record.deleted:
-            raise EngineError("The input video is no longer available.")
+            raise InputUnavailable("The input video is no longer available.")
         return ctx.service.blobs.local_path(record.blob_key)
-    raise EngineError("The request input could not be found.")
+    raise InputUnavailable("The request input could not be found.")
 
 
 def _load_image(ctx: JobContext, ref: MediaRef | None):  # noqa: ANN202 - ndarray | None
@@ -227,7 +226,7 @@ def _load_image(ctx: JobContext, ref: MediaRef | None):  # noqa: ANN202 - ndarra
 def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path) -> RenderSpec:
     aspect = req.aspect_ratio or "16:9"
     width, height = catalog.frame_size(req.resolution or "720p", aspect)
-    num_frames = (req.duration_seconds or 8) * catalog.FPS
+    num_frames = (req.duration_seconds or 8) * FPS
     input_video = None
     if req.mode == Mode.EXTENSION and req.video is not None:
         path = _media_path(ctx, req.video)
@@ -241,7 +240,7 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
             has_audio=info.has_audio,
         )
         width, height = info.width, info.height
-        num_frames = info.num_frames + catalog.EXTENSION_SECONDS * catalog.FPS
+        num_frames = info.num_frames + catalog.EXTENSION_SECONDS * FPS
     first = _load_image(ctx, req.image)
     last = _load_image(ctx, req.last_frame)
     refs = tuple(
@@ -253,7 +252,7 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         negative_prompt=req.negative_prompt or "",
         width=width,
         height=height,
-        fps=catalog.FPS,
+        fps=FPS,
         num_frames=num_frames,
         seed=seed,
         audio=bool(req.generate_audio),

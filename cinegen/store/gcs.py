@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cinegen.core.errors import StorageError
+
 if TYPE_CHECKING:
     from cinegen.settings import Settings
 
@@ -27,8 +29,10 @@ _GS_URI = re.compile(r"^gs://([a-z0-9](?:[a-z0-9._-]{0,220}[a-z0-9])?)(?:/(.*))?
 MAX_INPUT_BYTES = 200 * 1024 * 1024  # far above any image or extendable video
 
 
-class GcsError(Exception):
-    """A GCS read or write that failed for a reason the caller should read."""
+class GcsError(StorageError):
+    """A GCS read or write that failed for a reason the caller should read. A `gcsUri` the
+    caller sent that cannot be read is the caller's to fix: the service refuses it as an
+    invalid argument; a failed `storageUri` write is the server's."""
 
 
 @dataclass(frozen=True)

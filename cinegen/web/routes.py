@@ -11,7 +11,7 @@ from pathlib import Path
 from fastapi import APIRouter
 from fastapi.responses import FileResponse
 
-from cinegen.api.errors import ApiError
+from cinegen.core.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
 _TYPES = {
@@ -29,7 +29,7 @@ router = APIRouter(include_in_schema=False)
 def _static_file(name: str) -> FileResponse:
     path = (STATIC / name).resolve()
     if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
-        raise ApiError(404, "Method not found.")
+        raise NotFound("Method not found.")
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 

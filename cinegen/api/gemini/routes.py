@@ -15,10 +15,10 @@ from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
-from cinegen.api.errors import ApiError
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import catalog, rules
 from cinegen.core.catalog import ModelInfo
+from cinegen.core.errors import InvalidArgument, NotFound, PayloadTooLarge
 
 from .translate import file_id_from_uri, render_operation, to_request
 from .wire import PredictLongRunningRequest
@@ -50,22 +50,21 @@ def _operation_json(request: Request) -> JSONResponse:
 
 def _version(version: str) -> str:
     if version not in VERSIONS:
-        raise ApiError(404, "Method not found.")
+        raise NotFound("Method not found.")
     return version
 
 
 async def read_json(request: Request, limit: int) -> Any:
     length = request.headers.get("content-length")
     if length and length.isdigit() and int(length) > limit:
-        raise ApiError(413, f"Request payload size exceeds the limit: {limit} bytes.")
+        raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
     raw = await request.body()
     if len(raw) > limit:
-        raise ApiError(413, f"Request payload size exceeds the limit: {limit} bytes.")
+        raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
     try:
         return json.loads(raw)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise ApiError(
-            400, f"Invalid JSON payload received. {exc.__class__.__name__}: {exc}"
+        raise InvalidArgument(f"Invalid JSON payload received. {exc.__class__.__name__}: {exc}"
         ) from exc
 
 
@@ -77,7 +76,7 @@ def parse_body(schema: type[Body], payload: Any) -> Body:
     try:
         return schema.model_validate(payload)
     except ValidationError as exc:
-        raise ApiError(400, validation_message(exc)) from exc
+        raise InvalidArgument(validation_message(exc)) from exc
 
 
 def validation_message(exc: ValidationError) -> str:
@@ -131,7 +130,7 @@ def _list(request: Request, version: str, model: str | None) -> JSONResponse:
     owner = rt.auth.owner(request)
     size = request.query_params.get("pageSize")
     if size is not None and not size.isdigit():
-        raise ApiError(400, f"Invalid value at 'page_size' (TYPE_INT32), \"{size}\"")
+        raise InvalidArgument(f"Invalid value at 'page_size' (TYPE_INT32), \"{size}\"")
     page = rt.service.list(
         owner,
         model=model,
@@ -227,7 +226,7 @@ async def get_file(version: str, rest: str, request: Request) -> Any:
         )
     path = rt.service.blobs.local_path(record.blob_key)
     if not path.is_file():
-        raise ApiError(404, f"File {file_id} is no longer stored.")
+        raise NotFound(f"File {file_id} is no longer stored.")
     return FileResponse(
         path,
         media_type=record.mime_type,

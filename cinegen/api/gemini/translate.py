@@ -9,9 +9,9 @@ import re
 from typing import Any
 
 from cinegen.core import rules
+from cinegen.core.errors import InvalidArgument, RpcCode
 from cinegen.core.operation import Operation, State
 from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage, Webhook
-from cinegen.service.errors import invalid
 
 from .wire import PredictLongRunningRequest, WireImage, WireParameters, WireVideo
 
@@ -28,7 +28,7 @@ def decode_base64(value: str, where: str) -> bytes:
         alphabet = b"-_" if ("-" in text or "_" in text) else None
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=alphabet, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise invalid(f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed.") from exc
+        raise InvalidArgument(f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed.") from exc
 
 
 def file_id_from_uri(uri: str) -> str:
@@ -36,7 +36,7 @@ def file_id_from_uri(uri: str) -> str:
     tail = uri.rsplit("files/", 1)[-1]
     match = _FILE_ID.match(tail)
     if not match:
-        raise invalid(rules.VIDEO_URI_UNPARSABLE)
+        raise InvalidArgument(rules.VIDEO_URI_UNPARSABLE)
     return match.group(0)
 
 
@@ -81,7 +81,7 @@ def to_request(
     body: PredictLongRunningRequest, model: str, dialect: str = "gemini"
 ) -> GenerateRequest:
     if len(body.instances) != 1:
-        raise invalid("Exactly one instance is supported per request.")
+        raise InvalidArgument("Exactly one instance is supported per request.")
     instance = body.instances[0]
     params = body.parameters or WireParameters()
     last_frame = instance.last_frame or params.last_frame
@@ -164,7 +164,7 @@ def render_operation(op: Operation, video_uri: Any) -> dict[str, Any]:
         body["response"] = {"@type": RESPONSE_TYPE, "generateVideoResponse": response}
     else:
         body["error"] = {
-            "code": op.error_code or 2,
+            "code": op.error_code or RpcCode.UNKNOWN,
             "message": op.error_message or "Unknown error.",
         }
     return body

@@ -15,11 +15,11 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cinegen.api.errors import ApiError
 from cinegen.api.gemini.routes import parse_body, read_json
 from cinegen.api.gemini.translate import to_request
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules
+from cinegen.core.errors import InvalidArgument, NotFound
 from cinegen.core.operation import Operation, Sample
 
 from .translate import (
@@ -42,7 +42,7 @@ router = APIRouter()
 def _version(request: Request) -> str:
     version = request.path_params["version"]
     if version not in VERSIONS:
-        raise ApiError(404, "Method not found.")
+        raise NotFound("Method not found.")
     return version
 
 
@@ -64,7 +64,7 @@ def _video_reader(rt: Runtime, owner: str | None) -> Callable[[Sample], bytes]:
         record = rt.service.visible_file(sample.file_id, owner)
         path = rt.service.blobs.local_path(record.blob_key)
         if not path.is_file():
-            raise ApiError(404, f"File {sample.file_id} is no longer stored.")
+            raise NotFound(f"File {sample.file_id} is no longer stored.")
         return path.read_bytes()
 
     return read
@@ -116,8 +116,7 @@ async def fetch_predict_operation(request: Request) -> JSONResponse:
     op = rt.service.get(op_id, owner)
     _check_model(name_model, op, version)
     if model != op.model:
-        raise ApiError(
-            400,
+        raise InvalidArgument(
             f"The operation `{body.operation_name}` belongs to model `{op.model}`, "
             f"not to `{model}`: call `{op.model}:fetchPredictOperation`.",
         )
@@ -143,4 +142,4 @@ def _check_model(model: str, op: Operation, version: str) -> None:
     except rules.RuleError:
         info = None
     if info is None or info.id != op.model:
-        raise ApiError(404, f"Operation {op.id} not found.")
+        raise NotFound(f"Operation {op.id} not found.")

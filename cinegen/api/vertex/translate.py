@@ -12,8 +12,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from cinegen.core.errors import InvalidArgument, RpcCode
 from cinegen.core.operation import Operation, Sample, State
-from cinegen.service.errors import invalid
 from cinegen.store.gcs import sample_uri
 
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
@@ -42,7 +42,7 @@ def parse_operation_name(name: str) -> tuple[str, str, str]:
     """`[projects/P/locations/L/]publishers/google/models/M/operations/ID` → (prefix, M, ID)."""
     match = _NAME.match(name.strip())
     if not match or match.group("publisher") != PUBLISHER:
-        raise invalid(
+        raise InvalidArgument(
             f"Invalid operation name `{name}`: expected "
             "`[projects/PROJECT/locations/LOCATION/]publishers/google/models/MODEL/operations/ID`, "
             "the name the predictLongRunning call returned."
@@ -124,7 +124,7 @@ def render_operation(op: Operation, video_bytes: VideoBytes) -> dict[str, Any]:
         body["response"] = response
     else:
         body["error"] = {
-            "code": op.error_code or 2,
+            "code": op.error_code or RpcCode.UNKNOWN,
             "message": op.error_message or "Unknown error.",
         }
     return body

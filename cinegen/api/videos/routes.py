@@ -24,15 +24,14 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from cinegen.api.errors import ApiError
 from cinegen.api.gemini.routes import parse_body, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules
+from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
 from cinegen.core.operation import Operation
 from cinegen.core.request import MediaRef
 from cinegen.core.rules import RuleError
 from cinegen.media.fetch import FetchError, FetchPolicy, fetch_image
-from cinegen.service.errors import ServiceError
 from cinegen.store.db import utcnow
 
 from . import stills, translate
@@ -81,12 +80,10 @@ def _find(rt: Runtime, video_id: str, owner: str | None) -> Operation:
     op_id = translate.operation_id(video_id)
     try:
         if op_id is None:
-            raise ServiceError("", 404, "NOT_FOUND")
+            raise NotFound("")
         return rt.service.get(op_id, owner)
-    except ServiceError as exc:
-        if exc.code == 404:
-            raise ApiError(404, f"Video {video_id} not found.") from exc
-        raise
+    except NotFound as exc:
+        raise NotFound(f"Video {video_id} not found.") from exc
 
 
 async def _read_body(request: Request, limit: int) -> dict[str, Any]:
@@ -95,7 +92,7 @@ async def _read_body(request: Request, limit: int) -> dict[str, Any]:
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
         length = request.headers.get("content-length")
         if length and length.isdigit() and int(length) > limit:
-            raise ApiError(413, f"Request payload size exceeds the limit: {limit} bytes.")
+            raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
         form = await request.form(max_files=16, max_fields=1000, max_part_size=limit)
         try:
             items: list[tuple[str, Any]] = []
@@ -110,7 +107,7 @@ async def _read_body(request: Request, limit: int) -> dict[str, Any]:
         return coerce_form_values(unflatten_form(items))
     payload = await read_json(request, limit)
     if not isinstance(payload, dict):
-        raise ApiError(400, "Invalid JSON payload received. The body must be a JSON object.")
+        raise InvalidArgument("Invalid JSON payload received. The body must be a JSON object.")
     return payload
 
 
@@ -170,7 +167,7 @@ def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any]) -> Operation:
         req = translate.with_fetched(draft, _fetch_all(rt, draft))
         return rt.service.submit(req, owner=owner, api_version=API_VERSION)
     except ValidationError as exc:
-        raise ApiError(400, validation_message(exc)) from exc
+        raise InvalidArgument(validation_message(exc)) from exc
     except RuleError as exc:
         raise translate.gateway_error(exc) from exc
 
@@ -186,8 +183,7 @@ def _replay(rt: Runtime, owner: str | None, key: str, fingerprint: str) -> Opera
         rt.db.delete_idempotency(owner, key)
         return None
     if stored != fingerprint:
-        raise ApiError(
-            400,
+        raise InvalidArgument(
             "Keys for idempotent requests can only be used with the same parameters they "
             "were first used with.",
         )
@@ -220,7 +216,7 @@ async def create_video(request: Request) -> JSONResponse:
     raw = await _read_body(request, rt.settings.max_request_bytes)
     key = (request.headers.get("idempotency-key") or "").strip() or None
     if key is not None and len(key) > 255:
-        raise ApiError(400, "Invalid value at 'Idempotency-Key': at most 255 characters.")
+        raise InvalidArgument("Invalid value at 'Idempotency-Key': at most 255 characters.")
     op = await run_in_threadpool(_create, rt, owner, raw, key)
     return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
 
@@ -229,12 +225,11 @@ async def create_video(request: Request) -> JSONResponse:
 async def unsupported_action(action: str, request: Request) -> JSONResponse:
     runtime(request).auth.owner(request)
     if action in _UNSUPPORTED_ACTIONS:
-        raise ApiError(
-            400,
+        raise InvalidArgument(
             f"`/v1/videos/{action}` isn't supported by cinegen. Use `/v1/videos/{{id}}/remix`, "
             "or the Gemini API (`instances[0].video`) to extend a video.",
         )
-    raise ApiError(404, "Method not found.")
+    raise NotFound("Method not found.")
 
 
 # ------------------------------------------------------------------------------- read
@@ -247,16 +242,16 @@ async def list_videos(request: Request) -> JSONResponse:
     params = request.query_params
     limit_text = params.get("limit") or "20"
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
-        raise ApiError(400, f"Invalid value at 'limit': {limit_text!r} (an integer 1 to 100).")
+        raise InvalidArgument(f"Invalid value at 'limit': {limit_text!r} (an integer 1 to 100).")
     order = (params.get("order") or "desc").lower()
     if order not in ("asc", "desc"):
-        raise ApiError(400, f"Invalid value at 'order': {order!r} (asc or desc).")
+        raise InvalidArgument(f"Invalid value at 'order': {order!r} (asc or desc).")
     after = None
     if params.get("after"):
         try:
             after = _find(rt, params["after"], owner)
-        except ApiError as exc:
-            raise ApiError(400, f"Invalid value at 'after': {exc.message}") from exc
+        except NotFound as exc:
+            raise InvalidArgument(f"Invalid value at 'after': {exc.message}") from exc
     limit = int(limit_text)
     ops = rt.db.list_operations_ordered(
         owner, limit=limit + 1, after=after, ascending=order == "asc"
@@ -287,8 +282,7 @@ async def video_content(video_id: str, request: Request) -> FileResponse:
     owner = rt.auth.owner(request)
     variant = request.query_params.get("variant") or "video"
     if variant not in VARIANTS:
-        raise ApiError(
-            400, f"Invalid value at 'variant': {variant!r} (video, thumbnail or spritesheet)."
+        raise InvalidArgument(f"Invalid value at 'variant': {variant!r} (video, thumbnail or spritesheet)."
         )
     op = _find(rt, video_id, owner)
     status = translate.render_video(op, openai=wants_openai(request), expires_at=None)["status"]
@@ -299,11 +293,11 @@ async def video_content(video_id: str, request: Request) -> FileResponse:
             if op.done
             else f"Video {video_id} is not completed yet, current status: {word}"
         )
-        raise ApiError(400, message, "FAILED_PRECONDITION")
+        raise FailedPrecondition(message)
     record = rt.service.visible_file(op.samples[0].file_id, owner)
     path = rt.service.blobs.local_path(record.blob_key)
     if not path.is_file():
-        raise ApiError(404, f"Video {video_id} is no longer stored.")
+        raise NotFound(f"Video {video_id} is no longer stored.")
     if variant == "video":
         return FileResponse(
             path,

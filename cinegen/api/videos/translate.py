@@ -20,11 +20,8 @@ from datetime import datetime
 from typing import Any
 
 from cinegen.core import catalog, rules
+from cinegen.core.errors import RpcCode
 from cinegen.core.operation import (
-    RPC_CANCELLED,
-    RPC_INTERNAL,
-    RPC_INVALID_ARGUMENT,
-    RPC_RESOURCE_EXHAUSTED,
     Operation,
     State,
 )
@@ -45,10 +42,10 @@ _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _NOT_SUPPORTED = re.compile(r"^(`[^`]+` isn't supported by this model\.) Please remove it")
 _PLACEHOLDER = b"\x00url"
 _OPENAI_ERROR_CODES = {
-    RPC_CANCELLED: "cancelled",
-    RPC_INVALID_ARGUMENT: "invalid_argument",
-    RPC_RESOURCE_EXHAUSTED: "resource_exhausted",
-    RPC_INTERNAL: "internal_error",
+    RpcCode.CANCELLED: "cancelled",
+    RpcCode.INVALID_ARGUMENT: "invalid_argument",
+    RpcCode.RESOURCE_EXHAUSTED: "resource_exhausted",
+    RpcCode.INTERNAL: "internal_error",
 }
 
 
