@@ -6,21 +6,22 @@ Every success is exactly 200: the Python SDK treats anything else as an error.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
-from pydantic import BaseModel, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from cinegen.api.body import parse_body, read_json
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import catalog, rules
 from cinegen.core.catalog import ModelInfo
-from cinegen.core.errors import InvalidArgument, NotFound, PayloadTooLarge
+from cinegen.core.errors import InvalidArgument, NotFound
+from cinegen.core.operation import Operation
+from cinegen.service.operations import OperationService
 
-from .translate import file_id_from_uri, render_operation, to_request
+from .translate import file_id_from_uri, operation_name, render_operation, to_request
 from .wire import PredictLongRunningRequest
 
 VERSIONS = ("v1beta", "v1", "v1alpha")
@@ -54,53 +55,6 @@ def _version(version: str) -> str:
     return version
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
-    try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise InvalidArgument(f"Invalid JSON payload received. {exc.__class__.__name__}: {exc}"
-        ) from exc
-
-
-Body = TypeVar("Body", bound=BaseModel)
-
-
-def parse_body(schema: type[Body], payload: Any) -> Body:
-    """`payload` as a `schema`, or a 400 with Google's wording for the first field at fault."""
-    try:
-        return schema.model_validate(payload)
-    except ValidationError as exc:
-        raise InvalidArgument(validation_message(exc)) from exc
-
-
-def validation_message(exc: ValidationError) -> str:
-    """Google's style: `Invalid value at 'instances[0].prompt' (TYPE_STRING), 5`."""
-    error = exc.errors()[0]
-    path = ""
-    for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
-    if error["type"] == "missing":
-        return f"Invalid JSON payload received. Missing required field '{path}'."
-    if error["type"] == "too_short":
-        return f"Invalid JSON payload received. '{path}' must not be empty."
-    expected = {
-        "string_type": "TYPE_STRING",
-        "dict_type": "TYPE_MESSAGE",
-        "model_type": "TYPE_MESSAGE",
-        "list_type": "TYPE_LIST",
-    }.get(error["type"])
-    given = json.dumps(error.get("input"))[:80]
-    if expected:
-        return f"Invalid value at '{path}' ({expected}), {given}"
-    return f"Invalid value at '{path}': {error['msg']}"
-
-
 def video_uri_builder(request: Request, rt: Runtime, version: str) -> Callable[[str], str]:
     base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
     return lambda file_id: f"{base}/{version}/files/{file_id}:download?alt=media"
@@ -116,10 +70,17 @@ async def predict_long_running(version: str, model: str, request: Request) -> JS
     owner = rt.auth.owner(request)
     rules.resolve_model(model, version)
     payload = await read_json(request, rt.settings.max_request_bytes)
-    body = parse_body(PredictLongRunningRequest, payload)
-    req = to_request(body, model)
-    op = await run_in_threadpool(rt.service.submit, req, owner=owner, api_version=version)
-    return JSONResponse({"name": f"models/{op.model}/operations/{op.id}"})
+    op = await run_in_threadpool(submit_prediction, rt.service, model, version, payload, owner)
+    return JSONResponse({"name": operation_name(op)})
+
+
+def submit_prediction(
+    service: OperationService, model: str, version: str, payload: Any, owner: str | None
+) -> Operation:
+    """A `predictLongRunning` body, checked and submitted: the route's path and the CLI's."""
+    rules.resolve_model(model, version)
+    req = to_request(parse_body(PredictLongRunningRequest, payload), model)
+    return service.submit(req, owner=owner, api_version=version)
 
 
 # operations -------------------------------------------------------------------------------

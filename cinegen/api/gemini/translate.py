@@ -28,7 +28,9 @@ def decode_base64(value: str, where: str) -> bytes:
         alphabet = b"-_" if ("-" in text or "_" in text) else None
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=alphabet, validate=True)
     except (binascii.Error, ValueError) as exc:
-        raise InvalidArgument(f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed.") from exc
+        raise InvalidArgument(
+            f"Invalid value at '{where}' (TYPE_BYTES), Base64 decoding failed."
+        ) from exc
 
 
 def file_id_from_uri(uri: str) -> str:

@@ -15,7 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
-from cinegen.api.gemini.routes import parse_body, read_json
+from cinegen.api.body import parse_body, read_json
 from cinegen.api.gemini.translate import to_request
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules

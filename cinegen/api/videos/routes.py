@@ -24,7 +24,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from cinegen.api.gemini.routes import parse_body, read_json, validation_message
+from cinegen.api.body import parse_body, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules
 from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
@@ -282,7 +282,8 @@ async def video_content(video_id: str, request: Request) -> FileResponse:
     owner = rt.auth.owner(request)
     variant = request.query_params.get("variant") or "video"
     if variant not in VARIANTS:
-        raise InvalidArgument(f"Invalid value at 'variant': {variant!r} (video, thumbnail or spritesheet)."
+        raise InvalidArgument(
+            f"Invalid value at 'variant': {variant!r} (video, thumbnail or spritesheet)."
         )
     op = _find(rt, video_id, owner)
     status = translate.render_video(op, openai=wants_openai(request), expires_at=None)["status"]
