@@ -358,7 +358,7 @@ def latent_shape(name: str, cfg: dict[str, Any], frames: int, height: int, width
 
 def encode_frames(frames: Iterator[np.ndarray], n: int, width: int, height: int, path: str) -> None:
     """cinegen's MP4 writer (H.264 + AAC track of silence-free noise is not needed here)."""
-    from cinegen.engines.base import Clip
+    from cinegen.media.clip import Clip
     from cinegen.media.encode import encode_clip
 
     encode_clip(Clip(frames=frames, num_frames=n, width=width, height=height, fps=24), path)

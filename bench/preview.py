@@ -42,8 +42,9 @@ import cv2
 import numpy as np
 from cinegen.core.catalog import frame_size
 from cinegen.core.request import Mode
-from cinegen.engines.base import Clip, InputVideo, RenderSpec
+from cinegen.engines.base import InputVideo, RenderSpec
 from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.media.clip import Clip
 from cinegen.media.decode import fit_image, probe_video
 from cinegen.media.encode import encode_clip
 

@@ -10,7 +10,6 @@ from dataclasses import dataclass, field, replace
 
 ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
-FPS = 24
 EXTENSION_SECONDS = 7
 MAX_EXTENDED_SECONDS = 148
 MAX_EXTENSION_INPUT_SECONDS = 141

@@ -18,10 +18,10 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from cinegen.media.clip import AUDIO_RATE
+
 MAX_IMAGE_PIXELS = 64_000_000
 """Larger images are refused: a decompression bomb must not exhaust memory (8k is ~33 Mpx)."""
-
-AUDIO_RATE = 48_000
 
 
 class MediaError(Exception):

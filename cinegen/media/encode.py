@@ -23,10 +23,9 @@ import av
 import cv2
 import numpy as np
 
-from cinegen.engines.base import AUDIO_RATE, Clip
+from cinegen.media.clip import AUDIO_RATE, FPS, Clip
 
-VIDEO_FPS = 24
-VIDEO_TIME_BASE = Fraction(1, VIDEO_FPS)
+VIDEO_TIME_BASE = Fraction(1, FPS)
 AUDIO_TIME_BASE = Fraction(1, AUDIO_RATE)
 AUDIO_CHUNK = 1024  # samples per AAC frame
 
@@ -93,7 +92,7 @@ def encode_clip(
         path=path,
         size_bytes=os.path.getsize(path),
         num_frames=written,
-        duration_seconds=written / VIDEO_FPS,
+        duration_seconds=written / FPS,
     )
 
 
@@ -124,8 +123,8 @@ def _check_clip(clip: Clip) -> None:
         raise ValueError("a clip needs at least one frame")
     if clip.width % 2 or clip.height % 2:
         raise ValueError(f"H.264 4:2:0 needs even sizes, got {clip.width}x{clip.height}")
-    if clip.fps != VIDEO_FPS:
-        raise ValueError(f"clips are {VIDEO_FPS} fps, got {clip.fps}")
+    if clip.fps != FPS:
+        raise ValueError(f"clips are {FPS} fps, got {clip.fps}")
 
 
 def _write(
@@ -159,7 +158,7 @@ def _write(
             if audio is not None and track is None and clip.soundtrack_ready():
                 track = _prepare_audio(clip.soundtrack(), clip.num_frames)
             if audio is not None and track is not None:
-                target = written * AUDIO_RATE // VIDEO_FPS
+                target = written * AUDIO_RATE // FPS
                 audio_sent = _mux_audio(container, audio, track, audio_sent, target)
             if progress is not None:
                 progress(written / clip.num_frames)
@@ -272,7 +271,7 @@ def _add_video_stream(
     container: av.container.OutputContainer, clip: Clip, settings: _Quality
 ) -> av.video.stream.VideoStream:
     options = {**settings.x264, "x264-params": X264_PARAMS}
-    stream = container.add_stream("libx264", rate=VIDEO_FPS, options=options)
+    stream = container.add_stream("libx264", rate=FPS, options=options)
     stream.width = clip.width
     stream.height = clip.height
     stream.pix_fmt = "nv12"  # 4:2:0 like yuv420p; decoders output yuv420p (see _Nv12Converter)
@@ -405,7 +404,7 @@ def _add_audio_stream(
 
 def _prepare_audio(audio: np.ndarray | None, num_frames: int) -> np.ndarray:
     """Planar float32 (2, samples), trimmed or zero-padded to exactly the video's length."""
-    samples = num_frames * AUDIO_RATE // VIDEO_FPS
+    samples = num_frames * AUDIO_RATE // FPS
     track = np.zeros((0, 2), np.float32) if audio is None else np.asarray(audio, np.float32)
     if track.ndim == 1:
         track = np.stack([track, track], axis=1)

@@ -7,10 +7,11 @@ from dataclasses import replace
 import numpy as np
 
 from cinegen.core.request import Mode
-from cinegen.engines.base import AUDIO_RATE, InputVideo
+from cinegen.engines.base import InputVideo
 from cinegen.engines.preview.audio import soundtrack, speak
 from cinegen.engines.preview.engine import PreviewEngine
 from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.media.clip import AUDIO_RATE
 from cinegen.media.decode import probe_video, read_audio
 from tests.engines.test_preview_contract import render_to, spec_for
 

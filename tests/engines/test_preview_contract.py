@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from cinegen.core.request import Mode
-from cinegen.engines.base import AUDIO_RATE, Cancelled, InputVideo, RenderSpec
+from cinegen.engines.base import Cancelled, InputVideo, RenderSpec
 from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.media.clip import AUDIO_RATE
 from cinegen.media.decode import probe_video, read_audio
 from cinegen.media.encode import encode_clip
 from tests.media.video_checks import decoded_frames, facts, psnr, textured

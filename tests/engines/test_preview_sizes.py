@@ -11,9 +11,10 @@ import pytest
 
 from cinegen.core.catalog import frame_size
 from cinegen.core.request import Mode
-from cinegen.engines.base import Clip, InputVideo
+from cinegen.engines.base import InputVideo
 from cinegen.engines.preview.engine import PreviewEngine
 from cinegen.engines.preview.resolution import DETAIL_PSNR
+from cinegen.media.clip import Clip
 from cinegen.media.decode import fit_image
 from cinegen.media.encode import encode_clip
 from tests.engines.test_preview_contract import spec_for

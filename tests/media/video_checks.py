@@ -8,7 +8,7 @@ import av
 import cv2
 import numpy as np
 
-from cinegen.engines.base import Clip
+from cinegen.media.clip import Clip
 
 
 @dataclass(frozen=True)

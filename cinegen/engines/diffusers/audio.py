@@ -11,9 +11,10 @@ from typing import Any
 import numpy as np
 
 from cinegen.core.request import Mode
-from cinegen.engines.base import AUDIO_RATE, RenderSpec
+from cinegen.engines.base import RenderSpec
 from cinegen.engines.preview.audio import continue_audio, soundtrack
 from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.media.clip import AUDIO_RATE
 from cinegen.media.decode import MediaError, read_audio
 
 PROCEDURAL = "procedural soundtrack from the preview engine (no audio model configured)"

@@ -19,13 +19,14 @@ from typing import Any
 import numpy as np
 
 from cinegen.core.request import Mode
-from cinegen.engines.base import Cancelled, Clip, EngineError, ProgressFn, RenderSpec
+from cinegen.engines.base import Cancelled, EngineError, ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import video
 from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
 from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
 from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
+from cinegen.media.clip import AUDIO_RATE, FPS, Clip
 from cinegen.media.decode import fit_image, iter_video_frames
 
 log = logging.getLogger("cinegen.diffusers")
@@ -100,7 +101,7 @@ class DiffusersEngine:
             num_frames=spec.num_frames,
             width=spec.width,
             height=spec.height,
-            fps=video.OUTPUT_FPS,
+            fps=FPS,
             audio=track[0] if track else None,
             notes={**notes, **(track[1] if track else {})},
             keyframes=spec.seam,
@@ -113,8 +114,8 @@ class DiffusersEngine:
         return spec.input_video.num_frames if spec.input_video is not None else 0
 
     def _plan(self, spec: RenderSpec, model: str, entry: PipelineEntry) -> _Plan:
-        if spec.fps != video.OUTPUT_FPS:
-            raise EngineError(f"The diffusers engine writes {video.OUTPUT_FPS} fps video only.")
+        if spec.fps != FPS:
+            raise EngineError(f"The diffusers engine writes {FPS} fps video only.")
         follow = entry
         if "extension" not in entry.modes():
             follow = self.registry.pipeline_for(model, "extension") or entry
@@ -294,7 +295,7 @@ class DiffusersEngine:
                     break
                 yield fit_image(frame, spec.width, spec.height)
                 produced += 1
-        rate = plan.entry.fps / video.OUTPUT_FPS
+        rate = plan.entry.fps / FPS
         if spec.mode is Mode.INTERPOLATION:  # end exactly on the requested last frame
             where = np.linspace(0.0, len(timeline) - 1, new)
         elif spec.mode is Mode.EXTENSION:
@@ -342,7 +343,7 @@ class DiffusersEngine:
             new_seconds = seconds - self._input_frames(spec) / spec.fps
             track = sound.from_pipeline(pipe, spec, new_seconds, aux.steps, aux.call)
             if not sound.is_silent(track):
-                total = int(round(seconds * sound.AUDIO_RATE))
+                total = int(round(seconds * AUDIO_RATE))
                 if spec.mode is Mode.EXTENSION:
                     track = np.concatenate([sound._input_audio(spec), track])
                 return sound.fit_length(track, total), {"audio": f"text-to-audio: {aux.cls}"}
@@ -368,7 +369,7 @@ class DiffusersEngine:
             "steps": entry.steps,
             "guidance_scale": entry.guidance_scale,
             "frame_rate_conversion": "none (native 24 fps)"
-            if entry.fps == video.OUTPUT_FPS
+            if entry.fps == FPS
             else f"optical-flow motion interpolation {entry.fps} -> 24 fps",
         }
         if self._upscales(spec, plan):

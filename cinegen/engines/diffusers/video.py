@@ -18,7 +18,8 @@ from collections.abc import Iterator, Sequence
 import cv2
 import numpy as np
 
-OUTPUT_FPS = 24
+from cinegen.media.clip import FPS
+
 FLOW_LONG_SIDE = 512  # optical flow is measured on a copy this big, then scaled up
 
 
@@ -43,13 +44,13 @@ def model_frame_count(frames: int, frames_per_latent: int) -> int:
 
 def frames_needed(output_frames: int, model_fps: int) -> int:
     """Model frames whose time span covers `output_frames` frames at 24 fps."""
-    last = (output_frames - 1) * model_fps / OUTPUT_FPS
+    last = (output_frames - 1) * model_fps / FPS
     return math.ceil(last - 1e-9) + 1
 
 
 def positions(output_frames: int, model_fps: int) -> np.ndarray:
     """Where each 24 fps output frame falls on the model's frame axis (fractional)."""
-    return np.arange(output_frames) * (model_fps / OUTPUT_FPS)
+    return np.arange(output_frames) * (model_fps / FPS)
 
 
 def fit_frame(frame: np.ndarray, width: int, height: int) -> np.ndarray:

@@ -15,8 +15,8 @@ import wave
 
 import numpy as np
 
-from cinegen.engines.base import AUDIO_RATE
 from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.media.clip import AUDIO_RATE
 
 RATE = AUDIO_RATE
 MAX_NOISE_PERIOD = 1 << 19

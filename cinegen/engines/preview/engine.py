@@ -23,7 +23,7 @@ import cv2
 import numpy as np
 
 from cinegen.core.request import Mode
-from cinegen.engines.base import AUDIO_RATE, Clip, EngineError, ProgressFn, RenderSpec
+from cinegen.engines.base import EngineError, ProgressFn, RenderSpec
 from cinegen.engines.preview.audio import continue_audio, soundtrack
 from cinegen.engines.preview.extension import Extension
 from cinegen.engines.preview.interpolate import FlowInterpolation
@@ -33,6 +33,7 @@ from cinegen.engines.preview.prompt import ScenePlan, parse_prompt
 from cinegen.engines.preview.references import paste, place_assets, style_grade
 from cinegen.engines.preview.resolution import footage_size
 from cinegen.engines.preview.scene import LandscapeScene
+from cinegen.media.clip import AUDIO_RATE, Clip
 from cinegen.media.decode import MediaError, fit_image, read_audio
 
 WEATHER_FADE_SECONDS = 1.0
