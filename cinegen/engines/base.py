@@ -19,14 +19,6 @@ ProgressFn = Callable[[float], None]
 """Called with a fraction in [0, 1]. It raises `Cancelled` when the job was cancelled."""
 
 
-class Cancelled(Exception):
-    """Raised from a progress callback to abort a render."""
-
-
-class EngineError(Exception):
-    """A render failed for a reason the user should read (bad input video, out of memory)."""
-
-
 @dataclass(frozen=True)
 class InputVideo:
     """A decoded extension input: its frames stay on disk until the engine streams them."""

@@ -18,14 +18,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps
 
+from cinegen.core.errors import MediaError
 from cinegen.media.clip import AUDIO_RATE
 
 MAX_IMAGE_PIXELS = 64_000_000
 """Larger images are refused: a decompression bomb must not exhaust memory (8k is ~33 Mpx)."""
-
-
-class MediaError(Exception):
-    """An input image or video that cannot be used; the message is meant for the user."""
 
 
 @dataclass(frozen=True)

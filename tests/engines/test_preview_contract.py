@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cinegen.core.errors import Cancelled
 from cinegen.core.request import Mode
-from cinegen.engines.base import Cancelled, InputVideo, RenderSpec
+from cinegen.engines.base import InputVideo, RenderSpec
 from cinegen.engines.preview.engine import PreviewEngine
 from cinegen.media.clip import AUDIO_RATE
 from cinegen.media.decode import probe_video, read_audio

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 import pytest
 
-from cinegen.engines.base import Cancelled
+from cinegen.core.errors import Cancelled
 from cinegen.media.clip import Clip
 from cinegen.media.encode import PREFETCH_FRAMES, encode_clip
 from cinegen.media.provenance import is_ai_generated, provenance_tags, read_provenance

@@ -18,8 +18,9 @@ from typing import Any
 
 import numpy as np
 
+from cinegen.core.errors import Cancelled, EngineError, OutOfMemory
 from cinegen.core.request import Mode
-from cinegen.engines.base import Cancelled, EngineError, ProgressFn, RenderSpec
+from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import video
 from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count
@@ -91,7 +92,7 @@ class DiffusersEngine:
             except Exception as exc:
                 free_memory()
                 if _is_oom(exc):
-                    raise EngineError(self._oom_message(plan, spec)) from exc
+                    raise OutOfMemory(self._oom_message(plan, spec)) from exc
                 raise
         notes = self._notes(spec, plan, timeline, track)
         new = spec.num_frames - self._input_frames(spec)
@@ -384,7 +385,7 @@ class DiffusersEngine:
     @staticmethod
     def _oom_message(plan: _Plan, spec: RenderSpec) -> str:
         return (
-            f"The device ran out of memory (out of memory) generating {plan.width}x{plan.height} "
+            f"The device ran out of memory generating {plan.width}x{plan.height} "
             f"frames with {plan.entry.cls} for this {spec.mode.value} request. Try a shorter or "
             "smaller video, or set CINEGEN_DIFFUSERS_OFFLOAD=model and "
             "CINEGEN_DIFFUSERS_VAE_TILING=true."

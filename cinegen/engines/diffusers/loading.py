@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cinegen.engines.base import EngineError
+from cinegen.core.errors import EngineError
 
 log = logging.getLogger("cinegen.diffusers")
 

@@ -22,8 +22,9 @@ from dataclasses import replace
 import cv2
 import numpy as np
 
+from cinegen.core.errors import EngineError
 from cinegen.core.request import Mode
-from cinegen.engines.base import EngineError, ProgressFn, RenderSpec
+from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.preview.audio import continue_audio, soundtrack
 from cinegen.engines.preview.extension import Extension
 from cinegen.engines.preview.interpolate import FlowInterpolation

@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cinegen.core.errors import Cancelled, EngineError, OutOfMemory
 from cinegen.core.request import Mode
-from cinegen.engines.base import Cancelled, EngineError, RenderSpec
+from cinegen.engines.base import RenderSpec
 from cinegen.engines.diffusers import video
 from cinegen.engines.diffusers.config import RegistryError, load_registry, parse_registry
 from cinegen.engines.diffusers.engine import DiffusersEngine
@@ -168,8 +169,8 @@ def test_cancel_raises_from_the_step_callback_and_the_engine_keeps_working(
     assert sum(1 for _ in clip.frames) == 24
 
 
-def test_out_of_memory_is_an_engine_error(engine: DiffusersEngine) -> None:
-    with pytest.raises(EngineError, match="out of memory"):
+def test_out_of_memory_is_a_typed_error(engine: DiffusersEngine) -> None:
+    with pytest.raises(OutOfMemory, match="out of memory"):
         engine.render(spec("tiny-oom"), lambda f: None)
     assert sum(1 for _ in engine.render(spec("tiny-wan"), lambda f: None).frames) == 24
 
