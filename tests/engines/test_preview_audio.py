@@ -8,9 +8,9 @@ import numpy as np
 
 from cinegen.core.request import Mode
 from cinegen.engines.base import InputVideo
-from cinegen.engines.preview.audio import soundtrack, speak
 from cinegen.engines.preview.engine import PreviewEngine
-from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.engines.prompt import parse_prompt
+from cinegen.engines.soundtrack import soundtrack, speak
 from cinegen.media.clip import AUDIO_RATE
 from cinegen.media.decode import probe_video, read_audio
 from tests.engines.test_preview_contract import render_to, spec_for
@@ -127,7 +127,7 @@ def test_dialogue_uses_espeak_ng_when_installed(monkeypatch, tmp_path) -> None:
     import subprocess
     import wave
 
-    from cinegen.engines.preview import audio
+    from cinegen.engines import soundtrack as audio
 
     def fake_run(args, **kwargs):
         buffer = io.BytesIO()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.engines.prompt import parse_prompt
 
 
 @pytest.mark.parametrize(

@@ -21,7 +21,7 @@ from cinegen.engines.preview.interpolate import (
     splat_groups,
     timing,
 )
-from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.engines.prompt import parse_prompt
 from cinegen.media.decode import decode_image, iter_video_frames, probe_video
 from cinegen.media.encode import encode_clip
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff

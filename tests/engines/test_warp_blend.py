@@ -15,8 +15,8 @@ import pytest
 
 from cinegen.engines.preview import parallax, warp
 from cinegen.engines.preview.parallax import ParallaxShot
-from cinegen.engines.preview.prompt import parse_prompt
 from cinegen.engines.preview.warp import four_channels, warp_blend
+from cinegen.engines.prompt import parse_prompt
 from tests.media.video_checks import textured
 
 

@@ -1,6 +1,7 @@
-"""The soundtrack of a diffusers clip: a configured text-to-audio pipeline, else the preview
-engine's procedural soundtrack. Never a silent track presented as audio: a model whose output
-is (near) silent is replaced by the procedural track, and the notes say which was used.
+"""The soundtrack of a diffusers clip: a configured text-to-audio pipeline, else the
+procedural soundtrack the preview engine makes too (engines/soundtrack.py). Never a silent
+track presented as audio: a model whose output is (near) silent is replaced by the
+procedural track, and the notes say which was used.
 """
 
 from __future__ import annotations
@@ -10,48 +11,18 @@ from typing import Any
 
 import numpy as np
 
-from cinegen.core.request import Mode
 from cinegen.engines.base import RenderSpec
-from cinegen.engines.preview.audio import continue_audio, soundtrack
-from cinegen.engines.preview.prompt import parse_prompt
+from cinegen.engines.prompt import parse_prompt
+from cinegen.engines.soundtrack import for_spec
 from cinegen.media.clip import AUDIO_RATE
-from cinegen.media.decode import MediaError, read_audio
 
 PROCEDURAL = "procedural soundtrack from the preview engine (no audio model configured)"
 SILENCE_PEAK = 1e-4
 
 
-def fit_length(track: np.ndarray, samples: int) -> np.ndarray:
-    """Trim or zero-pad a (samples, 2) track to exactly `samples`."""
-    track = np.asarray(track, np.float32)
-    if len(track) >= samples:
-        return np.ascontiguousarray(track[:samples])
-    return np.concatenate([track, np.zeros((samples - len(track), 2), np.float32)])
-
-
-def _input_audio(spec: RenderSpec) -> np.ndarray:
-    """The extension input's own soundtrack (silence where it has none), at 48 kHz stereo."""
-    video = spec.input_video
-    assert video is not None
-    samples = int(round(video.num_frames / video.fps * AUDIO_RATE))
-    previous = None
-    if video.has_audio:
-        try:
-            previous = read_audio(video.path, AUDIO_RATE)
-        except MediaError:
-            previous = None
-    return fit_length(previous if previous is not None else np.zeros((0, 2)), samples)
-
-
 def procedural(spec: RenderSpec) -> np.ndarray:
-    """The preview engine's soundtrack for this prompt and seed (continued for an extension)."""
-    plan = parse_prompt(spec.prompt or "", spec.negative_prompt or "")
-    total = int(round(spec.num_frames / spec.fps * AUDIO_RATE))
-    if spec.mode is Mode.EXTENSION and spec.input_video is not None:
-        previous = _input_audio(spec)
-        new_seconds = max(0.0, (total - len(previous)) / AUDIO_RATE)
-        return fit_length(continue_audio(previous, new_seconds, plan, spec.seed), total)
-    return fit_length(soundtrack(plan, spec.num_frames / spec.fps, spec.seed), total)
+    """The procedural soundtrack for this prompt and seed (continued for an extension)."""
+    return for_spec(spec, parse_prompt(spec.prompt or "", spec.negative_prompt or ""))
 
 
 def _rate_of(pipe: Any) -> int:

@@ -27,6 +27,7 @@ from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_c
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
 from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
 from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
+from cinegen.engines.soundtrack import fit_length, input_audio
 from cinegen.media.clip import AUDIO_RATE, FPS, Clip
 from cinegen.media.decode import fit_image, iter_video_frames
 
@@ -346,8 +347,8 @@ class DiffusersEngine:
             if not sound.is_silent(track):
                 total = int(round(seconds * AUDIO_RATE))
                 if spec.mode is Mode.EXTENSION:
-                    track = np.concatenate([sound._input_audio(spec), track])
-                return sound.fit_length(track, total), {"audio": f"text-to-audio: {aux.cls}"}
+                    track = np.concatenate([input_audio(spec), track])
+                return fit_length(track, total), {"audio": f"text-to-audio: {aux.cls}"}
             note = f"procedural soundtrack from the preview engine ({aux.cls} returned silence)"
             return sound.procedural(spec), {"audio": note}
         return sound.procedural(spec), {"audio": sound.PROCEDURAL}

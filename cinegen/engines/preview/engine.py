@@ -25,17 +25,17 @@ import numpy as np
 from cinegen.core.errors import EngineError
 from cinegen.core.request import Mode
 from cinegen.engines.base import ProgressFn, RenderSpec
-from cinegen.engines.preview.audio import continue_audio, soundtrack
 from cinegen.engines.preview.extension import Extension
 from cinegen.engines.preview.interpolate import FlowInterpolation
 from cinegen.engines.preview.parallax import ParallaxShot
 from cinegen.engines.preview.particles import Field, draw_fields, make_fields
-from cinegen.engines.preview.prompt import ScenePlan, parse_prompt
 from cinegen.engines.preview.references import paste, place_assets, style_grade
 from cinegen.engines.preview.resolution import footage_size
 from cinegen.engines.preview.scene import LandscapeScene
-from cinegen.media.clip import AUDIO_RATE, Clip
-from cinegen.media.decode import MediaError, fit_image, read_audio
+from cinegen.engines.prompt import ScenePlan, parse_prompt
+from cinegen.engines.soundtrack import for_spec
+from cinegen.media.clip import Clip
+from cinegen.media.decode import fit_image
 
 WEATHER_FADE_SECONDS = 1.0
 
@@ -54,7 +54,7 @@ class PreviewEngine:
         plan = parse_prompt(spec.prompt or "", spec.negative_prompt or "")
         audio: Future[np.ndarray] | None = None
         if spec.audio:
-            audio = _SOUNDTRACKS.submit(_audio_for, spec, plan)
+            audio = _SOUNDTRACKS.submit(for_spec, spec, plan)
         frames, size, notes = _frames_for(spec, plan)
         notes.update(
             engine=self.name,
@@ -216,33 +216,3 @@ def _with_references(scene: LandscapeScene, spec: RenderSpec) -> tuple[Iterator[
         "style_references": len(styles),
     }
     return frames(), notes
-
-
-def _audio_for(spec: RenderSpec, plan: ScenePlan) -> np.ndarray:
-    """The soundtrack, exactly as long as the video; an extension continues the input's."""
-    seconds = spec.num_frames / spec.fps
-    total = int(round(seconds * AUDIO_RATE))
-    if spec.mode is Mode.EXTENSION and spec.input_video is not None:
-        video = spec.input_video
-        input_samples = int(round(video.num_frames / video.fps * AUDIO_RATE))
-        previous = None
-        if video.has_audio:
-            try:
-                previous = read_audio(video.path, AUDIO_RATE)
-            except MediaError:
-                previous = None
-        if previous is None:
-            previous = np.zeros((0, 2), np.float32)
-        previous = _fit_length(previous, input_samples)
-        new_seconds = max(0.0, (total - input_samples) / AUDIO_RATE)
-        track = continue_audio(previous, new_seconds, plan, spec.seed)
-        return _fit_length(track, total)
-    return _fit_length(soundtrack(plan, seconds, spec.seed), total)
-
-
-def _fit_length(track: np.ndarray, samples: int) -> np.ndarray:
-    """Trim or zero-pad a (samples, 2) track to exactly `samples`."""
-    if len(track) >= samples:
-        return np.ascontiguousarray(track[:samples], dtype=np.float32)
-    pad = np.zeros((samples - len(track), 2), np.float32)
-    return np.concatenate([track.astype(np.float32), pad])

@@ -14,7 +14,7 @@ import numpy as np
 
 from cinegen.engines.preview.noise import fractal_noise, ridge_line, value_noise
 from cinegen.engines.preview.palette import RGB, Palette, grade
-from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.engines.prompt import ScenePlan
 
 HORIZON = 0.58  # fraction of the view height where sky meets land at the first pose
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.engines.prompt import ScenePlan
 
 RGB = tuple[float, float, float]
 

@@ -17,8 +17,8 @@ import cv2
 import numpy as np
 
 from cinegen.engines.preview.camera import Pose, Velocity, pose_at, velocity_for
-from cinegen.engines.preview.prompt import ScenePlan
 from cinegen.engines.preview.warp import FUSED, four_channels, three_channels, warp_blend
+from cinegen.engines.prompt import ScenePlan
 
 MAP_STEP = 8  # the backward map is computed every MAP_STEP pixels, then interpolated
 MAX_TRAVEL = 0.12  # most the camera may travel (fraction of the frame) over a whole clip

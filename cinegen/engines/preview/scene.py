@@ -34,10 +34,10 @@ from cinegen.engines.preview.layers import (
 )
 from cinegen.engines.preview.palette import make_palette
 from cinegen.engines.preview.particles import draw_fields, flash, lightning_flash, make_fields
-from cinegen.engines.preview.prompt import ScenePlan
 from cinegen.engines.preview.resolution import work_size
 from cinegen.engines.preview.sprites import DEFAULT_SUBJECTS, draw_sprites, make_sprites
 from cinegen.engines.preview.warp import three_channels
+from cinegen.engines.prompt import ScenePlan
 
 Painter = Callable[..., np.ndarray]
 LAND: tuple[tuple[str, float, Painter], ...] = (

@@ -1,4 +1,4 @@
-"""Read a prompt into a `ScenePlan`: the words the preview engine knows how to show and play.
+"""Read a prompt into a `ScenePlan`: the words the engines know how to show and play.
 
 The vocabulary is small and explicit (a keyword table per aspect). A phrase in the negative
 prompt, or after "no"/"without" in the prompt, is removed from the plan, so "rain" in the

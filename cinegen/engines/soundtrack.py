@@ -1,8 +1,10 @@
-"""The soundtrack: ambience, sound effects, music and dialogue from the prompt's audio cues.
+"""The procedural soundtrack both engines use: ambience, sound effects, music and dialogue
+from the prompt's audio cues.
 
 Everything is synthesised whole with NumPy (noise shaped in the frequency domain, additive
 tones, a formant voice), from a seeded generator, so the same request gives the same samples.
-Output: float32 (samples, 2) at 48 kHz, peak-normalised below full scale.
+Output: float32 (samples, 2) at 48 kHz, peak-normalised below full scale. `for_spec` makes
+a render's whole track; the diffusers engine falls back to it when it has no audio model.
 """
 
 from __future__ import annotations
@@ -15,8 +17,11 @@ import wave
 
 import numpy as np
 
-from cinegen.engines.preview.prompt import ScenePlan
+from cinegen.core.request import Mode
+from cinegen.engines.base import RenderSpec
+from cinegen.engines.prompt import ScenePlan
 from cinegen.media.clip import AUDIO_RATE
+from cinegen.media.decode import MediaError, read_audio
 
 RATE = AUDIO_RATE
 MAX_NOISE_PERIOD = 1 << 19
@@ -422,3 +427,40 @@ def continue_audio(previous: np.ndarray, seconds: float, plan: ScenePlan, seed: 
 def _loudness(track: np.ndarray) -> float:
     """Root mean square of a (samples, 2) track (never zero, so it can divide)."""
     return float(np.sqrt(np.mean(np.square(track)))) + 1e-6
+
+
+# --------------------------------------------------------------------------- for a render
+
+
+def for_spec(spec: RenderSpec, plan: ScenePlan) -> np.ndarray:
+    """The soundtrack, exactly as long as the video; an extension continues the input's."""
+    seconds = spec.num_frames / spec.fps
+    total = int(round(seconds * AUDIO_RATE))
+    if spec.mode is Mode.EXTENSION and spec.input_video is not None:
+        previous = input_audio(spec)
+        new_seconds = max(0.0, (total - len(previous)) / AUDIO_RATE)
+        return fit_length(continue_audio(previous, new_seconds, plan, spec.seed), total)
+    return fit_length(soundtrack(plan, seconds, spec.seed), total)
+
+
+def input_audio(spec: RenderSpec) -> np.ndarray:
+    """The extension input's own soundtrack (silence where it has none), at 48 kHz stereo,
+    exactly as long as the input video."""
+    video = spec.input_video
+    assert video is not None
+    samples = int(round(video.num_frames / video.fps * AUDIO_RATE))
+    previous = None
+    if video.has_audio:
+        try:
+            previous = read_audio(video.path, AUDIO_RATE)
+        except MediaError:
+            previous = None
+    return fit_length(previous if previous is not None else np.zeros((0, 2)), samples)
+
+
+def fit_length(track: np.ndarray, samples: int) -> np.ndarray:
+    """Trim or zero-pad a (samples, 2) track to exactly `samples`, as float32."""
+    track = np.asarray(track, np.float32)
+    if len(track) >= samples:
+        return np.ascontiguousarray(track[:samples])
+    return np.concatenate([track, np.zeros((samples - len(track), 2), np.float32)])
