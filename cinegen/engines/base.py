@@ -7,7 +7,7 @@ a 4k clip never has to sit in memory whole; the encoder pulls them one at a time
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -47,7 +47,7 @@ class RenderSpec:
     reference_images: tuple[np.ndarray, ...] = ()  # H×W×3 uint8, native size
     reference_types: tuple[str, ...] = ()
     input_video: InputVideo | None = None
-    extras: dict[str, object] = field(default_factory=dict)
+    model: str = ""  # the requested model id (the diffusers engine picks its pipeline by it)
 
     @property
     def seam(self) -> frozenset[int]:

@@ -261,5 +261,5 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         reference_images=refs,
         reference_types=tuple(r.reference_type for r in req.reference_images),
         input_video=input_video,
-        extras={"scratch": str(scratch), "model": req.model},
+        model=req.model,
     )

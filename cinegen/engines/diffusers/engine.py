@@ -72,7 +72,7 @@ class DiffusersEngine:
     # ------------------------------------------------------------------ entry point
 
     def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
-        model = str(spec.extras.get("model", ""))
+        model = spec.model
         entry = self.registry.pipeline_for(model, spec.mode.value)
         if entry is None:
             raise EngineError(

@@ -31,7 +31,7 @@ def spec(model: str, mode: Mode = Mode.TEXT, frames: int = 24, seed: int = 1, **
         num_frames=frames,
         seed=seed,
         audio=False,
-        extras={"model": model},
+        model=model,
         **kw,
     )
 
