@@ -18,10 +18,13 @@ from cinegen.api.videos.routes import router as videos_router
 from cinegen.engines.registry import build_engines
 from cinegen.jobs.queue import InProcessQueue
 from cinegen.jobs.worker import JobContext
+from cinegen.service.files import FileService
+from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
 from cinegen.settings import Settings
 from cinegen.store.blobs import LocalBlobStore
 from cinegen.store.db import Database
+from cinegen.store.gcs import gcs_store_from_settings
 from cinegen.web.routes import router as web_router
 
 log = logging.getLogger("cinegen")
@@ -30,23 +33,25 @@ log = logging.getLogger("cinegen")
 def build_runtime(settings: Settings) -> Runtime:
     db = Database(settings.resolved_database_url)
     db.migrate()
-    blobs = LocalBlobStore(settings.resolved_blob_dir)
-    holder: dict[str, InProcessQueue] = {}
-    service = OperationService(db, blobs, settings, enqueue=lambda op_id: holder["q"].submit(op_id))
-    queue = InProcessQueue(
-        JobContext(service=service, engines=build_engines(settings)),
-        workers=settings.workers,
-        max_attempts=settings.max_attempts,
+    files = FileService(db, LocalBlobStore(settings.resolved_blob_dir), settings)
+    inputs = InputService(files, gcs_store_from_settings(settings))
+    queue = InProcessQueue(workers=settings.workers, max_attempts=settings.max_attempts)
+    service = OperationService(db, files, inputs, settings, jobs=queue)
+    return Runtime(
+        settings=settings,
+        db=db,
+        service=service,
+        auth=Authenticator(db),
+        queue=queue,
+        jobs=JobContext(service=service, engines=build_engines(settings)),
     )
-    holder["q"] = queue
-    return Runtime(settings=settings, db=db, service=service, auth=Authenticator(db), queue=queue)
 
 
 def _sweeper(rt: Runtime, stop: threading.Event) -> None:
     """Deletes expired videos from disk every `sweep_interval_seconds`."""
     while not stop.wait(rt.settings.sweep_interval_seconds):
         try:
-            rt.service.sweep_expired()
+            rt.service.files.sweep_expired()
         except Exception:
             log.exception("retention sweep failed")
 
@@ -58,8 +63,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
-        rt.service.sweep_expired()
-        rt.queue.start()
+        rt.service.files.sweep_expired()
+        rt.queue.start(rt.jobs)
         sweeper = threading.Thread(target=_sweeper, args=(rt, stop), daemon=True)
         sweeper.start()
         yield

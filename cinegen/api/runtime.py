@@ -1,4 +1,5 @@
-"""What every route needs, built once per app: settings, database, service, auth, queue."""
+"""What every route needs, built once per app: settings, database, service, auth, queue, and
+the context the queue's jobs run with."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from cinegen.api.auth import Authenticator
-from cinegen.jobs.queue import InProcessQueue
+from cinegen.jobs.queue import JobQueue
+from cinegen.jobs.worker import JobContext
 from cinegen.service.operations import OperationService
 from cinegen.settings import Settings
 from cinegen.store.db import Database
@@ -19,7 +21,8 @@ class Runtime:
     db: Database
     service: OperationService
     auth: Authenticator
-    queue: InProcessQueue
+    queue: JobQueue
+    jobs: JobContext
 
 
 def runtime(request: Request) -> Runtime:

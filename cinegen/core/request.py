@@ -7,6 +7,7 @@ being present) and fill in the model's defaults afterwards.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
 from typing import Any
@@ -107,3 +108,20 @@ class GenerateRequest:
         for index, ref in enumerate(self.reference_images):
             named[f"reference_{index}"] = ref.image
         return named
+
+    def map_media(self, change: Callable[[str, MediaRef], MediaRef]) -> GenerateRequest:
+        """A copy with every input replaced by `change(name, ref)`, names as in `media()`."""
+
+        def one(name: str, ref: MediaRef | None) -> MediaRef | None:
+            return change(name, ref) if ref is not None else None
+
+        return replace(
+            self,
+            image=one("image", self.image),
+            last_frame=one("last_frame", self.last_frame),
+            video=one("video", self.video),
+            reference_images=tuple(
+                ReferenceImage(change(f"reference_{i}", r.image), r.reference_type)
+                for i, r in enumerate(self.reference_images)
+            ),
+        )

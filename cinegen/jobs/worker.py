@@ -2,7 +2,8 @@
 
 `run_job` is the single unit of work, whether a thread of this process or (for scale-out) a
 separate worker process calls it. It only trusts the database: the operation row says what to
-do, and a cancel flag in that row stops it at the engine's next progress report.
+do, and a cancel flag in that row stops it at the engine's next progress report. Everything it
+reads and writes goes through the service.
 """
 
 from __future__ import annotations
@@ -10,18 +11,14 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
+import numpy as np
+
 from cinegen.core import catalog
-from cinegen.core.errors import (
-    Cancelled,
-    CinegenError,
-    InputUnavailable,
-    RpcCode,
-    StorageError,
-)
-from cinegen.core.operation import Operation, Sample, State
+from cinegen.core.errors import Cancelled, CinegenError, Internal
+from cinegen.core.operation import Operation, Sample
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
 from cinegen.engines.base import Engine, InputVideo, RenderSpec
 from cinegen.media import decode
@@ -29,14 +26,15 @@ from cinegen.media.clip import FPS
 from cinegen.media.encode import encode_clip
 from cinegen.media.provenance import provenance_tags
 from cinegen.service.codec import request_from_json
-from cinegen.service.operations import CANCELLED_MESSAGE, OperationService, new_id
-from cinegen.store.db import FileRecord, utcnow
-from cinegen.store.gcs import GcsError, sample_uri
+from cinegen.service.files import new_id
+from cinegen.service.operations import OperationService
+from cinegen.store.db import FileRecord
 
 log = logging.getLogger("cinegen.worker")
 
 _PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress rows / cancel checks
 _SEED_STEP = 0x9E3779B1  # golden-ratio stride: distinct, well-spread seeds per sample
+_CRASHED = "Internal error while generating the video. The server log has details."
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -53,8 +51,8 @@ class JobContext:
 class _Progress:
     """Maps an engine's per-sample fraction to the operation's percent, throttled."""
 
-    def __init__(self, ctx: JobContext, op_id: str, samples: int) -> None:
-        self.ctx = ctx
+    def __init__(self, service: OperationService, op_id: str, samples: int) -> None:
+        self.service = service
         self.op_id = op_id
         self.samples = samples
         self.index = 0
@@ -65,54 +63,40 @@ class _Progress:
         if now - self.last_write < _PROGRESS_WRITE_INTERVAL:
             return
         self.last_write = now
-        db = self.ctx.service.db
-        if db.cancel_requested(self.op_id):
+        if self.service.cancel_requested(self.op_id):
             raise Cancelled()
         percent = 100.0 * (self.index + min(max(fraction, 0.0), 1.0)) / self.samples
-        db.update_operation(self.op_id, progress=round(min(percent, 99.0), 1))
+        self.service.report_progress(self.op_id, percent)
 
 
 def run_job(op_id: str, ctx: JobContext) -> None:
-    db = ctx.service.db
-    op = db.claim_operation(op_id)
+    service = ctx.service
+    op = service.claim(op_id)
     if op is None:
         return
-    if db.cancel_requested(op_id):
-        db.finish_operation(
-            op_id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
-        )
+    if service.cancel_requested(op_id):
+        service.finish_cancelled(op_id)
         return
     written: list[FileRecord] = []
     try:
         samples, notes = _render_all(op, ctx, written)
     except Cancelled:
-        _discard(ctx, written)
-        db.finish_operation(
-            op_id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
-        )
+        service.files.discard(written)
+        service.finish_cancelled(op_id)
         log.info("operation %s cancelled", op_id)
         return
     except CinegenError as exc:
-        _discard(ctx, written)
-        db.finish_operation(
-            op_id, State.FAILED, error_code=exc.rpc_code, error_message=exc.message
-        )
+        service.files.discard(written)
+        service.finish_failed(op_id, exc)
         log.warning("operation %s failed (%s): %s", op_id, exc.status, exc.message)
         return
     except Exception:
-        _discard(ctx, written)
+        service.files.discard(written)
         log.exception("operation %s crashed", op_id)
-        db.finish_operation(
-            op_id,
-            State.FAILED,
-            error_code=RpcCode.INTERNAL,
-            error_message="Internal error while generating the video. The server log has details.",
-        )
+        service.finish_failed(op_id, Internal(_CRASHED))
         return
-    if not db.finish_operation(
-        op_id, State.SUCCEEDED, samples=samples, progress=100.0, notes={**op.notes, **notes}
-    ):
-        _discard(ctx, written)  # cancelled or deleted while encoding the last frames
+    if not service.finish_succeeded(op_id, samples, {**op.notes, **notes}):
+        service.files.discard(written)  # cancelled or deleted while encoding the last frames
 
 
 def _render_all(
@@ -122,7 +106,7 @@ def _render_all(
     engine = ctx.engines[
         catalog.MODELS[req.model].engine if req.model in catalog.MODELS else "preview"
     ]
-    progress = _Progress(ctx, op.id, req.sample_count or 1)
+    progress = _Progress(ctx.service, op.id, req.sample_count or 1)
     samples: list[Sample] = []
     notes: dict[str, object] = {"engine": engine.name, "seed": op.seed}
     if req.enhance_prompt and not getattr(engine, "prompt_enhancer", False):
@@ -135,8 +119,7 @@ def _render_all(
         for index in range(req.sample_count or 1):
             progress.index = index
             seed = sample_seed(op.seed, index)
-            spec = _with_seed(base_spec, seed)
-            clip = engine.render(spec, progress)
+            clip = engine.render(replace(base_spec, seed=seed), progress)
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
             file_id = new_id()
             out = Path(scratch) / f"{file_id}.mp4"
@@ -146,10 +129,12 @@ def _render_all(
                 quality=req.compression_quality or "optimized",
                 metadata=provenance_tags(engine.name, req.model, seed),
             )
-            record = _store_video(ctx, op, file_id, out, encoded.size_bytes)
+            record = ctx.service.files.store_video(
+                operation_id=op.id, owner=op.owner, file_id=file_id, source=out
+            )
             written.append(record)
             if req.storage_uri:
-                _export_to_gcs(ctx, req.storage_uri, op.id, index, record)
+                ctx.service.inputs.export_sample(req.storage_uri, op.id, index, record)
             samples.append(
                 Sample(
                     file_id=file_id,
@@ -161,66 +146,10 @@ def _render_all(
     return samples, notes
 
 
-def _with_seed(spec: RenderSpec, seed: int) -> RenderSpec:
-    from dataclasses import replace
-
-    return replace(spec, seed=seed)
-
-
-def _store_video(ctx: JobContext, op: Operation, file_id: str, path: Path, size: int) -> FileRecord:
-    key = f"videos/{file_id}.mp4"
-    ctx.service.blobs.put_file(key, path)
-    now = utcnow()
-    record = FileRecord(
-        id=file_id,
-        operation_id=op.id,
-        owner=op.owner,
-        blob_key=key,
-        mime_type="video/mp4",
-        size_bytes=size,
-        create_time=now,
-        expire_time=ctx.service.expire_time_from(now),
-        deleted=False,
-    )
-    ctx.service.db.insert_file(record)
-    return record
-
-
-def _export_to_gcs(
-    ctx: JobContext, storage_uri: str, op_id: str, index: int, record: FileRecord
-) -> None:
-    """Vertex `storageUri`: a copy of the sample goes to `<storageUri>/<op>/sample_<i>.mp4`."""
-    if ctx.service.gcs is None:
-        raise StorageError("`storageUri` needs a configured GCS store.")
-    try:
-        ctx.service.gcs.write_file(
-            sample_uri(storage_uri, op_id, index), ctx.service.blobs.local_path(record.blob_key)
-        )
-    except GcsError as exc:
-        raise StorageError(str(exc)) from exc
-
-
-def _discard(ctx: JobContext, written: list[FileRecord]) -> None:
-    for record in written:
-        ctx.service.blobs.delete(record.blob_key)
-        ctx.service.db.mark_file_deleted(record.id)
-
-
-def _media_path(ctx: JobContext, ref: MediaRef) -> Path:
-    if ref.blob_key is not None:
-        return ctx.service.blobs.local_path(ref.blob_key)
-    if ref.file_id is not None:
-        record = ctx.service.db.get_file(ref.file_id)
-        if record is None or record.deleted:
-            raise InputUnavailable("The input video is no longer available.")
-        return ctx.service.blobs.local_path(record.blob_key)
-    raise InputUnavailable("The request input could not be found.")
-
-
-def _load_image(ctx: JobContext, ref: MediaRef | None):  # noqa: ANN202 - ndarray | None
+def _load_image(ctx: JobContext, ref: MediaRef | None) -> np.ndarray | None:
     if ref is None:
         return None
-    return decode.decode_image(_media_path(ctx, ref).read_bytes())
+    return decode.decode_image(ctx.service.inputs.read(ref))
 
 
 def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path) -> RenderSpec:
@@ -229,7 +158,7 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
     num_frames = (req.duration_seconds or 8) * FPS
     input_video = None
     if req.mode == Mode.EXTENSION and req.video is not None:
-        path = _media_path(ctx, req.video)
+        path = ctx.service.inputs.copy_to(req.video, scratch / "input.mp4")
         info = decode.probe_video(str(path))
         input_video = InputVideo(
             path=str(path),
@@ -244,7 +173,7 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
     first = _load_image(ctx, req.image)
     last = _load_image(ctx, req.last_frame)
     refs = tuple(
-        decode.decode_image(_media_path(ctx, r.image).read_bytes()) for r in req.reference_images
+        decode.decode_image(ctx.service.inputs.read(r.image)) for r in req.reference_images
     )
     return RenderSpec(
         mode=req.mode,

@@ -1,48 +1,44 @@
-"""The OpenAI `download_content` variants besides the MP4: a thumbnail and a spritesheet.
+"""Stills of a video: a thumbnail (the first frame) and a spritesheet (a grid of frames).
 
-Both are derived from the stored MP4 with PyAV and Pillow the first time they are asked for,
-then kept as blobs next to nothing else (`derived/<file id>/…`), so a second download costs a
-file read. The route deletes them with the video.
+They are the OpenAI `download_content` variants besides the MP4. The video comes as a
+seekable binary stream (a blob), which each pass reads from the start.
 """
 
 from __future__ import annotations
 
 import io
 import math
-import threading
-from pathlib import Path
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import av
 from PIL import Image
 
-from cinegen.store.blobs import BlobStore
+from cinegen.core.errors import MediaError
 
-THUMBNAIL = ("thumbnail.webp", "image/webp")
-SPRITESHEET = ("spritesheet.jpg", "image/jpeg")
 SPRITE_TILES = 25  # at most, evenly spread over the clip
 SPRITE_COLUMNS = 5
 SPRITE_TILE_WIDTH = 256
 
-_LOCKS = [threading.Lock() for _ in range(32)]
+
+def _open(video: BinaryIO) -> Any:
+    video.seek(0)
+    return av.open(video)
 
 
-def derived_prefix(file_id: str) -> str:
-    return f"derived/{file_id}"
-
-
-def _frame_count(path: Path) -> int:
-    with av.open(str(path)) as container:
+def _frame_count(video: BinaryIO) -> int:
+    with _open(video) as container:
         stream = container.streams.video[0]
         if stream.frames:
             return stream.frames
         return sum(1 for packet in container.demux(stream) if packet.size)
 
 
-def _tiles(path: Path, picks: list[int], size: tuple[int, int]) -> list[Image.Image]:
+def _tiles(video: BinaryIO, picks: list[int], size: tuple[int, int]) -> list[Image.Image]:
     """The frames at `picks` (sorted indices), shrunk to `size` as they stream past."""
     wanted = {index: picks.count(index) for index in picks}
     tiles: list[Image.Image] = []
-    with av.open(str(path)) as container:
+    with _open(video) as container:
         for index, frame in enumerate(container.decode(video=0)):
             if index in wanted:
                 tile = frame.to_image().resize(size, Image.Resampling.LANCZOS)
@@ -52,33 +48,33 @@ def _tiles(path: Path, picks: list[int], size: tuple[int, int]) -> list[Image.Im
     return tiles
 
 
-def _first_frame(path: Path) -> Image.Image:
-    with av.open(str(path)) as container:
+def _first_frame(video: BinaryIO) -> Image.Image:
+    with _open(video) as container:
         for frame in container.decode(video=0):
             return frame.to_image()
-    raise ValueError("the video has no frames")
+    raise MediaError("the video has no frames")
 
 
-def thumbnail(path: Path) -> bytes:
+def thumbnail(video: BinaryIO) -> bytes:
     """The first frame, full size, as WebP."""
     out = io.BytesIO()
-    _first_frame(path).save(out, format="WEBP", quality=85)
+    _first_frame(video).save(out, format="WEBP", quality=85)
     return out.getvalue()
 
 
-def spritesheet(path: Path) -> bytes:
+def spritesheet(video: BinaryIO) -> bytes:
     """Up to 25 evenly spaced frames in a 5-column grid of 256 px wide tiles, as JPEG."""
-    total = _frame_count(path)
+    total = _frame_count(video)
     if total <= 0:
-        raise ValueError("the video has no frames")
+        raise MediaError("the video has no frames")
     count = min(SPRITE_TILES, total)
     picks = [round(i * (total - 1) / max(count - 1, 1)) for i in range(count)]
-    first = _first_frame(path)
+    first = _first_frame(video)
     width = SPRITE_TILE_WIDTH
     height = max(1, round(width * first.height / first.width))
-    tiles = _tiles(path, picks, (width, height))
+    tiles = _tiles(video, picks, (width, height))
     if not tiles:
-        raise ValueError("the video has no decodable frames")
+        raise MediaError("the video has no decodable frames")
     columns = min(SPRITE_COLUMNS, len(tiles))
     rows = math.ceil(len(tiles) / columns)
     sheet = Image.new("RGB", (columns * width, rows * height))
@@ -89,12 +85,8 @@ def spritesheet(path: Path) -> bytes:
     return out.getvalue()
 
 
-def derived(blobs: BlobStore, file_id: str, video: Path, variant: str) -> tuple[Path, str]:
-    """The cached still for `variant` ("thumbnail" | "spritesheet"): (path, mime type)."""
-    name, mime = THUMBNAIL if variant == "thumbnail" else SPRITESHEET
-    key = f"{derived_prefix(file_id)}/{name}"
-    with _LOCKS[hash(key) % len(_LOCKS)]:
-        if not blobs.exists(key):
-            make = thumbnail if variant == "thumbnail" else spritesheet
-            blobs.put_bytes(key, make(video))
-    return blobs.local_path(key), mime
+STILLS: dict[str, tuple[str, str, Callable[[BinaryIO], bytes]]] = {
+    "thumbnail": ("thumbnail.webp", "image/webp", thumbnail),
+    "spritesheet": ("spritesheet.jpg", "image/jpeg", spritesheet),
+}
+"""variant -> (file name, MIME type, how it is made)."""

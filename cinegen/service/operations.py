@@ -1,4 +1,4 @@
-"""Operations: submit, get, list, cancel, delete, and the files they produced.
+"""Operations: submit, get, list, cancel, delete; and the job's side of their lifecycle.
 
 This is where a checked request becomes durable: inputs go to the blob store, the operation
 row is written as `queued`, and only then is the job handed to the queue. Whatever the
@@ -10,38 +10,33 @@ from __future__ import annotations
 import base64
 import logging
 import secrets
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta
-from pathlib import Path
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 from cinegen.core import rules
-from cinegen.core.catalog import MAX_EXTENSION_INPUT_SECONDS
-from cinegen.core.errors import InvalidArgument, NotFound, RpcCode
-from cinegen.core.operation import Operation, State
-from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage
-from cinegen.media import decode
-from cinegen.media.provenance import read_provenance
+from cinegen.core.errors import CinegenError, InvalidArgument, NotFound, RpcCode
+from cinegen.core.operation import Operation, Sample, State
+from cinegen.core.request import GenerateRequest
 from cinegen.service.codec import request_from_json, request_to_json
+from cinegen.service.files import FileService, is_valid_id, new_id, visible
+from cinegen.service.inputs import InputService
 from cinegen.settings import Settings
-from cinegen.store.blobs import BlobStore
-from cinegen.store.db import Database, FileRecord, utcnow
-from cinegen.store.gcs import GcsError, gcs_store_from_settings, parse_gs_uri
+from cinegen.store.db import Database, utcnow
 
 log = logging.getLogger("cinegen.service")
 
 MAX_SEED = 2**32
 CANCELLED_MESSAGE = "Operation cancelled."
+_KEY_LOCKS = [threading.Lock() for _ in range(64)]  # one idempotency key at a time, per process
 
 
-def new_id() -> str:
-    """Lower-case hex: the SDKs cut file ids with `^[a-z0-9]+`, operation ids must be URL-safe."""
-    return secrets.token_hex(8)
+class JobSink(Protocol):
+    """Where a durable operation's id goes to be run: the job queue, seen from below."""
 
-
-def is_valid_id(value: str) -> bool:
-    return 0 < len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
+    def submit(self, op_id: str) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -54,15 +49,16 @@ class OperationService:
     def __init__(
         self,
         db: Database,
-        blobs: BlobStore,
+        files: FileService,
+        inputs: InputService,
         settings: Settings,
-        enqueue: Callable[[str], None],
+        jobs: JobSink,
     ) -> None:
         self.db = db
-        self.blobs = blobs
+        self.files = files
+        self.inputs = inputs
         self.settings = settings
-        self.enqueue = enqueue
-        self.gcs = gcs_store_from_settings(settings)  # None unless GCS is configured
+        self.jobs = jobs
 
     # submit -----------------------------------------------------------------------------
 
@@ -79,10 +75,7 @@ class OperationService:
         req = rules.check(
             req, api_version=api_version, restricted_region=self.settings.restricted_region
         )
-        self._check_storage_uri(req)
-        req = self._fetch_gcs_inputs(req)
-        self._check_images(req)
-        extension_file = self._check_video(req, owner)
+        req, extension_file = self.inputs.check(req, owner)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
         now = utcnow()
         op = Operation(
@@ -98,11 +91,11 @@ class OperationService:
             resource_prefix=resource_prefix,
             notes=dict(notes or {}),
         )
-        op.request = request_to_json(self._persist_inputs(op.id, req))
+        op.request = request_to_json(self.inputs.persist(op.id, req))
         self.db.insert_operation(op)
         if extension_file is not None:
-            self.touch(extension_file)
-        self.enqueue(op.id)
+            self.files.touch(extension_file)
+        self.jobs.submit(op.id)
         return op
 
     def remix(
@@ -120,166 +113,80 @@ class OperationService:
         Persisted inputs are read back as bytes so the new operation owns copies of them.
         """
         source = self.get(op_id, owner)
-
-        def copy(ref: MediaRef | None) -> MediaRef | None:
-            if ref is None or ref.blob_key is None:
-                return ref
-            if not self.blobs.exists(ref.blob_key):
-                raise InvalidArgument("The inputs of the original video are no longer stored.")
-            data = self.blobs.local_path(ref.blob_key).read_bytes()
-            return MediaRef(data=data, mime_type=ref.mime_type)
-
-        req = request_from_json(source.request)
-        req = req.with_(
-            prompt=prompt,
-            seed=source.seed,
-            image=copy(req.image),
-            last_frame=copy(req.last_frame),
-            video=copy(req.video),
-            reference_images=tuple(
-                ReferenceImage(image=copy(r.image), reference_type=r.reference_type)
-                for r in req.reference_images
-            ),
-            webhook=None,
-            dialect=dialect,
-        )
+        req = self.inputs.copied(request_from_json(source.request))
+        req = req.with_(prompt=prompt, seed=source.seed, webhook=None, dialect=dialect)
         return self.submit(req, owner=owner, api_version=api_version, notes=notes)
 
-    def _check_storage_uri(self, req: GenerateRequest) -> None:
-        """`storageUri` (Vertex): a `gs://bucket/prefix/` the worker writes the samples to."""
-        if req.storage_uri is None:
-            return
-        try:
-            parse_gs_uri(req.storage_uri)
-        except GcsError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        if self.gcs is None:
-            raise InvalidArgument(
-                "`storageUri` needs a configured GCS store (set CINEGEN_GCS_ENDPOINT or "
-                "CINEGEN_GCS_USE_DEFAULT_CREDENTIALS); leave it out to get the video bytes inline."
-            )
+    def submit_once(
+        self,
+        owner: str | None,
+        key: str,
+        fingerprint: str,
+        submit: Callable[[], Operation],
+        *,
+        ttl_hours: float = 24.0,
+    ) -> Operation:
+        """`submit()` unless an earlier request with this idempotency key started an
+        operation that still exists: then that one. The same key with another body
+        (`fingerprint`) is refused. Across processes the first key stored wins."""
+        with _KEY_LOCKS[hash((owner, key)) % len(_KEY_LOCKS)]:
+            earlier = self._replay(owner, key, fingerprint, ttl_hours)
+            if earlier is not None:
+                return earlier
+            op = submit()
+            if self.db.insert_idempotency(owner, key, op.id, fingerprint):
+                return op
+            winner = self._replay(owner, key, fingerprint, ttl_hours)
+            if winner is None:
+                return op
+            self.delete(op.id, owner)  # another process stored the key first: keep its video
+            return winner
 
-    def _fetch_gcs_inputs(self, req: GenerateRequest) -> GenerateRequest:
-        """Read every `gcsUri` input from the GCS store now, so it is checked and persisted
-        like inline bytes (and a later change of the object cannot change the job)."""
-
-        def fetch(ref: MediaRef | None) -> MediaRef | None:
-            if ref is None or not ref.gcs_uri or ref.data is not None:
-                return ref
-            if self.gcs is None:
-                raise InvalidArgument("`gcsUri` inputs need a configured GCS store.")
-            try:
-                return MediaRef(data=self.gcs.read(ref.gcs_uri), mime_type=ref.mime_type)
-            except GcsError as exc:
-                raise InvalidArgument(str(exc)) from exc
-
-        return req.with_(
-            image=fetch(req.image),
-            last_frame=fetch(req.last_frame),
-            video=fetch(req.video),
-            reference_images=tuple(
-                ReferenceImage(image=fetch(r.image), reference_type=r.reference_type)
-                for r in req.reference_images
-            ),
-        )
-
-    def _check_images(self, req: GenerateRequest) -> None:
-        images: list[MediaRef] = [m for m in (req.image, req.last_frame) if m is not None]
-        images += [r.image for r in req.reference_images]
-        for image in images:
-            if image.gcs_uri:
-                raise InvalidArgument("`gcsUri` inputs need a configured GCS store.")
-            if image.data is None:
-                continue
-            if len(image.data) > rules.MAX_IMAGE_BYTES:
-                raise rules.image_too_large(len(image.data))
-            try:
-                decode.decode_image(image.data)
-            except decode.MediaError as exc:
-                raise InvalidArgument(str(exc)) from exc
-
-    def _check_video(self, req: GenerateRequest, owner: str | None) -> FileRecord | None:
-        """An extension input must be a video this server made, 720p, at most 141 s."""
-        video = req.video
-        if video is None:
+    def _replay(
+        self, owner: str | None, key: str, fingerprint: str, ttl_hours: float
+    ) -> Operation | None:
+        row = self.db.get_idempotency(owner, key)
+        if row is None:
             return None
-        record = None
-        if video.file_id is not None:
-            record = self.visible_file(video.file_id, owner, message=rules.VIDEO_URI_NOT_FOUND)
-            path = self.blobs.local_path(record.blob_key)
-        elif video.data is not None:
-            path = self._scratch_video(video.data)
-        else:
-            raise InvalidArgument(rules.VIDEO_URI_NOT_FOUND)
-        try:
-            info = decode.probe_video(str(path))
-            if video.data is not None and not read_provenance(str(path)):
-                raise rules.extension_input_invalid(
-                    "only videos generated by this server can be extended"
-                )
-        except decode.MediaError as exc:
-            raise InvalidArgument(str(exc)) from exc
-        finally:
-            if video.data is not None:
-                path.unlink(missing_ok=True)
-        if sorted((info.width, info.height)) != [720, 1280]:
-            raise rules.extension_input_invalid(
-                f"the input video is {info.width}x{info.height}; it must be 720p (1280x720 or "
-                "720x1280)"
+        op_id, stored, created = row
+        op = self.db.get_operation(op_id)
+        if op is None or (utcnow() - created).total_seconds() > ttl_hours * 3600:
+            self.db.delete_idempotency(owner, key)
+            return None
+        if stored != fingerprint:
+            raise InvalidArgument(
+                "Keys for idempotent requests can only be used with the same parameters they "
+                "were first used with."
             )
-        if info.duration_seconds > MAX_EXTENSION_INPUT_SECONDS:
-            raise rules.extension_input_invalid(
-                f"the input video is {info.duration_seconds:.1f} s long; it must be at most "
-                f"{MAX_EXTENSION_INPUT_SECONDS} s"
-            )
-        return record
-
-    def _scratch_video(self, data: bytes) -> Path:
-        key = f"scratch/{new_id()}.mp4"
-        self.blobs.put_bytes(key, data)
-        return self.blobs.local_path(key)
-
-    def _persist_inputs(self, op_id: str, req: GenerateRequest) -> GenerateRequest:
-        """Write every inline input to `inputs/<op>/<name>` and keep only the key."""
-
-        def persist(name: str, ref: MediaRef | None) -> MediaRef | None:
-            if ref is None or ref.data is None:
-                return ref
-            key = f"inputs/{op_id}/{name}"
-            self.blobs.put_bytes(key, ref.data)
-            return MediaRef(mime_type=ref.mime_type, blob_key=key)
-
-        return req.with_(
-            image=persist("image", req.image),
-            last_frame=persist("last_frame", req.last_frame),
-            video=persist("video", req.video),
-            reference_images=tuple(
-                ReferenceImage(
-                    image=persist(f"reference_{i}", r.image), reference_type=r.reference_type
-                )
-                for i, r in enumerate(req.reference_images)
-            ),
-        )
+        return op
 
     # read -------------------------------------------------------------------------------
 
     def get(self, op_id: str, owner: str | None) -> Operation:
         op = self.db.get_operation(op_id) if is_valid_id(op_id) else None
-        if op is None or not _visible(op.owner, owner):
+        if op is None or not visible(op.owner, owner):
             raise NotFound(f"Operation {op_id} not found.")
         return op
 
     def list(
         self, owner: str | None, *, model: str | None, page_size: int | None, page_token: str | None
     ) -> Page:
+        """Newest first, in pages with an opaque token (the Gemini API's listing)."""
         size = min(max(page_size or 50, 1), 1000)
-        before = _decode_page_token(page_token) if page_token else None
-        ops = self.db.list_operations(owner, model=model, limit=size + 1, before=before)
+        after = _decode_page_token(page_token) if page_token else None
+        ops = self.db.list_operations(owner, model=model, limit=size + 1, after=after)
         token = None
         if len(ops) > size:
             ops = ops[:size]
             token = _encode_page_token(ops[-1].create_time, ops[-1].id)
         return Page(ops, token)
+
+    def list_after(
+        self, owner: str | None, *, limit: int, after: Operation | None, ascending: bool
+    ) -> list[Operation]:
+        """Up to `limit` operations following `after` in (create_time, id) order."""
+        cursor = (after.create_time, after.id) if after is not None else None
+        return self.db.list_operations(owner, limit=limit, after=cursor, ascending=ascending)
 
     # change -----------------------------------------------------------------------------
 
@@ -290,58 +197,67 @@ class OperationService:
         self.db.request_cancel(op.id)
         # A queued job never started: end it now. A running one stops at its next step.
         if op.state == State.QUEUED:
-            self.db.finish_operation(
-                op.id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
-            )
+            self.finish_cancelled(op.id)
         return self.get(op_id, owner)
 
     def delete(self, op_id: str, owner: str | None) -> None:
         op = self.get(op_id, owner)
         if not op.done:
             self.db.request_cancel(op.id)
-        for record in self.db.files_of(op.id):
-            self.blobs.delete(record.blob_key)
-            self.db.mark_file_deleted(record.id)
-        self.blobs.delete_prefix(f"inputs/{op.id}")
+        self.files.discard_operation(op.id)
+        self.inputs.delete(op.id)
         self.db.delete_operation(op.id)
 
-    # files ------------------------------------------------------------------------------
+    # the job's side ---------------------------------------------------------------------
 
-    def visible_file(
-        self, file_id: str, owner: str | None, *, message: str | None = None
-    ) -> FileRecord:
-        """The file if this caller may read it and it has not expired."""
-        record = self.db.get_file(file_id) if is_valid_id(file_id) else None
-        if record is None or not _visible(record.owner, owner):
-            raise InvalidArgument(message) if message else NotFound(f"File {file_id} not found.")
-        if record.deleted or record.expire_time <= utcnow():
-            hours = self.settings.retention_hours
-            raise NotFound(
-                f"File {file_id} has expired: generated videos are kept for {hours:g} hours "
-                "after they were created or last used as an extension input."
-            )
-        return record
+    def claim(self, op_id: str) -> Operation | None:
+        """The operation, moved from queued to running; None if another worker has it or
+        it has ended."""
+        return self.db.claim_operation(op_id)
 
-    def touch(self, record: FileRecord) -> None:
-        """Using a video as an extension input restarts its retention clock (as Veo does)."""
-        self.db.touch_file(record.id, self.expire_time_from(utcnow()))
+    def cancel_requested(self, op_id: str) -> bool:
+        return self.db.cancel_requested(op_id)
 
-    def expire_time_from(self, now: datetime) -> datetime:
-        return now + timedelta(hours=self.settings.retention_hours)
+    def report_progress(self, op_id: str, percent: float) -> None:
+        self.db.update_operation(op_id, progress=round(min(percent, 99.0), 1))
 
-    def sweep_expired(self) -> int:
-        """Delete expired videos from the blob store; their rows stay to answer 404 clearly."""
-        expired = self.db.expired_files(utcnow())
-        for record in expired:
-            self.blobs.delete(record.blob_key)
-            self.db.mark_file_deleted(record.id)
-        if expired:
-            log.info("retention: deleted %d expired file(s)", len(expired))
-        return len(expired)
+    def finish_cancelled(self, op_id: str) -> None:
+        self.db.finish_operation(
+            op_id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
+        )
 
+    def finish_failed(self, op_id: str, error: CinegenError) -> None:
+        self.db.finish_operation(
+            op_id, State.FAILED, error_code=error.rpc_code, error_message=error.message
+        )
 
-def _visible(record_owner: str | None, caller: str | None) -> bool:
-    return record_owner == caller
+    def finish_succeeded(self, op_id: str, samples: list[Sample], notes: dict[str, Any]) -> bool:
+        """False if the operation ended meanwhile (cancelled or deleted while encoding)."""
+        return self.db.finish_operation(
+            op_id, State.SUCCEEDED, samples=samples, progress=100.0, notes=notes
+        )
+
+    def recover(self, max_attempts: int) -> list[str]:
+        """After a restart: the ids of every operation to run (again). One left `running`
+        by a dead process is queued again, or failed once it has used its attempts."""
+        ids = []
+        for op in self.db.unfinished_operations():
+            if op.state == State.RUNNING:
+                if op.attempts >= max_attempts:
+                    self.db.finish_operation(
+                        op.id,
+                        State.FAILED,
+                        error_code=RpcCode.UNAVAILABLE,
+                        error_message=(
+                            f"The server stopped while generating this video, {op.attempts} "
+                            "time(s); it was not retried again. Submit the request again."
+                        ),
+                    )
+                    continue
+                log.info("operation %s was interrupted; running it again", op.id)
+                self.db.requeue(op.id)
+            ids.append(op.id)
+        return ids
 
 
 def _encode_page_token(time: datetime, op_id: str) -> str:

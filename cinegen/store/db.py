@@ -303,25 +303,28 @@ class Database:
         self,
         owner: str | None,
         *,
-        model: str | None,
         limit: int,
-        before: tuple[datetime, str] | None,
+        after: tuple[datetime, str] | None = None,
+        ascending: bool = False,
+        model: str | None = None,
     ) -> list[Operation]:
-        """Newest first; `before` is the (create_time, id) of the last row of the previous page."""
+        """One owner's operations ordered by (create_time, id), newest first unless
+        `ascending`; `after` is the (create_time, id) of the last row of the previous page."""
         query = select(operations).where(
             operations.c.owner.is_(None) if owner is None else operations.c.owner == owner
         )
         if model:
             query = query.where(operations.c.model == model)
-        if before is not None:
-            time, op_id = before
-            query = query.where(
-                (operations.c.create_time < time)
-                | ((operations.c.create_time == time) & (operations.c.id < op_id))
-            )
-        query = query.order_by(operations.c.create_time.desc(), operations.c.id.desc()).limit(limit)
+        time, op_id = operations.c.create_time, operations.c.id
+        if after is not None:
+            later = (time > after[0]) | ((time == after[0]) & (op_id > after[1]))
+            earlier = (time < after[0]) | ((time == after[0]) & (op_id < after[1]))
+            query = query.where(later if ascending else earlier)
+        order = (time.asc(), op_id.asc()) if ascending else (time.desc(), op_id.desc())
         with self._read() as conn:
-            return [_operation_from_row(r) for r in conn.execute(query)]
+            return [
+                _operation_from_row(r) for r in conn.execute(query.order_by(*order).limit(limit))
+            ]
 
     def update_operation(self, op_id: str, **values: Any) -> None:
         if "state" in values and isinstance(values["state"], State):
@@ -451,33 +454,7 @@ class Database:
         with self._write() as conn:
             return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount == 1
 
-    # /v1/videos: ordered listing and idempotency keys ---------------------------------------
-
-    def list_operations_ordered(
-        self, owner: str | None, *, limit: int, after: Operation | None, ascending: bool
-    ) -> list[Operation]:
-        """One owner's operations by (create_time, id), starting after `after` if given."""
-        query = select(operations).where(
-            operations.c.owner.is_(None) if owner is None else operations.c.owner == owner
-        )
-        if after is not None:
-            time, op_id = after.create_time, after.id
-            if ascending:
-                query = query.where(
-                    (operations.c.create_time > time)
-                    | ((operations.c.create_time == time) & (operations.c.id > op_id))
-                )
-            else:
-                query = query.where(
-                    (operations.c.create_time < time)
-                    | ((operations.c.create_time == time) & (operations.c.id < op_id))
-                )
-        if ascending:
-            query = query.order_by(operations.c.create_time.asc(), operations.c.id.asc())
-        else:
-            query = query.order_by(operations.c.create_time.desc(), operations.c.id.desc())
-        with self._read() as conn:
-            return [_operation_from_row(r) for r in conn.execute(query.limit(limit))]
+    # /v1/videos: idempotency keys ---------------------------------------
 
     def get_idempotency(self, owner: str | None, key: str) -> tuple[str, str, datetime] | None:
         """(operation id, request fingerprint, create time) stored for this key, or None."""

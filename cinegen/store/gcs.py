@@ -15,10 +15,9 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, BinaryIO
 
-from cinegen.core.errors import StorageError
+from cinegen.core.errors import InvalidArgument, Unavailable
 
 if TYPE_CHECKING:
     from cinegen.settings import Settings
@@ -29,10 +28,13 @@ _GS_URI = re.compile(r"^gs://([a-z0-9](?:[a-z0-9._-]{0,220}[a-z0-9])?)(?:/(.*))?
 MAX_INPUT_BYTES = 200 * 1024 * 1024  # far above any image or extendable video
 
 
-class GcsError(StorageError):
-    """A GCS read or write that failed for a reason the caller should read. A `gcsUri` the
-    caller sent that cannot be read is the caller's to fix: the service refuses it as an
-    invalid argument; a failed `storageUri` write is the server's."""
+class GcsError(InvalidArgument):
+    """A `gs://` uri the caller sent that cannot be read or written (malformed, no such
+    bucket or object, too large): the caller's to fix."""
+
+
+class GcsUnavailable(Unavailable):
+    """The storage service could not be reached: the server's side, and maybe passing."""
 
 
 @dataclass(frozen=True)
@@ -119,15 +121,17 @@ class GcsStore:
         except gexc.GoogleAPIError as exc:
             raise GcsError(f"Could not read `{uri}`: {_reason(exc)}") from exc
         except OSError as exc:  # connection refused, DNS: the store is unreachable
-            raise GcsError(f"Could not read `{uri}`: the storage service is unreachable.") from exc
+            raise GcsUnavailable(
+                f"Could not read `{uri}`: the storage service is unreachable."
+            ) from exc
 
-    def write_file(self, uri: str, source: Path, content_type: str = "video/mp4") -> None:
+    def write(self, uri: str, source: BinaryIO, content_type: str = "video/mp4") -> None:
         from google.api_core import exceptions as gexc
 
         path = parse_gs_uri(uri)
         try:
             blob = self.client().bucket(path.bucket).blob(path.name)
-            blob.upload_from_filename(str(source), content_type=content_type)
+            blob.upload_from_file(source, content_type=content_type)
         except gexc.NotFound as exc:
             raise GcsError(
                 f"Could not write `{uri}`: the bucket `{path.bucket}` does not exist."
@@ -135,7 +139,9 @@ class GcsStore:
         except gexc.GoogleAPIError as exc:
             raise GcsError(f"Could not write `{uri}`: {_reason(exc)}") from exc
         except OSError as exc:
-            raise GcsError(f"Could not write `{uri}`: the storage service is unreachable.") from exc
+            raise GcsUnavailable(
+                f"Could not write `{uri}`: the storage service is unreachable."
+            ) from exc
 
 
 def _reason(exc: Exception) -> str:

@@ -10,11 +10,12 @@ from collections.abc import Callable
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.runtime import Runtime, runtime
+from cinegen.api.streaming import file_response
 from cinegen.core import catalog, rules
 from cinegen.core.catalog import ModelInfo
 from cinegen.core.errors import InvalidArgument, NotFound
@@ -172,27 +173,22 @@ async def get_file(version: str, rest: str, request: Request) -> Any:
         or request.query_params.get("alt") == "media"
     )
     file_id = file_id_from_uri(rest.removesuffix(":download"))
-    record = rt.service.visible_file(file_id, owner)
-    if not download:
-        return JSONResponse(
-            {
-                "name": f"files/{record.id}",
-                "mimeType": record.mime_type,
-                "sizeBytes": str(record.size_bytes),
-                "createTime": record.create_time.isoformat().replace("+00:00", "Z"),
-                "expirationTime": record.expire_time.isoformat().replace("+00:00", "Z"),
-                "state": "ACTIVE",
-                "uri": video_uri_builder(request, rt, version)(record.id),
-            }
+    if download:
+        opened = await run_in_threadpool(rt.service.files.open_file, file_id, owner)
+        return file_response(
+            request, opened, media_type=opened.record.mime_type, filename=f"{file_id}.mp4"
         )
-    path = rt.service.blobs.local_path(record.blob_key)
-    if not path.is_file():
-        raise NotFound(f"File {file_id} is no longer stored.")
-    return FileResponse(
-        path,
-        media_type=record.mime_type,
-        filename=f"{record.id}.mp4",
-        content_disposition_type="inline",
+    record = rt.service.files.visible_file(file_id, owner)
+    return JSONResponse(
+        {
+            "name": f"files/{record.id}",
+            "mimeType": record.mime_type,
+            "sizeBytes": str(record.size_bytes),
+            "createTime": record.create_time.isoformat().replace("+00:00", "Z"),
+            "expirationTime": record.expire_time.isoformat().replace("+00:00", "Z"),
+            "state": "ACTIVE",
+            "uri": video_uri_builder(request, rt, version)(record.id),
+        }
     )
 
 

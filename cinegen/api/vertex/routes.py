@@ -61,11 +61,7 @@ def _model(request: Request, version: str) -> str:
 
 def _video_reader(rt: Runtime, owner: str | None) -> Callable[[Sample], bytes]:
     def read(sample: Sample) -> bytes:
-        record = rt.service.visible_file(sample.file_id, owner)
-        path = rt.service.blobs.local_path(record.blob_key)
-        if not path.is_file():
-            raise NotFound(f"File {sample.file_id} is no longer stored.")
-        return path.read_bytes()
+        return rt.service.files.read_file(sample.file_id, owner)
 
     return read
 

@@ -13,28 +13,27 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from cinegen.api.body import parse_body, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
+from cinegen.api.streaming import file_response
 from cinegen.core import rules
 from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
 from cinegen.core.operation import Operation
 from cinegen.core.request import MediaRef
 from cinegen.core.rules import RuleError
 from cinegen.media.fetch import FetchError, FetchPolicy, fetch_image
-from cinegen.store.db import utcnow
 
-from . import stills, translate
+from . import translate
 from .wire import CreateVideoRequest, FilePart, RemixRequest, coerce_form_values, unflatten_form
 
 log = logging.getLogger("cinegen.api.videos")
@@ -42,9 +41,8 @@ router = APIRouter()
 
 PREFIX = "/v1/videos"
 API_VERSION = "v1"
-IDEMPOTENCY_TTL = timedelta(hours=24)
+IDEMPOTENCY_TTL_HOURS = 24.0
 VARIANTS = ("video", "thumbnail", "spritesheet")
-_KEY_LOCKS = [threading.Lock() for _ in range(64)]
 _UNSUPPORTED_ACTIONS = ("edits", "extensions", "characters")
 
 
@@ -66,10 +64,7 @@ def _poll_headers(rt: Runtime) -> dict[str, str]:
 
 
 def _expires_at(rt: Runtime, op: Operation) -> datetime | None:
-    if not op.samples:
-        return None
-    record = rt.db.get_file(op.samples[0].file_id)
-    return record.expire_time if record is not None and not record.deleted else None
+    return rt.service.files.first_expire_time(op.samples[0].file_id) if op.samples else None
 
 
 def _render(rt: Runtime, op: Operation, openai: bool) -> dict[str, Any]:
@@ -172,41 +167,16 @@ def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any]) -> Operation:
         raise translate.gateway_error(exc) from exc
 
 
-def _replay(rt: Runtime, owner: str | None, key: str, fingerprint: str) -> Operation | None:
-    """The video an earlier request with this key started, if it is still there."""
-    row = rt.db.get_idempotency(owner, key)
-    if row is None:
-        return None
-    op_id, stored, created = row
-    op = rt.db.get_operation(op_id)
-    if op is None or utcnow() - created > IDEMPOTENCY_TTL:
-        rt.db.delete_idempotency(owner, key)
-        return None
-    if stored != fingerprint:
-        raise InvalidArgument(
-            "Keys for idempotent requests can only be used with the same parameters they "
-            "were first used with.",
-        )
-    return op
-
-
 def _create(rt: Runtime, owner: str | None, raw: dict[str, Any], key: str | None) -> Operation:
     if key is None:
         return _submit(rt, owner, raw)
-    fingerprint = _fingerprint(raw)
-    with _KEY_LOCKS[hash((owner, key)) % len(_KEY_LOCKS)]:
-        earlier = _replay(rt, owner, key, fingerprint)
-        if earlier is not None:
-            return earlier
-        op = _submit(rt, owner, raw)
-        if rt.db.insert_idempotency(owner, key, op.id, fingerprint):
-            return op
-        # another server process stored the key first: keep its video, drop this one
-        winner = _replay(rt, owner, key, fingerprint)
-        if winner is None:
-            return op
-        rt.service.delete(op.id, owner)
-        return winner
+    return rt.service.submit_once(
+        owner,
+        key,
+        _fingerprint(raw),
+        lambda: _submit(rt, owner, raw),
+        ttl_hours=IDEMPOTENCY_TTL_HOURS,
+    )
 
 
 @router.post(PREFIX)
@@ -253,9 +223,7 @@ async def list_videos(request: Request) -> JSONResponse:
         except NotFound as exc:
             raise InvalidArgument(f"Invalid value at 'after': {exc.message}") from exc
     limit = int(limit_text)
-    ops = rt.db.list_operations_ordered(
-        owner, limit=limit + 1, after=after, ascending=order == "asc"
-    )
+    ops = rt.service.list_after(owner, limit=limit + 1, after=after, ascending=order == "asc")
     openai = wants_openai(request)
     data = [_render(rt, op, openai) for op in ops[:limit]]
     return JSONResponse(
@@ -277,7 +245,7 @@ async def retrieve_video(video_id: str, request: Request) -> JSONResponse:
 
 
 @router.get(PREFIX + "/{video_id}/content")
-async def video_content(video_id: str, request: Request) -> FileResponse:
+async def video_content(video_id: str, request: Request) -> Response:
     rt = runtime(request)
     owner = rt.auth.owner(request)
     variant = request.query_params.get("variant") or "video"
@@ -295,21 +263,14 @@ async def video_content(video_id: str, request: Request) -> FileResponse:
             else f"Video {video_id} is not completed yet, current status: {word}"
         )
         raise FailedPrecondition(message)
-    record = rt.service.visible_file(op.samples[0].file_id, owner)
-    path = rt.service.blobs.local_path(record.blob_key)
-    if not path.is_file():
-        raise NotFound(f"Video {video_id} is no longer stored.")
+    file_id = op.samples[0].file_id
     if variant == "video":
-        return FileResponse(
-            path,
-            media_type=record.mime_type,
-            filename=f"{record.id}.mp4",
-            content_disposition_type="inline",
+        opened = await run_in_threadpool(rt.service.files.open_file, file_id, owner)
+        return file_response(
+            request, opened, media_type=opened.record.mime_type, filename=f"{file_id}.mp4"
         )
-    still, mime = await run_in_threadpool(
-        stills.derived, rt.service.blobs, record.id, path, variant
-    )
-    return FileResponse(still, media_type=mime)
+    still, mime = await run_in_threadpool(rt.service.files.still, file_id, owner, variant)
+    return Response(still, media_type=mime)
 
 
 # ------------------------------------------------------------------------------ change
@@ -320,8 +281,6 @@ async def delete_video(video_id: str, request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
     op = _find(rt, video_id, owner)
-    for record in rt.db.files_of(op.id):
-        rt.service.blobs.delete_prefix(stills.derived_prefix(record.id))
     await run_in_threadpool(rt.service.delete, op.id, owner)
     return JSONResponse({"id": translate.video_id(op), "object": "video.deleted", "deleted": True})
 

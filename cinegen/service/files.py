@@ -1,0 +1,165 @@
+"""Generated videos as files: who may read them, for how long, and their bytes.
+
+Routes and the worker come here instead of to the blob store: a download opens a stream
+(seekable, so HTTP Range is a seek), a finished sample is stored and recorded in one call,
+and the stills of a video are made once and kept beside it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import threading
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import BinaryIO
+
+from cinegen.core.errors import InvalidArgument, NotFound
+from cinegen.media.stills import STILLS
+from cinegen.settings import Settings
+from cinegen.store.blobs import BlobMissing, BlobStore, read_blob
+from cinegen.store.db import Database, FileRecord, utcnow
+
+log = logging.getLogger("cinegen.service")
+
+_STILL_LOCKS = [threading.Lock() for _ in range(32)]
+
+
+def new_id() -> str:
+    """Lower-case hex: the SDKs cut file ids with `^[a-z0-9]+`, operation ids must be URL-safe."""
+    return secrets.token_hex(8)
+
+
+def is_valid_id(value: str) -> bool:
+    return 0 < len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
+
+
+def visible(record_owner: str | None, caller: str | None) -> bool:
+    return record_owner == caller
+
+
+@dataclass
+class OpenedFile:
+    """A file's record and an open stream of its bytes; close it (or use `with`)."""
+
+    record: FileRecord
+    stream: BinaryIO
+    size: int
+
+    def __enter__(self) -> OpenedFile:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.stream.close()
+
+
+class FileService:
+    def __init__(self, db: Database, blobs: BlobStore, settings: Settings) -> None:
+        self.db = db
+        self.blobs = blobs
+        self.settings = settings
+
+    # read -------------------------------------------------------------------------------
+
+    def visible_file(
+        self, file_id: str, owner: str | None, *, message: str | None = None
+    ) -> FileRecord:
+        """The file if this caller may read it and it has not expired."""
+        record = self.db.get_file(file_id) if is_valid_id(file_id) else None
+        if record is None or not visible(record.owner, owner):
+            raise InvalidArgument(message) if message else NotFound(f"File {file_id} not found.")
+        if record.deleted or record.expire_time <= utcnow():
+            hours = self.settings.retention_hours
+            raise NotFound(
+                f"File {file_id} has expired: generated videos are kept for {hours:g} hours "
+                "after they were created or last used as an extension input."
+            )
+        return record
+
+    def open_file(self, file_id: str, owner: str | None) -> OpenedFile:
+        """The file's bytes as a seekable stream, for a download (with Range) or a copy."""
+        record = self.visible_file(file_id, owner)
+        try:
+            return OpenedFile(record, self.blobs.open(record.blob_key), record.size_bytes)
+        except BlobMissing as exc:
+            raise NotFound(f"File {file_id} is no longer stored.") from exc
+
+    def read_file(self, file_id: str, owner: str | None) -> bytes:
+        with self.open_file(file_id, owner) as opened:
+            return opened.stream.read()
+
+    def read_blob(self, key: str) -> bytes:
+        return read_blob(self.blobs, key)
+
+    def still(self, file_id: str, owner: str | None, variant: str) -> tuple[bytes, str]:
+        """A still of the video (`thumbnail` | `spritesheet`) and its MIME type, made from the
+        MP4 the first time it is asked for and kept under `derived/<file id>/`."""
+        name, mime, make = STILLS[variant]
+        key = f"{_derived_prefix(file_id)}/{name}"
+        with _STILL_LOCKS[hash(key) % len(_STILL_LOCKS)]:
+            if not self.blobs.exists(key):
+                with self.open_file(file_id, owner) as opened:
+                    self.blobs.write(key, make(opened.stream))
+            return self.read_blob(key), mime
+
+    # write ------------------------------------------------------------------------------
+
+    def store_video(
+        self, *, operation_id: str, owner: str | None, file_id: str, source: Path
+    ) -> FileRecord:
+        """Move a finished MP4 into the store and record it, kept for the retention period."""
+        key = f"videos/{file_id}.mp4"
+        size = source.stat().st_size
+        self.blobs.write(key, source)
+        now = utcnow()
+        record = FileRecord(
+            id=file_id,
+            operation_id=operation_id,
+            owner=owner,
+            blob_key=key,
+            mime_type="video/mp4",
+            size_bytes=size,
+            create_time=now,
+            expire_time=self.expire_time_from(now),
+            deleted=False,
+        )
+        self.db.insert_file(record)
+        return record
+
+    def discard(self, records: Iterable[FileRecord]) -> None:
+        """Delete files and what was derived from them; their rows stay to answer 404."""
+        for record in records:
+            self.blobs.delete(record.blob_key)
+            self.blobs.delete_prefix(_derived_prefix(record.id))
+            self.db.mark_file_deleted(record.id)
+
+    def discard_operation(self, op_id: str) -> None:
+        self.discard(self.db.files_of(op_id))
+
+    def first_expire_time(self, file_id: str) -> datetime | None:
+        """When a sample's file expires, or None once it is gone."""
+        record = self.db.get_file(file_id)
+        return record.expire_time if record is not None and not record.deleted else None
+
+    # retention --------------------------------------------------------------------------
+
+    def touch(self, record: FileRecord) -> None:
+        """Using a video as an extension input restarts its retention clock (as Veo does)."""
+        self.db.touch_file(record.id, self.expire_time_from(utcnow()))
+
+    def expire_time_from(self, now: datetime) -> datetime:
+        return now + timedelta(hours=self.settings.retention_hours)
+
+    def sweep_expired(self) -> int:
+        """Delete expired videos from the blob store; their rows stay to answer 404 clearly."""
+        expired = self.db.expired_files(utcnow())
+        self.discard(expired)
+        if expired:
+            log.info("retention: deleted %d expired file(s)", len(expired))
+        return len(expired)
+
+
+def _derived_prefix(file_id: str) -> str:
+    return f"derived/{file_id}"

@@ -1,0 +1,168 @@
+"""A request's inputs: checked before anything is kept, persisted as blobs, read by the job.
+
+An accepted request owns copies of its images and video (`inputs/<op>/<name>`): a `gcsUri`
+is read at submit time, so a later change of the object cannot change the job, and a
+restarted worker finds everything it needs in the blob store.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+from cinegen.core import rules
+from cinegen.core.catalog import MAX_EXTENSION_INPUT_SECONDS
+from cinegen.core.errors import InputUnavailable, InvalidArgument, StorageError
+from cinegen.core.request import GenerateRequest, MediaRef
+from cinegen.media import decode
+from cinegen.media.provenance import read_provenance
+from cinegen.service.files import FileService
+from cinegen.store.blobs import BlobMissing, copy_blob
+from cinegen.store.db import FileRecord
+from cinegen.store.gcs import GcsStore, parse_gs_uri, sample_uri
+
+
+class InputService:
+    def __init__(self, files: FileService, gcs: GcsStore | None) -> None:
+        self.files = files
+        self.blobs = files.blobs
+        self.gcs = gcs
+
+    # at submit --------------------------------------------------------------------------
+
+    def check(
+        self, req: GenerateRequest, owner: str | None
+    ) -> tuple[GenerateRequest, FileRecord | None]:
+        """The request with its `gcsUri` inputs read, once every input passed its checks;
+        and the stored video it extends, if any."""
+        self._check_storage_uri(req)
+        req = req.map_media(lambda _name, ref: self._fetch_gcs(ref))
+        self._check_images(req)
+        return req, self._check_video(req, owner)
+
+    def persist(self, op_id: str, req: GenerateRequest) -> GenerateRequest:
+        """Write every inline input to `inputs/<op>/<name>` and keep only the key."""
+
+        def persist(name: str, ref: MediaRef) -> MediaRef:
+            if ref.data is None:
+                return ref
+            key = f"inputs/{op_id}/{name}"
+            self.blobs.write(key, ref.data)
+            return MediaRef(mime_type=ref.mime_type, blob_key=key)
+
+        return req.map_media(persist)
+
+    def copied(self, req: GenerateRequest) -> GenerateRequest:
+        """The request with its persisted inputs read back as bytes (a remix owns copies)."""
+
+        def copy(_name: str, ref: MediaRef) -> MediaRef:
+            if ref.blob_key is None:
+                return ref
+            try:
+                return MediaRef(data=self.files.read_blob(ref.blob_key), mime_type=ref.mime_type)
+            except BlobMissing as exc:
+                raise InvalidArgument(
+                    "The inputs of the original video are no longer stored."
+                ) from exc
+
+        return req.map_media(copy)
+
+    def delete(self, op_id: str) -> None:
+        self.blobs.delete_prefix(f"inputs/{op_id}")
+
+    def _check_storage_uri(self, req: GenerateRequest) -> None:
+        """`storageUri` (Vertex): a `gs://bucket/prefix/` the worker writes the samples to."""
+        if req.storage_uri is None:
+            return
+        parse_gs_uri(req.storage_uri)
+        if self.gcs is None:
+            raise InvalidArgument(
+                "`storageUri` needs a configured GCS store (set CINEGEN_GCS_ENDPOINT or "
+                "CINEGEN_GCS_USE_DEFAULT_CREDENTIALS); leave it out to get the video bytes inline."
+            )
+
+    def _fetch_gcs(self, ref: MediaRef) -> MediaRef:
+        """A `gcsUri` input read now, so it is checked and persisted like inline bytes."""
+        if not ref.gcs_uri or ref.data is not None:
+            return ref
+        if self.gcs is None:
+            raise InvalidArgument("`gcsUri` inputs need a configured GCS store.")
+        return MediaRef(data=self.gcs.read(ref.gcs_uri), mime_type=ref.mime_type)
+
+    def _check_images(self, req: GenerateRequest) -> None:
+        for name, image in req.media().items():
+            if name == "video" or image.data is None:
+                continue
+            if len(image.data) > rules.MAX_IMAGE_BYTES:
+                raise rules.image_too_large(len(image.data))
+            decode.decode_image(image.data)
+
+    def _check_video(self, req: GenerateRequest, owner: str | None) -> FileRecord | None:
+        """An extension input must be a video this server made, 720p, at most 141 s."""
+        video = req.video
+        if video is None:
+            return None
+        with tempfile.TemporaryDirectory(prefix="cinegen-check-") as scratch:
+            path = Path(scratch) / "video.mp4"
+            record = None
+            if video.file_id is not None:
+                record = self.files.visible_file(
+                    video.file_id, owner, message=rules.VIDEO_URI_NOT_FOUND
+                )
+                try:
+                    copy_blob(self.blobs, record.blob_key, path)
+                except BlobMissing as exc:
+                    raise InvalidArgument(rules.VIDEO_URI_NOT_FOUND) from exc
+            elif video.data is not None:
+                path.write_bytes(video.data)
+            else:
+                raise InvalidArgument(rules.VIDEO_URI_NOT_FOUND)
+            info = decode.probe_video(str(path))
+            if video.data is not None and not read_provenance(str(path)):
+                raise rules.extension_input_invalid(
+                    "only videos generated by this server can be extended"
+                )
+        if sorted((info.width, info.height)) != [720, 1280]:
+            raise rules.extension_input_invalid(
+                f"the input video is {info.width}x{info.height}; it must be 720p (1280x720 or "
+                "720x1280)"
+            )
+        if info.duration_seconds > MAX_EXTENSION_INPUT_SECONDS:
+            raise rules.extension_input_invalid(
+                f"the input video is {info.duration_seconds:.1f} s long; it must be at most "
+                f"{MAX_EXTENSION_INPUT_SECONDS} s"
+            )
+        return record
+
+    # in the job -------------------------------------------------------------------------
+
+    def read(self, ref: MediaRef) -> bytes:
+        """A persisted input image's bytes."""
+        try:
+            return self.files.read_blob(self._key(ref))
+        except BlobMissing as exc:
+            raise InputUnavailable("The request input could not be found.") from exc
+
+    def copy_to(self, ref: MediaRef, destination: Path) -> Path:
+        """A persisted input (the video to extend) as a file the engine can stream."""
+        try:
+            return copy_blob(self.blobs, self._key(ref), destination)
+        except BlobMissing as exc:
+            raise InputUnavailable("The input video is no longer available.") from exc
+
+    def _key(self, ref: MediaRef) -> str:
+        if ref.blob_key is not None:
+            return ref.blob_key
+        if ref.file_id is not None:
+            record = self.files.db.get_file(ref.file_id)
+            if record is None or record.deleted:
+                raise InputUnavailable("The input video is no longer available.")
+            return record.blob_key
+        raise InputUnavailable("The request input could not be found.")
+
+    def export_sample(self, storage_uri: str, op_id: str, index: int, record: FileRecord) -> None:
+        """Vertex `storageUri`: a copy of the sample goes to `<storageUri>/<op>/sample_<i>.mp4`."""
+        if self.gcs is None:
+            raise StorageError("`storageUri` needs a configured GCS store.")
+        with self.blobs.open(record.blob_key) as stream:
+            self.gcs.write(sample_uri(storage_uri, op_id, index), stream)
