@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from cinegen.engines.base import Engine
 from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.media.memory import keep_freed_memory
 from cinegen.settings import Settings
 
 
 def build_engines(settings: Settings) -> dict[str, Engine]:
     """The preview engine always; the diffusers engine when a model registry is configured."""
+    keep_freed_memory()  # a process that builds engines renders: the allocator, set up once
     engines: dict[str, Engine] = {"preview": PreviewEngine()}
     if settings.diffusers_registry is not None:
         from cinegen.engines.diffusers import build_engine

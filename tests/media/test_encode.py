@@ -16,7 +16,8 @@ import pytest
 
 from cinegen.core.errors import Cancelled
 from cinegen.media.clip import Clip
-from cinegen.media.encode import PREFETCH_FRAMES, encode_clip
+from cinegen.media.encode import encode_clip
+from cinegen.media.pipeline import PREFETCH_FRAMES
 from cinegen.media.provenance import is_ai_generated, provenance_tags, read_provenance
 from tests.media.video_checks import (
     clip_of,
