@@ -36,7 +36,7 @@ class Clip:
     """(width, height) of the frames when smaller than the video: an engine that works at a
     smaller size leaves the scaling up to the encoder, which converts them to YUV at that
     size and scales the planes (at half size the chroma is already the right size). No
-    full-size RGB frame is made: at 4k that saves about 10 ms a frame."""
+    full-size RGB frame is made, nor converted."""
     keyframes: frozenset[int] = frozenset()
     """Frames besides the first and the last that are encoded as they are, as keyframes: an
     extension's last input frame, so that the new part continues from the input's own

@@ -33,11 +33,10 @@ class _Quality:
 
 # crf: lower is better quality. "lossless" in the Veo API means "as good as it gets" for a
 # download, not mathematically lossless (which most players cannot decode). "optimized" uses
-# x264's ultrafast preset: at the same crf it gives the same PSNR as superfast for 2.3x less
-# encoder CPU (a 720p 8 s clip: 1.65 vs 3.83 CPU-s), for a file about 40 % larger; and
-# FFmpeg's fast AAC coder, 3.5x cheaper than its default two-loop search (8 s of stereo:
-# 0.06 vs 0.21 CPU-s). On two cores the encoder is most of a preview's cost, and the file only
-# crosses loopback.
+# x264's ultrafast preset: at the same crf it gives the same PSNR as superfast for much less
+# encoder CPU, for a file about 40 % larger; and FFmpeg's fast AAC coder, much cheaper than
+# its default two-loop search. On a small CPU the encoder is most of a preview's cost, and
+# the file only crosses loopback.
 _QUALITY = {
     "optimized": _Quality({"crf": "20", "preset": "ultrafast"}, aac_coder="fast"),
     "lossless": _Quality({"crf": "10", "preset": "veryfast"}, aac_coder="twoloop"),

@@ -15,9 +15,9 @@ def keep_freed_memory() -> None:
 
     Every frame (and every intermediate image of a render) is megabytes, freed after use. By
     default glibc returns such blocks to the kernel (munmap, heap trimming) and the next frame
-    faults them back in, zero-filled: an 8 s 4k first + last frame clip took 506k page faults
-    and ~3 CPU-s in the kernel; with a fixed 32 MB mmap threshold (glibc's most) and a 1 GB
-    trim threshold, 38k. Freed memory then stays with the process up to its high-water mark.
+    faults them back in, zero-filled: time in the kernel for every frame of a 4k render. With
+    a fixed 32 MB mmap threshold (glibc's most) and a 1 GB trim threshold they are reused
+    instead. Freed memory then stays with the process up to its high-water mark.
     Without glibc (musl, macOS) nothing changes. It applies to the whole process, hence once,
     at its start, and not from inside a library call; calling it again does nothing.
     """

@@ -99,9 +99,9 @@ def _luma_matching_colours(rgb: np.ndarray, pairs: np.ndarray, luma: np.ndarray)
     and BT.601's own luma leaves that error in: the bench's photo of saturated shapes decodes
     to 34.9 dB against itself even without quantising. This luma takes out what one value
     per pixel can (+0.6 dB there after x264; unchanged where a block is one colour), in the
-    way libwebp's "sharp YUV" does. It costs about 4x the plain conversion (4k: 39 against
-    10 ms), so it is used for the frames that must match an input image, a clip's first and
-    last, when they come at the video's size.
+    way libwebp's "sharp YUV" does. It costs several times the plain conversion, so it is
+    used for the frames that must match an input image, a clip's first and last, when they
+    come at the video's size.
     """
     height, width = luma.shape
     share = cv2.transform(pairs.astype(np.float32), _CHROMA_SHARE)

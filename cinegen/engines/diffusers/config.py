@@ -42,7 +42,6 @@ CLASS_MODES: dict[str, tuple[str, ...]] = {
 }
 FRAMES_PER_LATENT = {"Wan": 4, "LTX": 8}
 MULTIPLE = {"Wan": 16, "LTX": 32}
-OFFLOAD = ("none", "model", "sequential")
 
 
 class RegistryError(Exception):

@@ -4,15 +4,14 @@
    weighted zero.
 
    OpenCV does this as two remaps, two field and one weight upscales, a blend and a narrowing to
-   RGB, each a pass over full-size arrays: about 14 ms of CPU per 720p frame on this project's
-   2-core machine, against about 4 ms here. Per 8 pixels: the flows and where each splat
-   landed are interpolated between two rows that are already at full width (cv2.resize made
-   them) and scaled to this frame's time, each image is sampled at its 8 points with AVX2
-   gathers of pixel pairs, and the arithmetic is 16-bit fixed point (positions to 1/64 pixel,
-   weights to 1/32768). Where neither image moves at 8 pixels by half a step of the sample
-   positions (a still background), their pixels are loaded instead (measured on one core, a
-   720p frame of a ball crossing a still photo: 1.5 ms instead of 3.5 ms); an image weighted
-   under 1/512 at all 8 pixels is not sampled.
+   RGB, each a pass over full-size arrays; here it is one pass. Per 8 pixels: the flows and
+   where each splat landed are interpolated between two rows that are already at full width
+   (cv2.resize made them) and scaled to this frame's time, each image is sampled at its 8
+   points with AVX2 gathers of pixel pairs, and the arithmetic is 16-bit fixed point
+   (positions to 1/64 pixel, weights to 1/32768). Where neither image moves at 8 pixels by
+   half a step of the sample positions (a still background), their pixels are loaded instead,
+   which is cheaper than gathering them; an image weighted under 1/512 at all 8 pixels is not
+   sampled.
 
    x86-64 with AVX2 and FMA only (a second build of the same code runs where the CPU also has
    AVX-512); elsewhere the module refuses to import and warp.py uses OpenCV. Called with the
@@ -55,9 +54,8 @@ TARGET static inline void sample8(const uint32_t *src, int W, int H, __m256 X, _
     __m256i idx = _mm256_add_epi32(_mm256_mullo_epi32(iy, _mm256_set1_epi32(W)), ix);
     /* Fetch now what the output rows PREFETCH_ROWS below will sample here (each row below
        samples a row further down). Where the vertical flow changes along the row, every 8
-       pixels start on another source row, a place the hardware prefetcher cannot foresee.
-       One 4k frame on one core, a flow that turns across the frame: 91 ms without this,
-       39 ms with it (two unrelated photos' rough flow: 75 and 63 ms). */
+       pixels start on another source row, a place the hardware prefetcher cannot foresee, and
+       the gathers would wait on memory (most where the flow turns across the frame). */
     int first = _mm256_cvtsi256_si32(idx), last = _mm256_extract_epi32(idx, 7);
     int ahead = PREFETCH_ROWS * W, end = W * H - 1;
     _mm_prefetch((const char *)(src + (first + ahead < end ? first + ahead : end)), _MM_HINT_T0);
@@ -171,8 +169,7 @@ TARGET __attribute__((always_inline)) static inline void blend_rows(
 }
 
 /* blend_rows compiled twice: for AVX2, and for CPUs that also have AVX-512, where the same
-   code gets 32 vector registers instead of 16 and keeps its values off the stack (4k, one
-   core: 6 % faster). */
+   code gets 32 vector registers instead of 16 and keeps its values off the stack. */
 #define ROWS_PARAMETERS                                                                        \
     const uint32_t *src0, const uint32_t *src1, int W, int H, const float *planes, int hs,     \
         const float scales[4], float t, uint8_t *out, int row0, int row1

@@ -40,8 +40,8 @@ from cinegen.media.decode import fit_image
 WEATHER_FADE_SECONDS = 1.0
 
 _SOUNDTRACKS = ThreadPoolExecutor(max_workers=2, thread_name_prefix="cinegen-audio")
-"""Soundtracks are made here, while the frames are rendered and encoded: on two cores a 720p
-clip's audio (about 0.1 s) otherwise holds up its first frame."""
+"""Soundtracks are made here, while the frames are rendered and encoded: otherwise, on a small
+CPU, a clip's audio holds up its first frame."""
 
 
 class PreviewEngine:

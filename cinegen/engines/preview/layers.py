@@ -40,8 +40,8 @@ class Layer:
     """A painted layer, kept for fast compositing: RGBA, and the rows where it is solid.
 
     Four channels, not RGB plus a separate alpha: OpenCV's bilinear warps have a vector path
-    for four channels and none for three, so one RGBA warp costs less than a third of an RGB
-    warp plus an alpha warp.
+    for four channels and none for three, so one RGBA warp costs much less than an RGB warp
+    plus an alpha warp.
     """
 
     rgba: np.ndarray  # uint8 H×W×4 (alpha 255 = opaque)

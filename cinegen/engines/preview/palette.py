@@ -119,10 +119,3 @@ def grade(image: np.ndarray, tones: tuple[str, ...]) -> np.ndarray:
             image += luma[..., None]
     np.clip(image, 0, 255, out=image)
     return image
-
-
-def grade_colour(colour: RGB, tones: tuple[str, ...]) -> tuple[int, int, int]:
-    """The same grading for one colour (sprites and particles drawn per frame)."""
-    pixel = np.asarray(colour, np.float32).reshape(1, 1, 3).copy()
-    r, g, b = grade(pixel, tones)[0, 0]
-    return int(r), int(g), int(b)

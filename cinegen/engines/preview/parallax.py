@@ -134,8 +134,8 @@ class ParallaxShot:
         # The fused kernel where every lookup stays inside the image, else OpenCV's remap.
         self.one_pass = self.fit and FUSED
         # Each path's buffers, reused by every frame: at 4k the full-size ones are over
-        # glibc's 32 MB mmap ceiling, so allocated afresh they are mapped and zero-filled
-        # each frame (2.6 CPU-s of page faults in 8 s).
+        # glibc's 32 MB mmap ceiling, so allocated afresh they would be mapped and zero-filled
+        # again each frame, time spent in page faults.
         if self.one_pass:
             # warp_blend's planes: the first image's flow, where it landed (everywhere), and
             # a second image that is nowhere.
@@ -167,8 +167,8 @@ class ParallaxShot:
         """First + last frame's fused kernel (warp.py), given this image twice and all the
         weight on the first, so it never samples the second. The displacement is scaled up
         to full width here and between rows inside the kernel, so no full-size map is made,
-        and RGB comes out directly: a 4k frame in 16 ms instead of `_remap`'s 23. The kernel
-        repeats the edges, so it is used where every lookup stays inside the image."""
+        and RGB comes out directly, in less time than `_remap` takes. The kernel repeats the
+        edges, so it is used where every lookup stays inside the image."""
         rows = (self.width, self._planes.shape[1])
         cv2.resize(dx, rows, dst=self._planes[0], interpolation=cv2.INTER_LINEAR)
         cv2.resize(dy, rows, dst=self._planes[1], interpolation=cv2.INTER_LINEAR)
