@@ -7,20 +7,8 @@ import sys
 
 import httpx
 
-from tests.conftest import REPO, ServerProcess
 from tests.helpers import create, sample_uris, wait_done
-
-
-def create_key(server: ServerProcess) -> str:
-    result = subprocess.run(
-        [sys.executable, "-m", "cinegen.cli", "keys", "create", "--name", "test"],
-        env=server.env(),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        check=True,
-    )
-    return result.stdout.strip()
+from tests.support.server import REPO, ServerProcess, create_key
 
 
 def test_keys_gate_requests_and_separate_owners(fresh_server: ServerProcess) -> None:

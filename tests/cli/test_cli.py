@@ -18,8 +18,8 @@ from pathlib import Path
 import httpx
 
 from cinegen.core import catalog, rules
-from tests.conftest import REPO, ServerProcess
 from tests.helpers import decode_png, first_and_last_frames, png_bytes, psnr, video_facts
+from tests.support.server import REPO, ServerProcess
 
 CINEGEN = str(Path(sys.executable).parent / "cinegen")
 OPERATION = re.compile(r"operation (models/\S+/operations/[0-9a-f]+)")

@@ -59,6 +59,37 @@ SIZES = {
 RESULT_MARKER = "SEED_RESULT "
 
 
+# ------------------------------------------------------------- preamble pieces (Python)
+
+# What the Python samples (Gemini API and Vertex mode) leave undefined.
+IMPORT_TYPES = "from google.genai import types\n"
+
+# `client.models.generate_content` answers with the SDK's own response type holding the PNG,
+# so `image.parts[0].as_image()` in the sample is the SDK's own code.
+FAKE_NANO_BANANA = """\
+from google.genai import models as _seed_models, types as _seed_types
+_SEED_PNG = open("nano_banana.png", "rb").read()
+_seed_calls = []
+
+
+def _seed_generate_content(self, *, model, contents, config=None):
+    _seed_calls.append(model)
+    return _seed_types.GenerateContentResponse(
+        candidates=[
+            _seed_types.Candidate(
+                content=_seed_types.Content(
+                    role="model",
+                    parts=[_seed_types.Part.from_bytes(data=_SEED_PNG, mime_type="image/png")],
+                )
+            )
+        ]
+    )
+
+
+_seed_models.Models.generate_content = _seed_generate_content
+"""
+
+
 # ---------------------------------------------------------------------------------- images
 
 

@@ -20,8 +20,10 @@ import pytest
 from tests.clients.seed_harness import (
     API_KEY,
     EXTENSION_FRAMES,
+    FAKE_NANO_BANANA,
     FPS,
     IMAGES,
+    IMPORT_TYPES,
     SAMPLE_HARD_TIMEOUT_S,
     SAMPLES,
     SIZES,
@@ -43,8 +45,6 @@ pytestmark = pytest.mark.xdist_group("seed_python")
 
 # --- preamble pieces --------------------------------------------------------------------
 
-IMPORT_TYPES = "from google.genai import types\n"
-
 
 def image_lines(*names: str) -> str:
     """Define each name as a `types.Image` of a PNG the harness wrote next to the driver."""
@@ -56,31 +56,6 @@ def image_lines(*names: str) -> str:
         )
     return "".join(lines)
 
-
-# `client.models.generate_content` answers with the SDK's own response type holding the PNG,
-# so `image.parts[0].as_image()` in the sample is the SDK's own code.
-FAKE_NANO_BANANA = """\
-from google.genai import models as _seed_models, types as _seed_types
-_SEED_PNG = open("nano_banana.png", "rb").read()
-_seed_calls = []
-
-
-def _seed_generate_content(self, *, model, contents, config=None):
-    _seed_calls.append(model)
-    return _seed_types.GenerateContentResponse(
-        candidates=[
-            _seed_types.Candidate(
-                content=_seed_types.Content(
-                    role="model",
-                    parts=[_seed_types.Part.from_bytes(data=_SEED_PNG, mime_type="image/png")],
-                )
-            )
-        ]
-    )
-
-
-_seed_models.Models.generate_content = _seed_generate_content
-"""
 
 # The seed builds `sunglasses_reference` but lists `glasses_reference` (a typo in the seed).
 GLASSES_REFERENCE = (

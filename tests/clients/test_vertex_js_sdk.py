@@ -26,8 +26,8 @@ from tests.clients.seed_harness import (
     probe,
     run_process,
 )
-from tests.conftest import ServerProcess
 from tests.helpers import png_bytes
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("vertex_js")
 

@@ -18,14 +18,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.api.test_auth import create_key
 from tests.api.vertex import support
 from tests.api.vertex.support import GENAI3_VERSION, GcsEmulator, gcs_env
 from tests.clients.seed_harness import (
     API_KEY,
     EXTENSION_FRAMES,
+    FAKE_NANO_BANANA,
     FPS,
     IMAGES,
+    IMPORT_TYPES,
     SAMPLE_TIMEOUT_S,
     SAMPLES,
     SIZES,
@@ -39,8 +40,7 @@ from tests.clients.seed_harness import (
     run_process,
     selected_params,
 )
-from tests.clients.test_seed_python import FAKE_NANO_BANANA, IMPORT_TYPES
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess, create_key
 
 pytestmark = pytest.mark.xdist_group("vertex_python")
 

@@ -30,8 +30,8 @@ from tests.api.videos.support import (
     operation_name,
     videos_server,
 )
-from tests.conftest import ServerProcess
 from tests.helpers import decode_png, first_and_last_frames, psnr
+from tests.support.server import ServerProcess
 
 pytestmark = [
     pytest.mark.xdist_group("videos_openai"),

@@ -32,8 +32,8 @@ from tests.clients.seed_harness import (
     run_process,
     selected_params,
 )
-from tests.conftest import ServerProcess
 from tests.helpers import decode_png, first_and_last_frames, psnr
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("videos_seed")
 

@@ -13,7 +13,7 @@ from cinegen.engines.prompt import parse_prompt
 from cinegen.engines.soundtrack import soundtrack, speak
 from cinegen.media.clip import AUDIO_RATE
 from cinegen.media.decode import probe_video, read_audio
-from tests.engines.test_preview_contract import render_to, spec_for
+from tests.support.preview import render_to, spec_for
 
 ENGINE = PreviewEngine()
 

@@ -11,52 +11,11 @@ import pytest
 
 from cinegen.core.errors import Cancelled
 from cinegen.core.request import Mode
-from cinegen.engines.base import InputVideo, RenderSpec
-from cinegen.engines.preview.engine import PreviewEngine
+from cinegen.engines.base import RenderSpec
 from cinegen.media.clip import AUDIO_RATE
-from cinegen.media.decode import probe_video, read_audio
-from cinegen.media.encode import encode_clip
+from cinegen.media.decode import read_audio
 from tests.media.video_checks import decoded_frames, facts, psnr, textured
-
-W, H = 160, 90
-ENGINE = PreviewEngine()
-
-
-def spec_for(mode: Mode = Mode.TEXT, **changes) -> RenderSpec:
-    base = RenderSpec(
-        mode=mode,
-        prompt="a mountain lake at sunset, slow pan right",
-        negative_prompt="",
-        width=W,
-        height=H,
-        fps=24,
-        num_frames=24,
-        seed=7,
-        audio=False,
-    )
-    return replace(base, **changes)
-
-
-def render_to(path, spec: RenderSpec, progress=lambda _: None) -> str:
-    clip = ENGINE.render(spec, progress)
-    encode_clip(clip, str(path))
-    return str(path)
-
-
-def input_video(
-    tmp_path,
-    seconds: float = 1.0,
-    audio: bool = True,
-    prompt: str | None = None,
-    size: tuple[int, int] = (W, H),
-    seed: int = 3,
-) -> InputVideo:
-    """An MP4 this engine made (as extension inputs are), decoded facts included."""
-    spec = spec_for(num_frames=int(24 * seconds), audio=audio, seed=seed)
-    changes = {"prompt": prompt or spec.prompt, "width": size[0], "height": size[1]}
-    path = render_to(tmp_path / "input.mp4", replace(spec, **changes))
-    info = probe_video(path)
-    return InputVideo(path, info.width, info.height, info.num_frames, info.fps, info.has_audio)
+from tests.support.preview import ENGINE, H, W, input_video, render_to, spec_for
 
 
 def mode_specs(tmp_path) -> dict[str, RenderSpec]:

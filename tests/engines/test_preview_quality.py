@@ -25,8 +25,8 @@ from cinegen.engines.prompt import parse_prompt
 from cinegen.media.decode import decode_image, iter_video_frames, probe_video
 from cinegen.media.encode import encode_clip
 from tests.engines.motion_checks import flow, global_motion, mean_abs_diff
-from tests.engines.test_preview_contract import input_video, render_to, spec_for
 from tests.media.video_checks import clip_of, decoded_frames, psnr, shapes_photo, textured
+from tests.support.preview import input_video, render_to, spec_for
 
 ENGINE = PreviewEngine()
 W, H = 256, 144

@@ -17,8 +17,8 @@ from cinegen.engines.preview.resolution import DETAIL_PSNR
 from cinegen.media.clip import Clip
 from cinegen.media.decode import fit_image
 from cinegen.media.encode import encode_clip
-from tests.engines.test_preview_contract import spec_for
 from tests.media.video_checks import decoded_frames, facts, psnr, textured
+from tests.support.preview import spec_for
 
 ENGINE = PreviewEngine()
 SIZES = [("720p", "16:9"), ("720p", "9:16"), ("1080p", "9:16"), ("4k", "16:9")]

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 
-from tests.conftest import ServerProcess
 from tests.helpers import create, sample_uris, video_facts, wait_done
+from tests.support.server import ServerProcess
 
 
 def test_sigkill_mid_generation_loses_no_operation(

@@ -18,7 +18,7 @@ from playwright.sync_api import Page
 
 from cinegen.core import rules
 from tests.helpers import decode_png, first_and_last_frames, png_bytes, psnr, video_facts
-from tests.web.conftest import Studio, new_context, open_studio, save_screenshot
+from tests.support.web import Studio, new_context, open_studio, save_screenshot
 
 pytestmark = pytest.mark.xdist_group("web")
 

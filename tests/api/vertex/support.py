@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess, free_port
+from tests.support.server import ServerProcess, free_port
 
 
 @dataclass

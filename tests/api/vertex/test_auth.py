@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.api.test_auth import create_key
 from tests.api.vertex.support import model_path, vcreate, vfetch, vwait
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess, create_key
 
 pytestmark = pytest.mark.xdist_group("vertex")
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from tests.api.vertex.support import GcsEmulator, inline_videos, vcreate, vgenerate
-from tests.conftest import ServerProcess
 from tests.helpers import first_and_last_frames, png_bytes, video_facts
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("vertex")
 

@@ -23,7 +23,7 @@ import httpx
 import numpy as np
 from PIL import Image
 
-from tests.conftest import ServerProcess
+from tests.support.server import ServerProcess
 
 BIG = 21 * 1024 * 1024  # over the 20 MB cap
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"

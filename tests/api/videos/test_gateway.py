@@ -10,8 +10,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import ServerProcess
 from tests.helpers import video_facts
+from tests.support.server import ServerProcess
 
 from .support import (
     BLUE_PNG,

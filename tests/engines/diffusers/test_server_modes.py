@@ -11,8 +11,6 @@ import httpx
 import numpy as np
 import pytest
 
-from tests.conftest import ServerProcess
-from tests.engines.diffusers.conftest import registry_toml, server_env
 from tests.helpers import (
     b64,
     create,
@@ -24,6 +22,8 @@ from tests.helpers import (
     video_facts,
     wait_done,
 )
+from tests.support.diffusers import registry_toml, server_env
+from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("diffusers")
 
