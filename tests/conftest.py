@@ -1,14 +1,18 @@
 """Shared fixtures: a real cinegen server process on loopback with its own data directory
-(tests/support/server.py)."""
+(tests/support/server.py), and the app in this process (tests/support/app.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from tests.support.server import ServerProcess
+
+if TYPE_CHECKING:  # the app's imports (FastAPI, the engines) only where a test uses it
+    from tests.support.app import InProcessServer
 
 
 @pytest.fixture(scope="session")
@@ -26,3 +30,23 @@ def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc = ServerProcess(tmp_path / "server")
     yield proc
     proc.stop()
+
+
+@pytest.fixture(scope="module")
+def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    """Like `server`, in this process (tests/support/app.py): one app for the module's tests,
+    two worker threads, no subprocess."""
+    from tests.support.app import in_process
+
+    with in_process(tmp_path_factory.mktemp("app"), workers=2) as app:
+        yield app
+
+
+@pytest.fixture
+def fresh_app(tmp_path: Path) -> Iterator[InProcessServer]:
+    """Like `fresh_server`, in this process, and with no worker threads: an operation stays
+    queued until the test runs it (`fresh_app.run(op_id)`)."""
+    from tests.support.app import in_process
+
+    with in_process(tmp_path / "app", workers=0) as app:
+        yield app

@@ -1,4 +1,7 @@
-"""Bad input never reaches a 500: each case answers 4xx in the Google envelope."""
+"""Bad input never reaches a 500: each case answers 4xx in the Google envelope.
+
+HTTP semantics only, so the app runs in this process (`app_server`, tests/support/app.py).
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,14 @@ import httpx
 import pytest
 
 from tests.helpers import b64, png_bytes
+from tests.support.app import InProcessServer
 
 URL = "/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
 
 
 @pytest.fixture
-def client(server) -> Iterator[httpx.Client]:  # noqa: ANN001
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+def client(app_server: InProcessServer) -> Iterator[httpx.Client]:
+    with app_server.client() as c:
         yield c
 
 

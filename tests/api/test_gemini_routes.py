@@ -1,5 +1,9 @@
-"""The Gemini API routes against a real server process: every mode's output contract,
-operations (get, list, cancel, delete), downloads with Range, the model catalog."""
+"""The Gemini API routes: every mode's output contract, operations (get, list, cancel,
+delete), downloads with Range, the model catalog.
+
+The app runs in this process (`app_server`, tests/support/app.py): the same routes, workers
+and files as `cinegen serve`, without a subprocess. The SDKs drive a real server process in
+tests/clients/."""
 
 from __future__ import annotations
 
@@ -21,11 +25,12 @@ from tests.helpers import (
     video_facts,
     wait_done,
 )
+from tests.support.app import InProcessServer
 
 
 @pytest.fixture
-def client(server) -> Iterator[httpx.Client]:  # noqa: ANN001 - the ServerProcess fixture
-    with httpx.Client(base_url=server.url, timeout=60) as c:
+def client(app_server: InProcessServer) -> Iterator[httpx.Client]:
+    with app_server.client() as c:
         yield c
 
 
