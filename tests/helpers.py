@@ -45,6 +45,25 @@ def create(
     return client.post(f"/{version}/models/{model}:predictLongRunning", json=body)
 
 
+def text_request(prompt: str, **parameters: object) -> dict:
+    """A Gemini API body for text to video; 4 s unless `durationSeconds` says otherwise."""
+    return {"instances": [{"prompt": prompt}], "parameters": {"durationSeconds": 4, **parameters}}
+
+
+def submit(client: httpx.Client, body: dict, model: str = "veo-3.1-generate-preview") -> str:
+    """Create an operation; its name."""
+    response = create(client, body, model)
+    assert response.status_code == 200, response.text
+    return response.json()["name"]
+
+
+def operation(client: httpx.Client, name: str) -> dict:
+    """The operation as a poll answers it now."""
+    response = client.get(f"/v1beta/{name}")
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
 def wait_done(client: httpx.Client, name: str, timeout: float = 240.0) -> dict:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
