@@ -15,6 +15,7 @@ from cinegen.api.gemini.routes import router as gemini_router
 from cinegen.api.runtime import Runtime
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
+from cinegen.core.catalog import Catalog
 from cinegen.engines.registry import build_engines
 from cinegen.jobs.queue import InProcessQueue
 from cinegen.jobs.worker import JobContext
@@ -35,15 +36,18 @@ def build_runtime(settings: Settings) -> Runtime:
     db.migrate()
     files = FileService(db, LocalBlobStore(settings.resolved_blob_dir), settings)
     inputs = InputService(files, gcs_store_from_settings(settings))
+    catalog = Catalog()
+    engines = build_engines(settings, catalog)
     queue = InProcessQueue(workers=settings.workers, max_attempts=settings.max_attempts)
-    service = OperationService(db, files, inputs, settings, jobs=queue)
+    service = OperationService(db, files, inputs, settings, jobs=queue, catalog=catalog)
     return Runtime(
         settings=settings,
         db=db,
         service=service,
         auth=Authenticator(db),
         queue=queue,
-        jobs=JobContext(service=service, engines=build_engines(settings)),
+        catalog=catalog,
+        jobs=JobContext(service=service, engines=engines),
     )
 
 

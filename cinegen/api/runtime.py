@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from fastapi import Request
 
 from cinegen.api.auth import Authenticator
+from cinegen.core.catalog import Catalog
 from cinegen.jobs.queue import JobQueue
 from cinegen.jobs.worker import JobContext
 from cinegen.service.operations import OperationService
@@ -21,6 +22,7 @@ class Runtime:
     db: Database
     service: OperationService
     auth: Authenticator
+    catalog: Catalog
     queue: JobQueue
     jobs: JobContext
 

@@ -6,7 +6,9 @@ A `ModelInfo` is a capability row: the rules read it, the model routes render it
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 
 ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
@@ -111,29 +113,49 @@ def _veo2(model_id: str, name: str, exp: bool) -> ModelInfo:
     )
 
 
-MODELS: dict[str, ModelInfo] = {
-    m.id: m
-    for m in (
-        _veo31("veo-3.1-generate-preview", "Veo 3.1", fast=False),
-        _veo31("veo-3.1-fast-generate-preview", "Veo 3.1 Fast", fast=True),
-        _veo30("veo-3.0-generate-001", "Veo 3", enhance=False),
-        _veo30("veo-3.0-generate-preview", "Veo 3 (preview)", enhance=True),
-        _veo30("veo-3.0-fast-generate-001", "Veo 3 Fast", enhance=False),
-        _veo30("veo-3.0-fast-generate-preview", "Veo 3 Fast (preview)", enhance=True),
-        _veo2("veo-2.0-generate-001", "Veo 2", exp=False),
-        _veo2("veo-2.0-generate-exp", "Veo 2 (experimental)", exp=True),
-    )
-}
+MODELS: Mapping[str, ModelInfo] = MappingProxyType(
+    {
+        m.id: m
+        for m in (
+            _veo31("veo-3.1-generate-preview", "Veo 3.1", fast=False),
+            _veo31("veo-3.1-fast-generate-preview", "Veo 3.1 Fast", fast=True),
+            _veo30("veo-3.0-generate-001", "Veo 3", enhance=False),
+            _veo30("veo-3.0-generate-preview", "Veo 3 (preview)", enhance=True),
+            _veo30("veo-3.0-fast-generate-001", "Veo 3 Fast", enhance=False),
+            _veo30("veo-3.0-fast-generate-preview", "Veo 3 Fast (preview)", enhance=True),
+            _veo2("veo-2.0-generate-001", "Veo 2", exp=False),
+            _veo2("veo-2.0-generate-exp", "Veo 2 (experimental)", exp=True),
+        )
+    }
+)
+"""Veo's models as the preview engine serves them: the rows every catalog starts from."""
 
 
-def lookup(model_id: str) -> ModelInfo | None:
-    """The row for `model_id` (with or without a `models/` prefix), or None."""
-    return MODELS.get(model_id.removeprefix("models/"))
+class Catalog:
+    """The models one server serves: Veo's rows, and what its engines add or re-route at
+    start-up (the diffusers engine). One instance per runtime; nothing mutates `MODELS`."""
 
+    def __init__(self, rows: Iterable[ModelInfo] = MODELS.values()) -> None:
+        self._rows = {row.id: row for row in rows}
 
-def add_model(row: ModelInfo) -> None:
-    """Add or replace a row: engines configured at start-up (diffusers) put theirs in place."""
-    MODELS[row.id] = row
+    def get(self, model: str) -> ModelInfo | None:
+        """The row for `model` (with or without a `models/` prefix, or an alias), or None."""
+        bare = model.strip().removeprefix("models/")
+        row = self._rows.get(bare)
+        if row is not None:
+            return row
+        return next((r for r in self._rows.values() if bare in r.aliases), None)
+
+    def add(self, row: ModelInfo) -> None:
+        """Add or replace a row."""
+        self._rows[row.id] = row
+
+    def rows(self) -> list[ModelInfo]:
+        return list(self._rows.values())
+
+    def engine_for(self, model: str) -> str:
+        row = self.get(model)
+        return row.engine if row is not None else "preview"
 
 
 def served_by(row: ModelInfo, engine: str, note: str) -> ModelInfo:

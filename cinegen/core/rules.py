@@ -17,10 +17,9 @@ from dataclasses import replace
 from cinegen.core.catalog import (
     ASPECT_RATIOS,
     MAX_EXTENSION_INPUT_SECONDS,
-    MODELS,
     RESOLUTIONS,
+    Catalog,
     ModelInfo,
-    lookup,
 )
 from cinegen.core.errors import InvalidArgument
 from cinegen.core.request import GenerateRequest, MediaRef, Mode, ReferenceImage
@@ -211,16 +210,13 @@ def video_uri_unparsable() -> RuleError:
 # ---------------------------------------------------------------------------------------------
 
 
-def resolve_model(model: str, api_version: str) -> ModelInfo:
-    """The catalog row for `model` (`veo-…` or `models/veo-…`, or an alias)."""
-    info = lookup(model.strip())
-    if info is not None:
-        return info
-    bare = model.strip().removeprefix("models/")
-    for row in MODELS.values():
-        if bare in row.aliases:
-            return row
-    raise model_not_found(model.strip(), api_version)
+def resolve_model(model: str, api_version: str, catalog: Catalog | None = None) -> ModelInfo:
+    """The row for `model` (`veo-…` or `models/veo-…`, or an alias) in `catalog` (by default
+    Veo's own models)."""
+    info = (catalog or Catalog()).get(model)
+    if info is None:
+        raise model_not_found(model.strip(), api_version)
+    return info
 
 
 def as_number(field: str, value: object) -> int:
@@ -448,14 +444,18 @@ def _check_combinations(
 
 
 def check(
-    req: GenerateRequest, *, api_version: str = "v1beta", restricted_region: bool = False
+    req: GenerateRequest,
+    *,
+    api_version: str = "v1beta",
+    restricted_region: bool = False,
+    catalog: Catalog | None = None,
 ) -> GenerateRequest:
     """Validate `req` against its model's row; return a copy with every default filled in.
 
     Raises `RuleError` with Veo's words. Order: model, media, prompt, inputs, then the
     parameters one by one, then the rules between fields.
     """
-    info = resolve_model(req.model, api_version)
+    info = resolve_model(req.model, api_version, catalog)
     _check_media(req)
     prompt = _normalise_prompt(req.prompt)
     _check_prompt(prompt, req.mode)

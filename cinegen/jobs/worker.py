@@ -103,9 +103,7 @@ def _render_all(
     op: Operation, ctx: JobContext, written: list[FileRecord]
 ) -> tuple[list[Sample], dict[str, object]]:
     req = request_from_json(op.request)
-    engine = ctx.engines[
-        catalog.MODELS[req.model].engine if req.model in catalog.MODELS else "preview"
-    ]
+    engine = ctx.engines[ctx.service.catalog.engine_for(req.model)]
     progress = _Progress(ctx.service, op.id, req.sample_count or 1)
     samples: list[Sample] = []
     notes: dict[str, object] = {"engine": engine.name, "seed": op.seed}

@@ -17,6 +17,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from cinegen.core import rules
+from cinegen.core.catalog import Catalog
 from cinegen.core.errors import CinegenError, InvalidArgument, NotFound, RpcCode
 from cinegen.core.operation import Operation, Sample, State
 from cinegen.core.request import GenerateRequest
@@ -53,8 +54,10 @@ class OperationService:
         inputs: InputService,
         settings: Settings,
         jobs: JobSink,
+        catalog: Catalog,
     ) -> None:
         self.db = db
+        self.catalog = catalog
         self.files = files
         self.inputs = inputs
         self.settings = settings
@@ -73,7 +76,10 @@ class OperationService:
     ) -> Operation:
         """Check, persist and queue; raise a CinegenError on refusal (nothing kept)."""
         req = rules.check(
-            req, api_version=api_version, restricted_region=self.settings.restricted_region
+            req,
+            api_version=api_version,
+            restricted_region=self.settings.restricted_region,
+            catalog=self.catalog,
         )
         req, extension_file = self.inputs.check(req, owner)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
@@ -168,7 +174,7 @@ class OperationService:
             raise NotFound(f"Operation {op_id} not found.")
         return op
 
-    def list(
+    def list_page(
         self, owner: str | None, *, model: str | None, page_size: int | None, page_token: str | None
     ) -> Page:
         """Newest first, in pages with an opaque token (the Gemini API's listing)."""

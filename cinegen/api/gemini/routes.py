@@ -16,7 +16,7 @@ from starlette.concurrency import run_in_threadpool
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.api.streaming import file_response
-from cinegen.core import catalog, rules
+from cinegen.core import rules
 from cinegen.core.catalog import ModelInfo
 from cinegen.core.errors import InvalidArgument, NotFound
 from cinegen.core.operation import Operation
@@ -69,7 +69,7 @@ async def predict_long_running(version: str, model: str, request: Request) -> JS
     rt = runtime(request)
     _version(version)
     owner = rt.auth.owner(request)
-    rules.resolve_model(model, version)
+    rules.resolve_model(model, version, rt.catalog)
     payload = await read_json(request, rt.settings.max_request_bytes)
     op = await run_in_threadpool(submit_prediction, rt.service, model, version, payload, owner)
     return JSONResponse({"name": operation_name(op)})
@@ -79,7 +79,7 @@ def submit_prediction(
     service: OperationService, model: str, version: str, payload: Any, owner: str | None
 ) -> Operation:
     """A `predictLongRunning` body, checked and submitted: the route's path and the CLI's."""
-    rules.resolve_model(model, version)
+    rules.resolve_model(model, version, service.catalog)
     req = to_request(parse_body(PredictLongRunningRequest, payload), model)
     return service.submit(req, owner=owner, api_version=version)
 
@@ -93,7 +93,7 @@ def _list(request: Request, version: str, model: str | None) -> JSONResponse:
     size = request.query_params.get("pageSize")
     if size is not None and not size.isdigit():
         raise InvalidArgument(f"Invalid value at 'page_size' (TYPE_INT32), \"{size}\"")
-    page = rt.service.list(
+    page = rt.service.list_page(
         owner,
         model=model,
         page_size=int(size) if size else None,
@@ -222,11 +222,11 @@ def model_json(model: ModelInfo) -> dict[str, Any]:
 async def list_models(version: str, request: Request) -> JSONResponse:
     _version(version)
     runtime(request).auth.owner(request)
-    return JSONResponse({"models": [model_json(m) for m in catalog.MODELS.values()]})
+    return JSONResponse({"models": [model_json(m) for m in runtime(request).catalog.rows()]})
 
 
 @router.get("/{version}/models/{model}")
 async def get_model(version: str, model: str, request: Request) -> JSONResponse:
     _version(version)
     runtime(request).auth.owner(request)
-    return JSONResponse(model_json(rules.resolve_model(model, version)))
+    return JSONResponse(model_json(rules.resolve_model(model, version, runtime(request).catalog)))

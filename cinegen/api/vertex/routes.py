@@ -9,7 +9,6 @@ too, as Vertex long-running operations allow. Auth and tenancy are the Gemini di
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -19,6 +18,7 @@ from cinegen.api.body import parse_body, read_json
 from cinegen.api.gemini.translate import to_request
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import rules
+from cinegen.core.catalog import ModelInfo
 from cinegen.core.errors import InvalidArgument, NotFound
 from cinegen.core.operation import Operation, Sample
 
@@ -56,7 +56,7 @@ def _model(request: Request, version: str) -> str:
     model = request.path_params["model"]
     if request.path_params["publisher"] != PUBLISHER:
         raise rules.model_not_found(f"{request.path_params['publisher']}/{model}", version)
-    return rules.resolve_model(model, version).id
+    return rules.resolve_model(model, version, runtime(request).catalog).id
 
 
 def _video_reader(rt: Runtime, owner: str | None) -> Callable[[Sample], bytes]:
@@ -110,7 +110,7 @@ async def fetch_predict_operation(request: Request) -> JSONResponse:
     body = parse_body(FetchPredictOperationRequest, payload)
     _prefix_of_name, name_model, op_id = parse_operation_name(body.operation_name)
     op = rt.service.get(op_id, owner)
-    _check_model(name_model, op, version)
+    _check_model(rt.catalog.get(name_model), op)
     if model != op.model:
         raise InvalidArgument(
             f"The operation `{body.operation_name}` belongs to model `{op.model}`, "
@@ -123,19 +123,14 @@ async def fetch_predict_operation(request: Request) -> JSONResponse:
 @router.get(_EXPRESS + "/operations/{op_id}")
 async def get_operation(request: Request) -> JSONResponse:
     rt = runtime(request)
-    version = _version(request)
+    _version(request)
     owner = rt.auth.owner(request)
     op = rt.service.get(request.path_params["op_id"], owner)
-    _check_model(request.path_params["model"], op, version)
+    _check_model(rt.catalog.get(request.path_params["model"]), op)
     return await _render(rt, op, owner)
 
 
-def _check_model(model: str, op: Operation, version: str) -> None:
+def _check_model(info: ModelInfo | None, op: Operation) -> None:
     """A name whose model is not the operation's does not name it: 404, as for a wrong id."""
-    info: Any = None
-    try:
-        info = rules.resolve_model(model, version)
-    except rules.RuleError:
-        info = None
     if info is None or info.id != op.model:
         raise NotFound(f"Operation {op.id} not found.")

@@ -158,6 +158,7 @@ def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any]) -> Operation:
             draft.request,
             api_version=API_VERSION,
             restricted_region=rt.settings.restricted_region,
+            catalog=rt.catalog,
         )
         req = translate.with_fetched(draft, _fetch_all(rt, draft))
         return rt.service.submit(req, owner=owner, api_version=API_VERSION)

@@ -1,13 +1,13 @@
 """The GPU engine: open-weight video models through diffusers (Wan 2.x, LTX-Video).
 
 `build_engine(settings)` reads the model registry (config.py), puts the catalog rows it
-configures in place (Veo ids re-routed to this engine, native ids added) and returns the
+configures in the runtime's catalog (Veo ids re-routed to this engine, native ids added) and returns the
 engine. Nothing heavy is imported until the first job: the server starts as fast as before.
 """
 
 from __future__ import annotations
 
-from cinegen.core import catalog
+from cinegen.core.catalog import RESOLUTIONS, Catalog, ModelInfo, served_by
 from cinegen.engines.diffusers.config import ModelEntry, Registry, RegistryError, load_registry
 from cinegen.engines.diffusers.loading import LoadOptions, set_offline
 from cinegen.settings import Settings
@@ -21,9 +21,9 @@ _NOTE = (
 )
 
 
-def _native_row(entry: ModelEntry) -> catalog.ModelInfo:
+def _native_row(entry: ModelEntry) -> ModelInfo:
     modes = ", ".join(entry.modes)
-    return catalog.ModelInfo(
+    return ModelInfo(
         id=entry.id,
         display_name=entry.display_name or entry.id,
         description=(
@@ -35,26 +35,27 @@ def _native_row(entry: ModelEntry) -> catalog.ModelInfo:
         audio=entry.audio,
         durations=(4, 6, 8),
         default_duration=8,
-        resolutions=catalog.RESOLUTIONS,
+        resolutions=RESOLUTIONS,
         max_references_asset=3 if "references" in entry.modes else 0,
         extension="extension" in entry.modes,
         engine=ENGINE,
     )
 
 
-def register_models(registry: Registry) -> None:
+def register_models(registry: Registry, catalog: Catalog) -> None:
     """Route configured Veo ids to this engine; add native ids with their own rows."""
     for entry in registry.models.values():
-        row = catalog.MODELS.get(entry.id)
+        row = catalog.get(entry.id)
         if row is None:
-            catalog.add_model(_native_row(entry))
+            catalog.add(_native_row(entry))
         else:
             note = _NOTE.format(modes=", ".join(entry.modes))
-            catalog.add_model(catalog.served_by(row, ENGINE, note))
+            catalog.add(served_by(row, ENGINE, note))
 
 
-def build_engine(settings: Settings):  # noqa: ANN201 - DiffusersEngine (imports torch lazily)
-    """The engine for `settings.diffusers_registry`; RegistryError if the file is unusable."""
+def build_engine(settings: Settings, catalog: Catalog):  # noqa: ANN201 - DiffusersEngine
+    """The engine for `settings.diffusers_registry`, its rows put in `catalog`; RegistryError
+    if the file is unusable. (torch is imported lazily, hence no return annotation.)"""
     assert settings.diffusers_registry is not None
     registry = load_registry(settings.diffusers_registry)
     set_offline(settings.diffusers_allow_network)
@@ -69,5 +70,5 @@ def build_engine(settings: Settings):  # noqa: ANN201 - DiffusersEngine (imports
         attention_backend=settings.diffusers_attention_backend,
         compile=settings.diffusers_compile,
     )
-    register_models(registry)
+    register_models(registry, catalog)
     return DiffusersEngine(registry, opts)
