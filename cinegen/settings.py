@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
+from typing import Literal
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -21,7 +22,6 @@ class Settings(BaseSettings):
     blob_dir: Path | None = None  # default: data_dir / "files"
 
     workers: int = 1  # in-process generation threads; 0 serves the API only
-    engine: str = "preview"
     retention_hours: float = 48.0  # Veo keeps videos two days
     sweep_interval_seconds: float = 600.0
     restricted_region: bool = False  # EU/UK/CH/MENA personGeneration rules
@@ -33,7 +33,7 @@ class Settings(BaseSettings):
     diffusers_allow_network: bool = False  # hub ids in the registry; else HF_HUB_OFFLINE=1
     diffusers_device: str = "auto"  # auto (cuda if present) | cpu | cuda | cuda:N
     diffusers_max_loaded: int = 1  # checkpoints kept loaded at once (more only if memory allows)
-    diffusers_offload: str = "none"  # none | model | sequential (CPU offload for small GPUs)
+    diffusers_offload: Literal["none", "model", "sequential"] = "none"  # CPU offload, small GPUs
     diffusers_vae_tiling: bool = False  # decode in tiles: less memory, a little slower
     diffusers_attention_backend: str = ""  # "" = torch SDPA (fused); e.g. flash, _native_cudnn
     diffusers_compile: bool = False  # torch.compile the transformer's repeated blocks (GPU)

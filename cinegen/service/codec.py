@@ -51,7 +51,7 @@ def request_from_json(data: dict[str, Any]) -> GenerateRequest:
     for name in ("image", "last_frame", "video"):
         fields[name] = _media_from_json(fields.get(name))
     fields["reference_images"] = tuple(
-        ReferenceImage(image=_media_from_json(r["image"]), reference_type=r["reference_type"])
+        ReferenceImage(image=MediaRef(**r["image"]), reference_type=r["reference_type"])
         for r in fields.get("reference_images", [])
     )
     if fields.get("webhook") is not None:

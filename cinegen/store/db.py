@@ -229,12 +229,13 @@ class Database:
         raw = getattr(self._local, "raw", None)
         if raw is None:
             raw = self._local.raw = self.engine.raw_connection()
+        driver: Any = raw.driver_connection
         try:
-            cursor = raw.driver_connection.cursor()
+            cursor = driver.cursor()
             cursor.execute(query.sql, query.parameters(values))
             row = cursor.fetchone()
             cursor.close()
-            raw.driver_connection.rollback()
+            driver.rollback()
         except Exception:
             self._local.raw = None
             raw.invalidate()

@@ -6,11 +6,14 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from collections.abc import Callable
 from typing import Any
 
+from cinegen.api.lro import render_lro, timestamp
+from cinegen.api.parameters import request_parameters
 from cinegen.core import rules
-from cinegen.core.errors import InvalidArgument, RpcCode
-from cinegen.core.operation import Operation, State
+from cinegen.core.errors import InvalidArgument
+from cinegen.core.operation import Operation
 from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage, Webhook
 
 from .wire import PredictLongRunningRequest, WireImage, WireParameters, WireVideo
@@ -75,10 +78,6 @@ def _references(wire: list, where: str) -> tuple[ReferenceImage, ...]:
     return tuple(refs)
 
 
-def _opt(convert, field: str, value: Any) -> Any:  # noqa: ANN001 - a rules.as_* helper
-    return None if value is None else convert(field, value)
-
-
 def to_request(
     body: PredictLongRunningRequest, model: str, dialect: str = "gemini"
 ) -> GenerateRequest:
@@ -106,19 +105,7 @@ def to_request(
         last_frame=_image(last_frame, last_where),
         reference_images=_references(ref_wire, "instances[0].referenceImages"),
         video=_video(instance.video, "instances[0].video"),
-        negative_prompt=_opt(rules.as_string, "negativePrompt", params.negative_prompt),
-        aspect_ratio=_opt(rules.as_string, "aspectRatio", params.aspect_ratio),
-        resolution=_opt(rules.as_string, "resolution", params.resolution),
-        duration_seconds=_opt(rules.as_number, "durationSeconds", params.duration_seconds),
-        person_generation=_opt(rules.as_string, "personGeneration", params.person_generation),
-        seed=_opt(rules.as_number, "seed", params.seed),
-        sample_count=_opt(rules.as_number, "sampleCount", sample_count),
-        enhance_prompt=_opt(rules.as_bool, "enhancePrompt", params.enhance_prompt),
-        generate_audio=_opt(rules.as_bool, "generateAudio", params.generate_audio),
-        compression_quality=_opt(rules.as_string, "compressionQuality", params.compression_quality),
-        storage_uri=_opt(rules.as_string, "storageUri", params.storage_uri),
-        fps=_opt(rules.as_number, "fps", params.fps),
-        resize_mode=_opt(rules.as_string, "resizeMode", params.resize_mode),
+        **request_parameters(params, sample_count=sample_count),
         webhook=webhook,
         labels=dict(body.labels or {}),
         dialect=dialect,
@@ -126,10 +113,6 @@ def to_request(
 
 
 # Operation → JSON -------------------------------------------------------------------------
-
-
-def _timestamp(op_time: Any) -> str:
-    return op_time.isoformat().replace("+00:00", "Z")
 
 
 def operation_name(op: Operation) -> str:
@@ -140,8 +123,8 @@ def render_metadata(op: Operation) -> dict[str, Any]:
     """Veo sends no metadata; cinegen adds times, progress and the seed to reproduce."""
     return {
         "@type": METADATA_TYPE,
-        "createTime": _timestamp(op.create_time),
-        "updateTime": _timestamp(op.update_time),
+        "createTime": timestamp(op.create_time),
+        "updateTime": timestamp(op.update_time),
         "progressPercent": round(op.progress, 1),
         "state": op.state.name,
         "seed": op.seed,
@@ -149,24 +132,16 @@ def render_metadata(op: Operation) -> dict[str, Any]:
     }
 
 
-def render_operation(op: Operation, video_uri: Any) -> dict[str, Any]:
+def render_operation(op: Operation, video_uri: Callable[[str], str]) -> dict[str, Any]:
     """`video_uri(file_id)` builds the download uri for this client."""
-    body: dict[str, Any] = {"name": operation_name(op), "metadata": render_metadata(op)}
-    if not op.done:
-        body["done"] = False
-        return body
-    body["done"] = True
-    if op.state == State.SUCCEEDED:
-        response: dict[str, Any] = {
+
+    def response() -> dict[str, Any]:
+        samples: dict[str, Any] = {
             "generatedSamples": [{"video": {"uri": video_uri(s.file_id)}} for s in op.samples]
         }
         if op.rai_filtered_count:
-            response["raiMediaFilteredCount"] = op.rai_filtered_count
-            response["raiMediaFilteredReasons"] = op.rai_filtered_reasons
-        body["response"] = {"@type": RESPONSE_TYPE, "generateVideoResponse": response}
-    else:
-        body["error"] = {
-            "code": op.error_code or RpcCode.UNKNOWN,
-            "message": op.error_message or "Unknown error.",
-        }
-    return body
+            samples["raiMediaFilteredCount"] = op.rai_filtered_count
+            samples["raiMediaFilteredReasons"] = op.rai_filtered_reasons
+        return {"@type": RESPONSE_TYPE, "generateVideoResponse": samples}
+
+    return render_lro(op, name=operation_name(op), metadata=render_metadata(op), response=response)

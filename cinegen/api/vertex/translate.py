@@ -12,8 +12,9 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from cinegen.core.errors import InvalidArgument, RpcCode
-from cinegen.core.operation import Operation, Sample, State
+from cinegen.api.lro import render_lro, timestamp
+from cinegen.core.errors import InvalidArgument
+from cinegen.core.operation import Operation, Sample
 from cinegen.store.gcs import sample_uri
 
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
@@ -68,17 +69,13 @@ def coerce_proto_integers(payload: Any) -> Any:
     return {**payload, "parameters": params}
 
 
-def _timestamp(value: Any) -> str:
-    return value.isoformat().replace("+00:00", "Z")
-
-
 def render_metadata(op: Operation) -> dict[str, Any]:
     """Vertex's generic LRO metadata, plus cinegen's progress, seed and engine notes."""
     return {
         "@type": METADATA_TYPE,
         "genericMetadata": {
-            "createTime": _timestamp(op.create_time),
-            "updateTime": _timestamp(op.update_time),
+            "createTime": timestamp(op.create_time),
+            "updateTime": timestamp(op.update_time),
         },
         "progressPercent": round(op.progress, 1),
         "state": op.state.name,
@@ -107,24 +104,16 @@ def render_videos(op: Operation, video_bytes: VideoBytes) -> list[dict[str, Any]
 
 def render_operation(op: Operation, video_bytes: VideoBytes) -> dict[str, Any]:
     """The body of a create-poll: running, done with `response`, or done with `error`."""
-    body: dict[str, Any] = {"name": operation_name(op), "metadata": render_metadata(op)}
-    if not op.done:
-        body["done"] = False
-        return body
-    body["done"] = True
-    if op.state == State.SUCCEEDED:
-        response: dict[str, Any] = {
+
+    def response() -> dict[str, Any]:
+        body: dict[str, Any] = {
             "@type": RESPONSE_TYPE,
             "raiMediaFilteredCount": op.rai_filtered_count,
         }
         if op.rai_filtered_count:
-            response["raiMediaFilteredReasons"] = list(op.rai_filtered_reasons)
+            body["raiMediaFilteredReasons"] = list(op.rai_filtered_reasons)
         if op.samples:
-            response["videos"] = render_videos(op, video_bytes)
-        body["response"] = response
-    else:
-        body["error"] = {
-            "code": op.error_code or RpcCode.UNKNOWN,
-            "message": op.error_message or "Unknown error.",
-        }
-    return body
+            body["videos"] = render_videos(op, video_bytes)
+        return body
+
+    return render_lro(op, name=operation_name(op), metadata=render_metadata(op), response=response)

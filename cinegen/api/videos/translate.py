@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from cinegen.api.parameters import request_parameters
 from cinegen.core import catalog, rules
 from cinegen.core.errors import RpcCode
 from cinegen.core.operation import (
@@ -41,7 +42,7 @@ MAX_IMAGES = 2
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _NOT_SUPPORTED = re.compile(r"^(`[^`]+` isn't supported by this model\.) Please remove it")
 _PLACEHOLDER = b"\x00url"
-_OPENAI_ERROR_CODES = {
+_OPENAI_ERROR_CODES: dict[int, str] = {
     RpcCode.CANCELLED: "cancelled",
     RpcCode.INVALID_ARGUMENT: "invalid_argument",
     RpcCode.RESOURCE_EXHAUSTED: "resource_exhausted",
@@ -169,10 +170,6 @@ def _seconds(value: Any) -> int:
     return rules.as_number("durationSeconds", value)
 
 
-def _opt(convert: Any, name: str, value: Any) -> Any:
-    return None if value is None else convert(name, value)
-
-
 def _first_frame(body: CreateVideoRequest, urls: list[PendingUrl]) -> MediaRef | None:
     images = body.images or []
     ref = body.input_reference
@@ -229,23 +226,16 @@ def to_draft(body: CreateVideoRequest) -> Draft:
     duration = meta.duration_seconds
     if duration is None and body.seconds is not None:
         duration = _seconds(body.seconds)
+    fields = request_parameters(meta, duration_seconds=duration)
+    fields["aspect_ratio"] = fields["aspect_ratio"] or aspect
+    fields["resolution"] = fields["resolution"] or resolution
     request = GenerateRequest(
         model=body.model.strip().removeprefix("models/"),
         prompt=body.prompt,
         image=image,
         last_frame=last,
         reference_images=references,
-        negative_prompt=_opt(rules.as_string, "negativePrompt", meta.negative_prompt),
-        aspect_ratio=_opt(rules.as_string, "aspectRatio", meta.aspect_ratio) or aspect,
-        resolution=_opt(rules.as_string, "resolution", meta.resolution) or resolution,
-        duration_seconds=_opt(rules.as_number, "durationSeconds", duration),
-        person_generation=_opt(rules.as_string, "personGeneration", meta.person_generation),
-        seed=_opt(rules.as_number, "seed", meta.seed),
-        generate_audio=_opt(rules.as_bool, "generateAudio", meta.generate_audio),
-        enhance_prompt=_opt(rules.as_bool, "enhancePrompt", meta.enhance_prompt),
-        compression_quality=_opt(rules.as_string, "compressionQuality", meta.compression_quality),
-        resize_mode=_opt(rules.as_string, "resizeMode", meta.resize_mode),
-        fps=_opt(rules.as_number, "fps", meta.fps),
+        **fields,
         dialect="videos",
     )
     return Draft(request=request, urls=urls)
@@ -253,21 +243,7 @@ def to_draft(body: CreateVideoRequest) -> Draft:
 
 def with_fetched(draft: Draft, fetched: dict[str, MediaRef]) -> GenerateRequest:
     """The draft with each URL placeholder replaced by the fetched image."""
-    req = draft.request
-
-    def pick(slot: str, ref: MediaRef | None) -> MediaRef | None:
-        return fetched.get(slot, ref)
-
-    return req.with_(
-        image=pick("image", req.image),
-        last_frame=pick("last_frame", req.last_frame),
-        reference_images=tuple(
-            ReferenceImage(
-                image=pick(f"reference_{i}", r.image) or r.image, reference_type=r.reference_type
-            )
-            for i, r in enumerate(req.reference_images)
-        ),
-    )
+    return draft.request.map_media(lambda slot, ref: fetched.get(slot, ref))
 
 
 # ---------------------------------------------------------------------------- render
