@@ -1,0 +1,23 @@
+"""The `cinegen` parser and dispatch: each command module adds its own subparsers."""
+
+from __future__ import annotations
+
+import argparse
+
+from cinegen.cli import generate, operations, serve
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Every command, in the order `cinegen --help` lists them."""
+    parser = argparse.ArgumentParser(prog="cinegen", description="A Veo-compatible video server.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve.add_parsers(sub)
+    generate.add_parser(sub)
+    operations.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Parse, run the chosen command, return its exit code (argparse exits 2 on bad usage)."""
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,165 @@
+"""`cinegen serve | keys | models`: the commands that work on this machine, never over HTTP.
+
+Heavy imports (uvicorn, the app, the database) wait until a command runs, so `--help` and
+`models` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import sys
+from typing import TYPE_CHECKING
+
+from cinegen.settings import Settings
+
+if TYPE_CHECKING:
+    from cinegen.store.db import Database
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    """`serve`, `keys` and `models`, in that order."""
+    serve = sub.add_parser("serve", help="start the HTTP server")
+    serve.add_argument("--host", default=None)
+    serve.add_argument("--port", type=int, default=None)
+    serve.set_defaults(func=cmd_serve)
+    keys = sub.add_parser("keys", help="manage API keys")
+    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
+    create = keys_sub.add_parser("create", help="create a key and print it")
+    create.add_argument("--name", default="")
+    keys_sub.add_parser("list", help="list key ids")
+    delete = keys_sub.add_parser("delete", help="delete a key by id")
+    delete.add_argument("key_id")
+    keys.set_defaults(func=cmd_keys)
+    models = sub.add_parser("models", help="list the catalog")
+    models.set_defaults(func=cmd_models)
+
+
+# serve -------------------------------------------------------------------------------------
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Run the server in the foreground; refuse a public bind that no key protects."""
+    import uvicorn
+
+    from cinegen.app import create_app
+
+    overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
+    settings = Settings(**overrides)
+    if _open_to_anyone(settings):
+        print(
+            f"cinegen: refusing to listen on {settings.host} with no API key configured: anyone "
+            "who can reach it could use it.\n  Create a key first:  cinegen keys create\n"
+            "  or allow it anyway:  CINEGEN_ALLOW_PUBLIC_BIND=true",
+            file=sys.stderr,
+        )
+        return 2
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    _print_banner(settings)
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=5,
+    )
+    return 0
+
+
+def _open_to_anyone(settings: Settings) -> bool:
+    """A non-loopback bind with no key, and the operator did not say that is fine."""
+    db = _database(settings)
+    return (
+        not _is_loopback(settings.host) and db.count_keys() == 0 and not settings.allow_public_bind
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _print_banner(settings: Settings) -> None:
+    """Where it listens and two ways to try it, so a first run needs no documentation."""
+    url = f"http://{settings.host}:{settings.port}"
+    engines = "preview + diffusers" if settings.diffusers_registry else "preview"
+    print(
+        f"cinegen {_version()} on {url}  (data: {settings.data_dir.resolve()}, engines: {engines})"
+    )
+    print(f"  try: GEMINI_API_KEY=anything GOOGLE_GEMINI_BASE_URL={url} python your_veo_script.py")
+    print(
+        f"   or: curl -s {url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning "
+        '-H \'Content-Type: application/json\' -d \'{"instances":[{"prompt":"a red fox at '
+        "sunset\"}]}'",
+        flush=True,
+    )
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("cinegen")
+
+
+def _database(settings: Settings) -> Database:
+    """The settings' database, migrated: a first command on a fresh machine creates it."""
+    from cinegen.store.db import Database
+
+    db = Database(settings.resolved_database_url)
+    db.migrate()
+    return db
+
+
+# keys --------------------------------------------------------------------------------------
+
+
+def cmd_keys(args: argparse.Namespace) -> int:
+    """`keys create | list | delete` on the local database."""
+    db = _database(Settings())
+    if args.keys_command == "create":
+        return _create_key(db, args.name or "")
+    if args.keys_command == "list":
+        return _list_keys(db)
+    return _delete_key(db, args.key_id)
+
+
+def _create_key(db: Database, name: str) -> int:
+    """The key on stdout (for `$(cinegen keys create)`), the note on stderr."""
+    from cinegen.api.auth import create_key
+
+    key_id, key = create_key(db, name)
+    print(key)
+    print(f"(key id {key_id}; stored hashed — this is the only time it is shown)", file=sys.stderr)
+    return 0
+
+
+def _list_keys(db: Database) -> int:
+    for row in db.list_keys():
+        print(f"{row['id']}  {row['create_time']:%Y-%m-%d %H:%M}  {row['name']}")
+    return 0
+
+
+def _delete_key(db: Database, key_id: str) -> int:
+    if not db.delete_key(key_id):
+        print(f"cinegen: no key with id {key_id}", file=sys.stderr)
+        return 1
+    return 0
+
+
+# models ------------------------------------------------------------------------------------
+
+
+def cmd_models(_args: argparse.Namespace) -> int:
+    """The catalog, one model a line: id, engine, description."""
+    from cinegen.core.catalog import MODELS
+
+    for model in MODELS.values():
+        print(f"{model.id:34} {model.engine:8} {model.description}")
+    return 0
