@@ -29,14 +29,11 @@ from cinegen.core.request import GenerateRequest, MediaRef, Mode, ReferenceImage
 # ---------------------------------------------------------------------------------------------
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
-IMAGE_MIME_TYPES = ("image/jpeg", "image/png", "image/webp")
 MAX_PROMPT_TOKENS = 1024
 MAX_REFERENCE_IMAGES = 3
 MAX_SAMPLE_COUNT = 4
 SEED_MAX = 4294967295
-EXTENSION_DURATION = 8
 EXTENSION_RESOLUTION = "720p"
-MAX_EXTENSIONS = 20
 REQUIRED_DURATION = 8  # extension, referenceImages, interpolation, 1080p, 4k
 HD_RESOLUTIONS = ("1080p", "4k")
 COMPRESSION_QUALITIES = ("optimized", "lossless")
@@ -176,24 +173,10 @@ def image_too_large(size: int) -> RuleError:
     )
 
 
-def unsupported_mime_type(field: str, mime_type: str) -> RuleError:
-    return RuleError(
-        f"The mime type `{mime_type}` for `{field}` is not supported. "
-        "Please provide an image/jpeg, image/png or image/webp image."
-    )
-
-
 def extension_input_invalid(reason: str) -> RuleError:
     return RuleError(
         f"The input video cannot be extended: {reason}. The video to extend must be 720p, "
         f"16:9 or 9:16, and at most {MAX_EXTENSION_INPUT_SECONDS} seconds long."
-    )
-
-
-def too_many_extensions() -> RuleError:
-    return RuleError(
-        f"The input video cannot be extended: a video can be extended at most "
-        f"{MAX_EXTENSIONS} times."
     )
 
 

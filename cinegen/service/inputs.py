@@ -112,11 +112,11 @@ class InputService:
                 try:
                     copy_blob(self.blobs, record.blob_key, path)
                 except BlobMissing as exc:
-                    raise InvalidArgument(rules.VIDEO_URI_NOT_FOUND) from exc
+                    raise rules.video_uri_not_found() from exc
             elif video.data is not None:
                 path.write_bytes(video.data)
             else:
-                raise InvalidArgument(rules.VIDEO_URI_NOT_FOUND)
+                raise rules.video_uri_not_found()
             info = decode.probe_video(str(path))
             if video.data is not None and not read_provenance(str(path)):
                 raise rules.extension_input_invalid(

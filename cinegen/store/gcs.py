@@ -6,7 +6,7 @@ anonymous credentials; with `CINEGEN_GCS_USE_DEFAULT_CREDENTIALS=true` it talks 
 Storage with Application Default Credentials. With neither, there is no GCS store and requests
 that need one are refused with a clear 400.
 
-The client is built on first use: importing google-cloud-storage costs half a second, and
+The client is built on first use: importing google-cloud-storage is slow, and
 most servers never see a `gs://` uri.
 """
 

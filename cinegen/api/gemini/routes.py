@@ -30,7 +30,7 @@ router = APIRouter()
 
 
 # polls first: the hot path. These take only the Request and read the path parameters
-# themselves, which skips FastAPI's per-parameter validation (a third of a poll's cost).
+# themselves, which skips FastAPI's per-parameter validation (a large part of a poll's cost).
 
 
 @router.get("/{version}/models/{model}/operations/{op_id}")

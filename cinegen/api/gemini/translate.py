@@ -41,7 +41,7 @@ def file_id_from_uri(uri: str) -> str:
     tail = uri.rsplit("files/", 1)[-1]
     match = _FILE_ID.match(tail)
     if not match:
-        raise InvalidArgument(rules.VIDEO_URI_UNPARSABLE)
+        raise rules.video_uri_unparsable()
     return match.group(0)
 
 
