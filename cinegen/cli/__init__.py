@@ -7,11 +7,11 @@ Exit codes: 0 done, 1 refused by the server or the generation failed, 2 bad usag
 unreadable local file, 3 the server cannot be reached, 130 interrupted (the operation is
 cancelled).
 
-Modules: `main` (the parser and dispatch), `serve` (serve, keys, models), `clients` (the
+Modules: `parser` (the parser and dispatch), `serve` (serve, keys, models), `clients` (the
 server over HTTP or the runtime in this process), `generate`, `progress`, `operations`,
 `errors` (exit codes and the one CLI error).
 """
 
-from cinegen.cli.main import main
+from cinegen.cli.parser import main
 
 __all__ = ["main"]

@@ -14,7 +14,7 @@ from cinegen.cli.clients import LocalClient
 from cinegen.cli.errors import EXIT_FAILED, CliError
 
 if TYPE_CHECKING:
-    from tests.conftest import ServerProcess
+    from tests.support.server import ServerProcess
 
 MODEL = "veo-3.1-generate-preview"
 
