@@ -157,9 +157,13 @@ def _delete_key(db: Database, key_id: str) -> int:
 
 
 def cmd_models(_args: argparse.Namespace) -> int:
-    """The catalog, one model a line: id, engine, description."""
-    from cinegen.core.catalog import MODELS
+    """The catalog a server with these settings serves (the diffusers registry's models
+    included), one model a line: id, engine, description."""
+    from cinegen.core.catalog import Catalog
+    from cinegen.engines.registry import build_engines
 
-    for model in MODELS.values():
+    catalog = Catalog()
+    build_engines(Settings(), catalog)
+    for model in catalog.rows():
         print(f"{model.id:34} {model.engine:8} {model.description}")
     return 0

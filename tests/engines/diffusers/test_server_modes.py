@@ -3,6 +3,9 @@ running tiny random-weight pipelines loaded from disk; the output contract check
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -291,3 +294,20 @@ def test_out_of_memory_fails_the_operation_and_keeps_the_worker(
         check_contract(
             download(client, sample_uris(ok)[0], tmp_path / "ok.mp4"), 1280, 720, 4, False
         )
+
+
+def test_models_lists_what_the_registry_configures(registry_file: Path, tmp_path: Path) -> None:
+    """`cinegen models` shows the catalog a server with these settings serves: the Veo ids
+    the registry routes to the diffusers engine, its native ids, the rest on the preview."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("CINEGEN_")}
+    env.update(
+        {"CINEGEN_DATA_DIR": str(tmp_path), "CINEGEN_DIFFUSERS_REGISTRY": str(registry_file)}
+    )
+    run = subprocess.run(
+        [sys.executable, "-m", "cinegen.cli", "models"],
+        env=env, capture_output=True, text=True, timeout=120, check=True,
+    )  # fmt: skip
+    engines = {line.split()[0]: line.split()[1] for line in run.stdout.splitlines()}
+    assert engines["veo-3.1-generate-preview"] == "diffusers"
+    assert engines["tiny-wan"] == "diffusers"
+    assert engines["veo-2.0-generate-001"] == "preview"
