@@ -12,7 +12,7 @@ import pytest
 
 from cinegen.core.errors import EngineError, InputUnavailable, OutOfMemory
 from cinegen.core.operation import State
-from tests.helpers import operation, sample_uris, submit, text_request
+from tests.helpers import b64, operation, png_bytes, sample_uris, submit, text_request
 from tests.support.app import InProcessServer, op_id
 from tests.support.engines import ScriptedEngine
 
@@ -108,3 +108,17 @@ def test_an_engine_failure_fails_the_operation_with_its_code(
     app.run(op_id(after))
     assert len(sample_uris(operation(client, after))) == 1
     assert len(stored_videos(app)) == 1
+
+
+def test_an_input_gone_from_the_store_fails_the_operation_as_unavailable(
+    app: InProcessServer, client: httpx.Client, engine: ScriptedEngine
+) -> None:
+    """The server's loss, not the caller's mistake: UNAVAILABLE (14), not INVALID_ARGUMENT."""
+    image = {"bytesBase64Encoded": b64(png_bytes()), "mimeType": "image/png"}
+    name = submit(client, {"instances": [{"prompt": "from a photo", "image": image}]})
+    app.runtime.service.inputs.delete(op_id(name))  # the persisted image is gone
+    app.run(op_id(name))
+
+    op = operation(client, name)
+    assert op["error"] == {"code": 14, "message": "The request input could not be found."}
+    assert engine.renders == 0
