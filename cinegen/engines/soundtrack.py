@@ -248,6 +248,7 @@ def music(mood: str, tempo: str, n: int, rng: np.random.Generator) -> np.ndarray
         root, quality = progression[bar_index % len(progression)]
         notes = [base * 2 ** ((root + step) / 12) for step in _CHORDS[quality]]
         pad = sum(tone(f * 0.5, 4 * beat, (1, 0.3, 0.1)) for f in notes) / len(notes)
+        assert isinstance(pad, np.ndarray)  # a sum of tones: every chord has notes
         pad *= np.minimum(1, np.minimum(np.arange(len(pad)), np.arange(len(pad))[::-1]) / 2000)
         place(out, pad * 0.35, start)
         for k in range(8):

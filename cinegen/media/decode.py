@@ -49,7 +49,7 @@ def decode_image(data: bytes, *, background: tuple[int, int, int] = (0, 0, 0)) -
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data))
+            image: Image.Image = Image.open(io.BytesIO(data))
             _refuse_bombs(image.size)
             image = ImageOps.exif_transpose(image)
             image.load()
@@ -190,6 +190,6 @@ def read_audio(path: str, rate: int = AUDIO_RATE) -> np.ndarray | None:
 def _reason(exc: BaseException) -> str:
     """A short, user-facing reason: the exception's text without internal paths."""
     text = str(exc).strip() or type(exc).__name__
-    if isinstance(exc, av.FFmpegError) and getattr(exc, "strerror", None):
-        text = exc.strerror
+    if isinstance(exc, av.FFmpegError) and (strerror := getattr(exc, "strerror", None)):
+        text = strerror
     return text.rstrip(".") + "."

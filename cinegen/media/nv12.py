@@ -47,8 +47,10 @@ class Nv12Converter:
         width, height = self.width, self.height
         frame = av.VideoFrame(width, height, "nv12")
         # The planes' rows may be padded: write into views of them, not into copies.
-        luma = np.frombuffer(frame.planes[0], np.uint8).reshape(height, -1)[:, :width]
-        chroma = np.frombuffer(frame.planes[1], np.uint8).reshape(height // 2, -1)[:, :width]
+        # The ignores: a plane is a buffer, but NumPy's stubs for Python < 3.12 accept only the
+        # buffer types they list (bytes, memoryview, ndarray, ...), not the buffer protocol.
+        luma = np.frombuffer(frame.planes[0], np.uint8).reshape(height, -1)[:, :width]  # type: ignore[call-overload]
+        chroma = np.frombuffer(frame.planes[1], np.uint8).reshape(height // 2, -1)[:, :width]  # type: ignore[call-overload]
         pairs = chroma.reshape(height // 2, width // 2, 2)
         if self.full_size:
             cv2.resize(rgb, (width // 2, height // 2), dst=self.half, interpolation=cv2.INTER_AREA)
@@ -57,6 +59,7 @@ class Nv12Converter:
             if match_colours:
                 _luma_matching_colours(rgb, pairs, luma)
             else:
+                assert self.i420 is not None  # made for full-size frames
                 cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420, dst=self.i420)
                 luma[:] = self.i420[:height]
             return frame
@@ -87,9 +90,9 @@ _CR_ADDED = 1.402 - 0.714136
 _LIMITED_SCALE = 219 / 255  # full-range RGB to limited-range luma steps
 _CHROMA_STEP = 255 / 224  # one limited-range chroma step in full-range units
 _MEAN_RGB = np.array([[_LIMITED_SCALE / 3] * 3 + [16.0]], np.float32)
-_CHROMA_SHARE = np.float32([[_CB_ADDED, _CR_ADDED, -128 * (_CB_ADDED + _CR_ADDED)]]) * np.float32(
-    _CHROMA_STEP * _LIMITED_SCALE / 3
-)  # applied to NV12's (Cb, Cr) pairs
+_CHROMA_SHARE = np.array(
+    [[_CB_ADDED, _CR_ADDED, -128 * (_CB_ADDED + _CR_ADDED)]], np.float32
+) * np.float32(_CHROMA_STEP * _LIMITED_SCALE / 3)  # applied to NV12's (Cb, Cr) pairs
 
 
 def _luma_matching_colours(rgb: np.ndarray, pairs: np.ndarray, luma: np.ndarray) -> None:

@@ -298,6 +298,7 @@ class DiffusersEngine:
                 yield fit_image(frame, spec.width, spec.height)
                 produced += 1
         rate = plan.entry.fps / FPS
+        where: np.ndarray
         if spec.mode is Mode.INTERPOLATION:  # end exactly on the requested last frame
             where = np.linspace(0.0, len(timeline) - 1, new)
         elif spec.mode is Mode.EXTENSION:

@@ -79,8 +79,9 @@ def _flow(a: np.ndarray, b: np.ndarray, scale: float) -> np.ndarray:
     if scale < 1.0:
         size = (max(16, round(a.shape[1] * scale)), max(16, round(a.shape[0] * scale)))
         ga, gb = (cv2.resize(x, size, interpolation=cv2.INTER_AREA) for x in (ga, gb))
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-    flow = dis.calc(ga, gb, None)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    # cv2's stubs make calc's `flow` required; None asks for a new array.
+    flow = dis.calc(ga, gb, None)  # type: ignore[call-overload]
     if scale < 1.0:
         flow = cv2.resize(flow, (a.shape[1], a.shape[0]), interpolation=cv2.INTER_LINEAR)
         flow /= scale

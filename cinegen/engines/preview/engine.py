@@ -18,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import replace
+from typing import Any
 
 import cv2
 import numpy as np
@@ -79,7 +80,7 @@ class PreviewEngine:
 def _fitted(spec: RenderSpec) -> RenderSpec:
     """First/last frames at exactly the output size (callers fit them; this forgives those
     that did not), as contiguous uint8 RGB."""
-    changes = {}
+    changes: dict[str, Any] = {}
     for field in ("first_frame", "last_frame"):
         image = getattr(spec, field)
         if image is None or spec.width <= 0 or spec.height <= 0:

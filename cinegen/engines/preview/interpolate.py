@@ -52,11 +52,12 @@ def _small(image: np.ndarray, scale: float) -> np.ndarray:
 
 def dis_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Dense flow a→b (H×W×2, pixels) with DIS: good for small and medium motion."""
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     dis.setFinestScale(0)
     grey_a = cv2.cvtColor(a, cv2.COLOR_RGB2GRAY)
     grey_b = cv2.cvtColor(b, cv2.COLOR_RGB2GRAY)
-    return dis.calc(grey_a, grey_b, None)
+    # cv2's stubs make calc's `flow` required; None asks for a new array.
+    return dis.calc(grey_a, grey_b, None)  # type: ignore[call-overload]
 
 
 def global_shifts(
@@ -76,6 +77,7 @@ def global_shifts(
         return np.fft.rfft2(grey, s=(2 * h, 2 * w))  # zero-padded: no wrap-around aliasing
 
     cross = spectrum(b) * np.conj(spectrum(a))
+    surface: np.ndarray  # float32 (cv2's stubs widen what GaussianBlur returns)
     surface = np.fft.irfft2(cross / (np.abs(cross) + 1e-3), s=(2 * h, 2 * w)).astype(np.float32)
     h, w = 2 * h, 2 * w
     surface = cv2.GaussianBlur(surface, (0, 0), 1.0)
@@ -205,7 +207,7 @@ def estimate_flow(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if (0.0, 0.0) not in shifts:
         shifts.append((0.0, 0.0))
     for dx, dy in shifts:
-        candidates.append(np.broadcast_to(np.float32([dx, dy]), (h, w, 2)))
+        candidates.append(np.broadcast_to(np.array([dx, dy], np.float32), (h, w, 2)))
     errors = np.stack([_match_error(a, b, c, grid) for c in candidates])
     errors[1:] += 4.0  # a shift must beat DIS by a margin
     best = np.argmin(errors, axis=0)
@@ -482,7 +484,7 @@ def blocks(small_size: tuple[int, int], size: tuple[int, int]) -> Blocks:
 
     row_start, row_count = axis(small_size[1], size[1])
     column_start, column_count = axis(small_size[0], size[0])
-    to_full = np.float32([size[0] / small_size[0], size[1] / small_size[1]])
+    to_full = np.array([size[0] / small_size[0], size[1] / small_size[1]], np.float32)
     return Blocks(row_start, row_count, column_start, column_count, to_full, size[0])
 
 

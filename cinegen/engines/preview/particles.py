@@ -6,7 +6,9 @@ around the frame), so frame i never depends on frame i-1 and a render is determi
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import cv2
 import numpy as np
@@ -95,9 +97,9 @@ def draw_fields(frame: np.ndarray, fields: list[Field], seconds: float, share: f
             length = f.size * height
             dx = f.vx / f.vy * length
             lines = np.stack([x, y, x - dx, y - length], 1).round().astype(np.int32)
-            cv2.polylines(
-                frame, lines.reshape(-1, 2, 2), False, f.colour, max(1, height // 400), cv2.LINE_8
-            )
+            # cv2 takes an N × 2 × 2 array as N lines; its stubs want them as a Sequence.
+            polylines = cast("Sequence[np.ndarray]", lines.reshape(-1, 2, 2))
+            cv2.polylines(frame, polylines, False, f.colour, max(1, height // 400), cv2.LINE_8)
         else:
             wobble = np.sin(seconds * 2.0 + f.phase) * 0.01 * width if f.kind == "snow" else 0
             radius = np.maximum(1, (f.size * height).astype(np.int32))

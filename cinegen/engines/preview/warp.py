@@ -21,7 +21,7 @@ import numpy as np
 try:
     from cinegen.engines.preview import _warp_blend as _kernel
 except ImportError:  # not built (no C compiler at install), or a CPU without AVX2
-    _kernel = None
+    _kernel = None  # type: ignore[assignment]  # mypy can't type a module-or-None (mypy#1106)
 
 FUSED = _kernel is not None
 """Whether `warp_blend` runs the C kernel here (the README's install notes say when it does)."""
@@ -84,4 +84,4 @@ def _opencv_warp_blend(
     trust0 = landed0 * np.float32(1.0 - t) + np.float32(1e-4)
     trust1 = landed1 * np.float32(t) + np.float32(1e-4)
     share = trust0 / (trust0 + trust1)
-    return three_channels(cv2.blendLinear(*warped, share, 1.0 - share))
+    return three_channels(cv2.blendLinear(warped[0], warped[1], share, 1.0 - share))

@@ -64,12 +64,13 @@ def measure_motion(history: list[np.ndarray], scale: float, stride: int = 4) -> 
     if len(history) < 2:
         return np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     stride = min(stride, len(history) - 1)
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_FAST)
     identity = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]])
     affines = []
     greys = [to_grey(frame) for frame in history]
     for before, after in zip(greys[:-stride], greys[stride:], strict=True):
-        flow = dis.calc(before, after, None)
+        # cv2's stubs make calc's `flow` required; None asks for a new array.
+        flow = dis.calc(before, after, None)  # type: ignore[call-overload]
         affines.append(identity + (_to_full(fit_affine(flow), scale) - identity) / stride)
     recent = np.stack(affines[-12:])
     return np.median(recent, axis=0)

@@ -16,6 +16,7 @@ from cinegen.engines.preview.extension.parts import (
     MIN_SUBJECT_SHIFT,
     SUBJECT_MATCH,
     SUBJECT_STRIDE,
+    bounding_box,
     filled,
     largest_channel,
     largest_pieces,
@@ -48,7 +49,7 @@ def crossing_edges(
     h, w = free.shape
     reach = EDGE_MAX_SPEED * EDGE_SPAN
     for mask in largest_pieces(free):
-        box = cv2.boundingRect(mask.astype(np.uint8))
+        box = bounding_box(mask.astype(np.uint8))
         if not _outward_speeds(box, (0.0, 0.0), w, h):  # it touches no edge
             continue
         if np.count_nonzero(mask & seen) < 0.5 * np.count_nonzero(mask):
@@ -95,7 +96,7 @@ def _entering_step(
     shown = cv2.dilate(shown.astype(np.uint8), DISC3).astype(bool)  # its outline too
     if np.count_nonzero(shown) < MIN_SUBJECT_AREA:
         return None
-    matched = matched_shift(near, last, shown, cv2.boundingRect(shown.astype(np.uint8)), reach)
+    matched = matched_shift(near, last, shown, bounding_box(shown.astype(np.uint8)), reach)
     if matched is None:
         return None
     step = (-matched[0] / EDGE_SPAN, -matched[1] / EDGE_SPAN)

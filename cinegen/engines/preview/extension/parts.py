@@ -4,6 +4,8 @@ frame in another.
 
 from __future__ import annotations
 
+from typing import cast
+
 import cv2
 import numpy as np
 
@@ -20,6 +22,12 @@ MIN_SUBJECT_AREA = 12
 SUBJECT_MATCH = 24
 """Levels (largest of R, G, B) within which a small-copy pixel is taken to match."""
 DISC3 = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
+
+
+def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:
+    """`cv2.boundingRect` of a uint8 mask: (x, y, width, height)."""
+    # cv2's stubs type the Rect it returns as Sequence[int]; it is a tuple of four ints.
+    return cast("tuple[int, int, int, int]", cv2.boundingRect(mask))
 
 
 def largest_channel(rgb: np.ndarray) -> np.ndarray:

@@ -25,6 +25,7 @@ from cinegen.engines.preview.extension.parts import (
     MIN_SUBJECT_SHIFT,
     SUBJECT_MATCH,
     SUBJECT_STRIDE,
+    bounding_box,
     filled,
     largest_channel,
     largest_pieces,
@@ -131,13 +132,14 @@ def _looked_at(history: list[np.ndarray], motion: np.ndarray, scale: float, stri
     standing_out = cv2.dilate(standing_out.astype(np.uint8), DISC3).astype(bool)
     grey = to_grey(last)
     detail = cv2.cornerMinEigenVal(grey, 5) > DETAIL_MIN_EIGEN
-    dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+    dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
     before = to_grey(aligned[stride])
-    flow = dis.calc(grey, before, None)
+    # cv2's stubs make calc's `flow` required; None asks for a new array.
+    flow = dis.calc(grey, before, None)  # type: ignore[call-overload]
     shift = np.hypot(flow[..., 0], flow[..., 1])
     believed = _believed(flow, grey, before)
     contrast_before = largest_channel(cv2.absdiff(aligned[stride], background))
-    contrast_flow = dis.calc(contrast, contrast_before, None)
+    contrast_flow = dis.calc(contrast, contrast_before, None)  # type: ignore[call-overload]
     shift = np.maximum(shift, np.hypot(contrast_flow[..., 0], contrast_flow[..., 1]))
     return _Look(
         last, aligned, background, contrast, standing_out, detail, shift, believed, stride, scale
@@ -171,7 +173,7 @@ def _part_in(look: _Look, found: np.ndarray, taken: np.ndarray) -> MovingPart | 
     its velocity, then grown to its own pixels), less what earlier subjects `taken`; None
     where there is none."""
     h, w = look.last.shape[:2]
-    box = cv2.boundingRect(found.astype(np.uint8))
+    box = bounding_box(found.astype(np.uint8))
     if too_large(box, w, h) or (found & taken).any():
         return None
     reach = 2 * float(np.percentile(look.shift[found], 90)) + max(box[2:]) / 2 + 4
@@ -191,7 +193,7 @@ def _part_in(look: _Look, found: np.ndarray, taken: np.ndarray) -> MovingPart | 
         or _moves_with_surroundings(mask, look.believed, look.detail, (dx, dy))
     ):
         return None
-    box = cv2.boundingRect(mask.astype(np.uint8))
+    box = bounding_box(mask.astype(np.uint8))
     dx, dy = _over_longer_span(look.last, look.aligned, mask, box, step)
     vx, vy = -dx / look.scale, -dy / look.scale
     if too_large(box, w, h) or held_by_edge(box, (vx, vy), w, h):
@@ -207,7 +209,7 @@ def _parts_at_edges(
     h, w = look.last.shape[:2]
     parts: list[MovingPart] = []
     for mask, (dx, dy) in crossing_edges(look.last, near, look.background, free, seen):
-        box = cv2.boundingRect(mask.astype(np.uint8))
+        box = bounding_box(mask.astype(np.uint8))
         if (
             len(parts) == room
             or _faint(mask, look.contrast)
