@@ -21,12 +21,12 @@ $(VENV)/.dev-installed: pyproject.toml setup.py cinegen/engines/preview/_warp_bl
 run: $(VENV)/.installed
 	$(BIN)/cinegen serve
 
-test: $(VENV)/.dev-installed
-	$(BIN)/ruff check cinegen tests bench
+test: lint
 	$(BIN)/pytest -n 2 --dist loadgroup
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check cinegen tests bench
+	$(BIN)/mypy
 
 bench: $(VENV)/.dev-installed
 	$(BIN)/python bench/api.py
