@@ -38,7 +38,11 @@ def build_runtime(settings: Settings) -> Runtime:
     inputs = InputService(files, gcs_store_from_settings(settings))
     catalog = Catalog()
     engines = build_engines(settings, catalog)
-    queue = InProcessQueue(workers=settings.workers, max_attempts=settings.max_attempts)
+    queue = InProcessQueue(
+        workers=settings.workers,
+        max_attempts=settings.max_attempts,
+        poll_interval=settings.poll_interval_seconds,
+    )
     service = OperationService(db, files, inputs, settings, jobs=queue, catalog=catalog)
     return Runtime(
         settings=settings,

@@ -27,6 +27,11 @@ class Settings(BaseSettings):
     restricted_region: bool = False  # EU/UK/CH/MENA personGeneration rules
     max_request_bytes: int = 160 * 1024 * 1024
     max_attempts: int = 2  # runs of one operation before an interrupted job is failed
+    # A running job's lease: renewed by its progress writes; once expired, a live worker (any
+    # process on the database) queues the job again. Idle workers poll the database for
+    # queued jobs (made by any process) and for expired leases every poll interval.
+    lease_seconds: float = 60.0
+    poll_interval_seconds: float = 1.0
 
     # The diffusers (GPU) engine: README "GPU engine (diffusers)". Off unless a registry is set.
     diffusers_registry: Path | None = None  # TOML: models and modes -> pipeline + checkpoint

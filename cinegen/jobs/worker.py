@@ -4,6 +4,12 @@
 separate worker process calls it. It only trusts the database: the operation row says what to
 do, and a cancel flag in that row stops it at the engine's next progress report. Everything it
 reads and writes goes through the service.
+
+It holds the operation under a lease (`OperationService.claim`), renewed by every progress
+write and by the encode and store steps. Each of those writes is guarded by the lease: when
+one matches nothing, the operation ended, was deleted, or another worker took it over after
+the lease expired; the job then stops (`LeaseLost`), discards what it wrote, and writes
+nothing more.
 """
 
 from __future__ import annotations
@@ -48,15 +54,24 @@ class JobContext:
     engines: dict[str, Engine]
 
 
+class LeaseLost(Cancelled):
+    """The operation is no longer this worker's: it stops and writes nothing more. A kind of
+    `Cancelled`, so that an engine stops on it as on a cancel (and frees what it holds)."""
+
+    def __init__(self) -> None:
+        super().__init__("The operation is no longer leased to this worker.")
+
+
 class _Progress:
-    """Maps an engine's per-sample fraction to the operation's percent, throttled."""
+    """Maps an engine's per-sample fraction to the operation's percent, throttled; every
+    write renews the lease."""
 
     def __init__(self, service: OperationService, op_id: str, samples: int) -> None:
         self.service = service
         self.op_id = op_id
         self.samples = samples
         self.index = 0
-        self.last_write = 0.0
+        self.last_write = time.monotonic()  # the claim took the lease just now
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
@@ -66,7 +81,21 @@ class _Progress:
         if self.service.cancel_requested(self.op_id):
             raise Cancelled()
         percent = 100.0 * (self.index + min(max(fraction, 0.0), 1.0)) / self.samples
-        self.service.report_progress(self.op_id, percent)
+        if not self.service.report_progress(self.op_id, percent):
+            raise LeaseLost()
+
+    def keep_alive(self) -> None:
+        """Renew the lease during steps that report no progress (encode, store)."""
+        now = time.monotonic()
+        if now - self.last_write < _PROGRESS_WRITE_INTERVAL:
+            return
+        self.last_write = now
+        if not self.service.renew(self.op_id):
+            raise LeaseLost()
+
+    def encoded(self, _fraction: float) -> None:
+        """The encoder's progress: renews the lease while frames are encoded."""
+        self.keep_alive()
 
 
 def run_job(op_id: str, ctx: JobContext) -> None:
@@ -80,6 +109,10 @@ def run_job(op_id: str, ctx: JobContext) -> None:
     written: list[FileRecord] = []
     try:
         samples, notes = _render_all(op, ctx, written)
+    except LeaseLost:
+        service.files.discard(written)
+        log.warning("operation %s: lease lost (ended, deleted or taken over); stopped", op_id)
+        return
     except Cancelled:
         service.files.discard(written)
         service.finish_cancelled(op_id)
@@ -96,7 +129,8 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         service.finish_failed(op_id, Internal(_CRASHED))
         return
     if not service.finish_succeeded(op_id, samples, {**op.notes, **notes}):
-        service.files.discard(written)  # cancelled or deleted while encoding the last frames
+        # cancelled, deleted or taken over while encoding the last frames
+        service.files.discard(written)
 
 
 def _render_all(
@@ -114,6 +148,7 @@ def _render_all(
         )
     with tempfile.TemporaryDirectory(prefix="cinegen-") as scratch:
         base_spec = _render_spec(req, ctx, op.seed, Path(scratch))
+        progress.keep_alive()
         for index in range(req.sample_count or 1):
             progress.index = index
             seed = sample_seed(op.seed, index)
@@ -126,13 +161,17 @@ def _render_all(
                 str(out),
                 quality=req.compression_quality or "optimized",
                 metadata=provenance_tags(engine.name, req.model, seed),
+                progress=progress.encoded,
             )
+            progress.keep_alive()
             record = ctx.service.files.store_video(
                 operation_id=op.id, owner=op.owner, file_id=file_id, source=out
             )
             written.append(record)
+            progress.keep_alive()
             if req.storage_uri:
                 ctx.service.inputs.export_sample(req.storage_uri, op.id, index, record)
+                progress.keep_alive()
             samples.append(
                 Sample(
                     file_id=file_id,
@@ -144,10 +183,11 @@ def _render_all(
     return samples, notes
 
 
-def _load_image(ctx: JobContext, ref: MediaRef | None) -> np.ndarray | None:
+def _load_image(ctx: JobContext, ref: MediaRef | None, size: tuple[int, int]) -> np.ndarray | None:
+    """The input decoded no larger than needed to be fitted to `size` (decode_image's `fit`)."""
     if ref is None:
         return None
-    return decode.decode_image(ctx.service.inputs.read(ref))
+    return decode.decode_image(ctx.service.inputs.read(ref), fit=size)
 
 
 def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path) -> RenderSpec:
@@ -168,10 +208,11 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         )
         width, height = info.width, info.height
         num_frames = info.num_frames + catalog.EXTENSION_SECONDS * FPS
-    first = _load_image(ctx, req.image)
-    last = _load_image(ctx, req.last_frame)
+    first = _load_image(ctx, req.image, (width, height))
+    last = _load_image(ctx, req.last_frame, (width, height))
     refs = tuple(
-        decode.decode_image(ctx.service.inputs.read(r.image)) for r in req.reference_images
+        decode.decode_image(ctx.service.inputs.read(r.image), fit=(width, height))
+        for r in req.reference_images
     )
     return RenderSpec(
         mode=req.mode,

@@ -11,6 +11,7 @@ import base64
 import logging
 import secrets
 import threading
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +63,9 @@ class OperationService:
         self.inputs = inputs
         self.settings = settings
         self.jobs = jobs
+        # Who holds the leases this runtime takes (one runtime per process in a server): a
+        # running operation is written only by its lease's owner (`claim`).
+        self.worker_id = uuid.uuid4().hex
 
     # submit -----------------------------------------------------------------------------
 
@@ -202,8 +206,15 @@ class OperationService:
             return op
         self.db.request_cancel(op.id)
         # A queued job never started: end it now. A running one stops at its next step.
+        # A worker that claimed it meanwhile finds the flag right after its claim.
         if op.state == State.QUEUED:
-            self.finish_cancelled(op.id)
+            self.db.finish_operation(
+                op.id,
+                State.CANCELLED,
+                expect=State.QUEUED,
+                error_code=RpcCode.CANCELLED,
+                error_message=CANCELLED_MESSAGE,
+            )
         return self.get(op_id, owner)
 
     def delete(self, op_id: str, owner: str | None) -> None:
@@ -215,55 +226,95 @@ class OperationService:
         self.db.delete_operation(op.id)
 
     # the job's side ---------------------------------------------------------------------
+    #
+    # A worker claims an operation with a lease (`worker_id`, `lease_seconds`) and renews it
+    # with every progress write. Every write of the job's side is guarded by the state it
+    # expects and by the lease: one that matches nothing (False) means the operation ended,
+    # was deleted, or was taken over after the lease expired, and the worker must stop and
+    # write nothing more. Only expired leases are recovered (`recover`).
+
+    @property
+    def lease_seconds(self) -> float:
+        return self.settings.lease_seconds
 
     def claim(self, op_id: str) -> Operation | None:
-        """The operation, moved from queued to running; None if another worker has it or
-        it has ended."""
-        return self.db.claim_operation(op_id)
+        """The operation, moved from queued to running under this worker's lease; None if
+        another worker has it or it has ended."""
+        return self.db.claim_operation(op_id, self.worker_id, self.lease_seconds)
+
+    def next_queued(self) -> str | None:
+        """The operation queued longest, for a worker whose own queue is empty."""
+        return self.db.oldest_queued()
 
     def cancel_requested(self, op_id: str) -> bool:
         return self.db.cancel_requested(op_id)
 
-    def report_progress(self, op_id: str, percent: float) -> None:
-        self.db.update_operation(op_id, progress=round(min(percent, 99.0), 1))
-
-    def finish_cancelled(self, op_id: str) -> None:
-        self.db.finish_operation(
-            op_id, State.CANCELLED, error_code=RpcCode.CANCELLED, error_message=CANCELLED_MESSAGE
+    def report_progress(self, op_id: str, percent: float) -> bool:
+        """Write the progress and renew the lease; False if the lease is lost."""
+        return self.db.renew_lease(
+            op_id, self.worker_id, self.lease_seconds, progress=round(min(percent, 99.0), 1)
         )
 
-    def finish_failed(self, op_id: str, error: CinegenError) -> None:
-        self.db.finish_operation(
-            op_id, State.FAILED, error_code=error.rpc_code, error_message=error.message
+    def renew(self, op_id: str) -> bool:
+        """Renew the lease during long steps without progress (encode, store); False if lost."""
+        return self.db.renew_lease(op_id, self.worker_id, self.lease_seconds)
+
+    def finish_cancelled(self, op_id: str) -> bool:
+        return self.db.finish_operation(
+            op_id,
+            State.CANCELLED,
+            lease_owner=self.worker_id,
+            error_code=RpcCode.CANCELLED,
+            error_message=CANCELLED_MESSAGE,
+        )
+
+    def finish_failed(self, op_id: str, error: CinegenError) -> bool:
+        return self.db.finish_operation(
+            op_id,
+            State.FAILED,
+            lease_owner=self.worker_id,
+            error_code=error.rpc_code,
+            error_message=error.message,
         )
 
     def finish_succeeded(self, op_id: str, samples: list[Sample], notes: dict[str, Any]) -> bool:
-        """False if the operation ended meanwhile (cancelled or deleted while encoding)."""
+        """False if the operation ended meanwhile (cancelled or deleted while encoding) or
+        its lease was taken over: the caller discards its files."""
         return self.db.finish_operation(
-            op_id, State.SUCCEEDED, samples=samples, progress=100.0, notes=notes
+            op_id,
+            State.SUCCEEDED,
+            lease_owner=self.worker_id,
+            samples=samples,
+            progress=100.0,
+            notes=notes,
         )
 
-    def recover(self, max_attempts: int) -> list[str]:
-        """After a restart: the ids of every operation to run (again). One left `running`
-        by a dead process is queued again, or failed once it has used its attempts."""
+    def recover_expired(self, max_attempts: int) -> list[str]:
+        """The ids of operations whose worker is gone (lease expired), queued again; one that
+        has used its attempts is failed instead. A live lease is never touched, so this is
+        safe while other processes work on the same database."""
+        now = utcnow()
         ids = []
-        for op in self.db.unfinished_operations():
-            if op.state == State.RUNNING:
-                if op.attempts >= max_attempts:
-                    self.db.finish_operation(
-                        op.id,
-                        State.FAILED,
-                        error_code=RpcCode.UNAVAILABLE,
-                        error_message=(
-                            f"The server stopped while generating this video, {op.attempts} "
-                            "time(s); it was not retried again. Submit the request again."
-                        ),
-                    )
-                    continue
-                log.info("operation %s was interrupted; running it again", op.id)
-                self.db.requeue(op.id)
-            ids.append(op.id)
+        for op in self.db.expired_leases(now):
+            if op.attempts >= max_attempts:
+                self.db.fail_expired(
+                    op.id,
+                    now,
+                    RpcCode.UNAVAILABLE,
+                    f"The server stopped while generating this video, {op.attempts} "
+                    "time(s); it was not retried again. Submit the request again.",
+                )
+                continue
+            if self.db.requeue_expired(op.id, now):
+                log.info("operation %s lost its worker; running it again", op.id)
+                ids.append(op.id)
         return ids
+
+    def recover(self, max_attempts: int) -> list[str]:
+        """At start-up: the ids of every operation to run, those whose worker is gone
+        (`recover_expired`) and those still queued."""
+        recovered = self.recover_expired(max_attempts)
+        return recovered + [i for i in self.db.queued_operations() if i not in recovered]
 
 
 def _encode_page_token(time: datetime, op_id: str) -> str:

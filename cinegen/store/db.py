@@ -11,7 +11,7 @@ from collections import namedtuple
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,10 @@ operations = Table(
     Column("cancel_requested", Boolean, nullable=False, default=False),
     Column("create_time", DateTime(timezone=True), nullable=False, index=True),
     Column("update_time", DateTime(timezone=True), nullable=False),
+    # The lease of a running operation: the worker that runs it, and until when. Only that
+    # worker writes the row while the lease lasts; an expired lease may be taken over.
+    Column("lease_owner", String(64)),
+    Column("lease_expires", DateTime(timezone=True)),
 )
 
 files = Table(
@@ -336,8 +340,10 @@ class Database:
         with self._write() as conn:
             conn.execute(update(operations).where(operations.c.id == op_id).values(**values))
 
-    def claim_operation(self, op_id: str) -> Operation | None:
-        """Move a queued operation to running (once); None if someone else has it or it ended."""
+    def claim_operation(self, op_id: str, owner: str, lease_seconds: float) -> Operation | None:
+        """Move a queued operation to running (once), leased to `owner` for `lease_seconds`;
+        None if someone else has it or it ended."""
+        now = utcnow()
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
@@ -345,25 +351,85 @@ class Database:
                 .values(
                     state=State.RUNNING.value,
                     attempts=operations.c.attempts + 1,
-                    update_time=utcnow(),
+                    lease_owner=owner,
+                    lease_expires=now + timedelta(seconds=lease_seconds),
+                    update_time=now,
                 )
             )
             if result.rowcount != 1:
                 return None
         return self.get_operation(op_id)
 
-    def finish_operation(self, op_id: str, state: State, **values: Any) -> bool:
-        """End a running operation unless it already ended (a cancel won the race)."""
-        if "samples" in values:
-            values["samples"] = [s.__dict__ for s in values["samples"]]
+    def oldest_queued(self) -> str | None:
+        """The id of the operation queued longest, if any (a worker with nothing to do)."""
+        query = (
+            select(operations.c.id)
+            .where(operations.c.state == State.QUEUED.value)
+            .order_by(operations.c.create_time, operations.c.id)
+            .limit(1)
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        return row.id if row is not None else None
+
+    def renew_lease(self, op_id: str, owner: str, lease_seconds: float, **values: Any) -> bool:
+        """Extend `owner`'s lease on a running operation, writing `values` (progress) with
+        it. False if the operation is no longer running under that lease: it ended, was
+        deleted, or was taken over after the lease expired."""
+        now = utcnow()
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
                 .where(
                     operations.c.id == op_id,
-                    operations.c.state.in_([State.QUEUED.value, State.RUNNING.value]),
+                    operations.c.state == State.RUNNING.value,
+                    operations.c.lease_owner == owner,
                 )
-                .values(state=state.value, update_time=utcnow(), **values)
+                .values(
+                    lease_expires=now + timedelta(seconds=lease_seconds), update_time=now, **values
+                )
+            )
+            return result.rowcount == 1
+
+    def lease_of(self, op_id: str) -> tuple[str | None, datetime | None]:
+        """(owner, expiry) of an operation's lease; (None, None) when it has none."""
+        query = select(operations.c.lease_owner, operations.c.lease_expires).where(
+            operations.c.id == op_id
+        )
+        with self._read() as conn:
+            row = conn.execute(query).first()
+        if row is None or row.lease_owner is None:
+            return None, None
+        return row.lease_owner, _aware(row.lease_expires) if row.lease_expires else None
+
+    def finish_operation(
+        self,
+        op_id: str,
+        state: State,
+        *,
+        expect: State = State.RUNNING,
+        lease_owner: str | None = None,
+        **values: Any,
+    ) -> bool:
+        """End an operation that is still in state `expect` (and, given `lease_owner`, still
+        leased to it); False if it is not (a cancel won the race, it was deleted, or the
+        lease was taken over)."""
+        if "samples" in values:
+            values["samples"] = [s.__dict__ for s in values["samples"]]
+        guard = [operations.c.id == op_id, operations.c.state == expect.value]
+        if lease_owner is not None:
+            guard.append(operations.c.lease_owner == lease_owner)
+        with self._write() as conn:
+            result = conn.execute(
+                update(operations)
+                .where(*guard)
+                .values(
+                    state=state.value,
+                    lease_owner=None,
+                    lease_expires=None,
+                    update_time=utcnow(),
+                    **values,
+                )
             )
             return result.rowcount == 1
 
@@ -383,22 +449,62 @@ class Database:
         with self._write() as conn:
             conn.execute(operations.delete().where(operations.c.id == op_id))
 
-    def unfinished_operations(self) -> list[Operation]:
+    def queued_operations(self) -> list[str]:
+        """The ids of every queued operation, oldest first."""
         query = (
-            select(operations)
-            .where(operations.c.state.in_([State.QUEUED.value, State.RUNNING.value]))
-            .order_by(operations.c.create_time)
+            select(operations.c.id)
+            .where(operations.c.state == State.QUEUED.value)
+            .order_by(operations.c.create_time, operations.c.id)
         )
+        with self._read() as conn:
+            return [r.id for r in conn.execute(query)]
+
+    def _expired(self, now: datetime) -> Any:
+        """Running, and its lease ended before `now` (or it has none: a row from before
+        leases, or one claimed by a process that never wrote one)."""
+        return (operations.c.state == State.RUNNING.value) & (
+            operations.c.lease_expires.is_(None) | (operations.c.lease_expires < now)
+        )
+
+    def expired_leases(self, now: datetime) -> list[Operation]:
+        """Running operations whose lease expired by `now`: their worker is gone."""
+        query = select(operations).where(self._expired(now)).order_by(operations.c.create_time)
         with self._read() as conn:
             return [_operation_from_row(r) for r in conn.execute(query)]
 
-    def requeue(self, op_id: str) -> None:
+    def requeue_expired(self, op_id: str, now: datetime) -> bool:
+        """Queue again an operation whose lease expired by `now`; False if its worker renewed
+        the lease meanwhile, or someone else already recovered it."""
         with self._write() as conn:
-            conn.execute(
+            result = conn.execute(
                 update(operations)
-                .where(operations.c.id == op_id)
-                .values(state=State.QUEUED.value, progress=0.0, update_time=utcnow())
+                .where(operations.c.id == op_id, self._expired(now))
+                .values(
+                    state=State.QUEUED.value,
+                    progress=0.0,
+                    lease_owner=None,
+                    lease_expires=None,
+                    update_time=utcnow(),
+                )
             )
+            return result.rowcount == 1
+
+    def fail_expired(self, op_id: str, now: datetime, error_code: int, message: str) -> bool:
+        """Fail an operation whose lease expired by `now`, under the same guard."""
+        with self._write() as conn:
+            result = conn.execute(
+                update(operations)
+                .where(operations.c.id == op_id, self._expired(now))
+                .values(
+                    state=State.FAILED.value,
+                    error_code=error_code,
+                    error_message=message,
+                    lease_owner=None,
+                    lease_expires=None,
+                    update_time=utcnow(),
+                )
+            )
+            return result.rowcount == 1
 
     # files ------------------------------------------------------------------------------
 

@@ -1,5 +1,6 @@
 """The queue's guarantees, in this process: an operation is claimed once, each run counts as an
-attempt, and at start-up the queue recovers what a dead process left (jobs/queue.py).
+attempt, and at start-up the queue recovers what a dead process left, once its lease expired
+(jobs/queue.py). Leases between live processes: tests/jobs/test_lease.py.
 
 Jobs run on a `ScriptedEngine` (tests/support/engines.py) in place of the preview engine, so
 a run costs milliseconds; operations are made through the Gemini API routes.
@@ -14,6 +15,7 @@ import httpx
 
 from cinegen.core.operation import State
 from tests.helpers import operation, sample_uris, submit, text_request, wait_done
+from tests.jobs.leases import expire_lease
 from tests.support.app import InProcessServer, in_process, op_id
 from tests.support.engines import ScriptedEngine
 
@@ -21,10 +23,12 @@ from tests.support.engines import ScriptedEngine
 def test_a_queued_operation_is_claimed_once(app: InProcessServer, client: httpx.Client) -> None:
     op = op_id(submit(client, text_request("a queue of paper boats")))
     assert app.db.get_operation(op).state == State.QUEUED
-    claimed = app.db.claim_operation(op)
+    claimed = app.db.claim_operation(op, "worker-1", 60)
     assert claimed is not None
     assert (claimed.id, claimed.state, claimed.attempts) == (op, State.RUNNING, 1)
-    assert app.db.claim_operation(op) is None
+    assert app.db.lease_of(op)[0] == "worker-1"
+    assert app.db.claim_operation(op, "worker-2", 60) is None
+    assert app.db.lease_of(op)[0] == "worker-1"
     assert app.db.get_operation(op).attempts == 1  # the refused claim counted nothing
 
 
@@ -38,7 +42,7 @@ def test_concurrent_claims_give_the_operation_to_one(
 
     def claim() -> None:
         start.wait()
-        results.append(app.db.claim_operation(op))
+        results.append(app.db.claim_operation(op, threading.current_thread().name, 60))
 
     threads = [threading.Thread(target=claim) for _ in range(claimers)]
     for thread in threads:
@@ -56,7 +60,7 @@ def test_an_ended_operation_is_not_claimed_or_run(
     name = submit(client, text_request("a queue of paper boats"))
     app.run(op_id(name))
     assert "response" in operation(client, name)
-    assert app.db.claim_operation(op_id(name)) is None
+    assert app.db.claim_operation(op_id(name), "worker-2", 60) is None
     app.run(op_id(name))  # a duplicate delivery of the same job
     assert engine.renders == 1
     assert app.db.get_operation(op_id(name)).attempts == 1
@@ -70,8 +74,9 @@ def test_attempts_count_runs_not_successes(
     assert app.db.get_operation(op_id(once)).attempts == 1
 
     again = submit(client, text_request("interrupted, then run again"))
-    assert app.db.claim_operation(op_id(again)) is not None  # a worker took it and died
-    app.db.requeue(op_id(again))  # what recovery does with it
+    assert app.db.claim_operation(op_id(again), "dead", 60) is not None  # a worker took it...
+    expire_lease(app, op_id(again))  # ... and died
+    assert app.runtime.service.recover_expired(max_attempts=2) == [op_id(again)]
     app.run(op_id(again))
     op = app.db.get_operation(op_id(again))
     assert (op.state, op.attempts) == (State.SUCCEEDED, 2)
@@ -86,10 +91,14 @@ def test_start_up_recovers_what_a_dead_process_left(tmp_path: Path) -> None:
             queued = submit(client, text_request("still queued"))
             running = submit(client, text_request("running once when the process died"))
             spent = submit(client, text_request("running for the second time when it died"))
-        assert dead.db.claim_operation(op_id(running)) is not None
-        assert dead.db.claim_operation(op_id(spent)) is not None
-        dead.db.requeue(op_id(spent))
-        assert dead.db.claim_operation(op_id(spent)).attempts == 2
+        assert dead.db.claim_operation(op_id(running), "dead", 60) is not None
+        assert dead.db.claim_operation(op_id(spent), "dead", 60) is not None
+        expire_lease(dead, op_id(spent))
+        assert dead.runtime.service.recover_expired(max_attempts=3) == [op_id(spent)]
+        assert dead.db.claim_operation(op_id(spent), "dead", 60).attempts == 2
+        # the process dies; its leases run out
+        expire_lease(dead, op_id(running))
+        expire_lease(dead, op_id(spent))
     assert before.renders == 0
 
     after = ScriptedEngine()

@@ -63,7 +63,7 @@ def test_reads_see_commits_from_another_connection(tmp_path: Path) -> None:
     writer.insert_operation(_operation("op2"))
     assert reader.get_operation("op2").state == State.QUEUED  # type: ignore[union-attr]
     assert reader.cancel_requested("op2") is False
-    writer.claim_operation("op2")
+    writer.claim_operation("op2", "worker-1", 60)
     writer.request_cancel("op2")
     assert reader.get_operation("op2").state == State.RUNNING  # type: ignore[union-attr]
     assert reader.cancel_requested("op2") is True

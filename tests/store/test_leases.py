@@ -1,0 +1,101 @@
+"""The lease guards in SQL (store/db.py): each write matches only the state and lease it
+expects, so two processes on one database cannot both write a running operation."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import create_engine, text
+
+from cinegen.core.operation import Operation, State
+from cinegen.store.db import Database, utcnow
+
+
+def _database(tmp_path: Path) -> Database:
+    db = Database(f"sqlite:///{tmp_path / 'cinegen.db'}")
+    db.migrate()
+    return db
+
+
+def _queued(db: Database, op_id: str) -> None:
+    now = datetime(2026, 12, 1, tzinfo=UTC)
+    db.insert_operation(
+        Operation(
+            id=op_id,
+            model="veo-3.1-generate-preview",
+            dialect="gemini",
+            owner=None,
+            state=State.QUEUED,
+            create_time=now,
+            update_time=now,
+            request={},
+            seed=1,
+        )
+    )
+
+
+def test_only_the_lease_owner_writes_a_running_operation(tmp_path: Path) -> None:
+    db = _database(tmp_path)
+    _queued(db, "op1")
+    assert db.claim_operation("op1", "w1", 60) is not None
+    assert db.renew_lease("op1", "w1", 60, progress=10.0) is True
+    assert db.renew_lease("op1", "w2", 60, progress=20.0) is False
+    assert db.finish_operation("op1", State.FAILED, lease_owner="w2") is False
+    assert db.finish_operation("op1", State.CANCELLED, expect=State.QUEUED) is False
+    op = db.get_operation("op1")
+    assert op is not None and (op.state, op.progress) == (State.RUNNING, 10.0)
+    assert db.finish_operation("op1", State.SUCCEEDED, lease_owner="w1", progress=100.0)
+    assert db.renew_lease("op1", "w1", 60, progress=98.4) is False
+    op = db.get_operation("op1")
+    assert op is not None and (op.state, op.progress) == (State.SUCCEEDED, 100.0)
+    assert db.lease_of("op1") == (None, None)
+
+
+def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
+    tmp_path: Path,
+) -> None:
+    db = _database(tmp_path)
+    _queued(db, "op2")
+    db.claim_operation("op2", "w1", 60)
+    now = utcnow()
+    assert [op.id for op in db.expired_leases(now)] == []
+    assert db.requeue_expired("op2", now) is False
+    assert db.fail_expired("op2", now, 14, "gone") is False
+
+    later = now + timedelta(seconds=61)
+    assert [op.id for op in db.expired_leases(later)] == ["op2"]
+    assert db.requeue_expired("op2", later) is True
+    assert db.requeue_expired("op2", later) is False  # a second recoverer finds nothing
+    assert db.claim_operation("op2", "w2", 60) is not None
+    assert db.renew_lease("op2", "w1", 60) is False  # the first worker has lost it
+    assert db.finish_operation("op2", State.SUCCEEDED, lease_owner="w1") is False
+    assert db.lease_of("op2")[0] == "w2"
+
+
+def test_a_running_row_from_before_leases_counts_as_expired(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'cinegen.db'}"
+    config = Config()
+    config.set_main_option(
+        "script_location", str(Path(__file__).parents[2] / "cinegen" / "store" / "migrations")
+    )
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+        connection.execute(
+            text(
+                "INSERT INTO operations (id, model, dialect, state, progress, seed, request, "
+                "samples, rai_filtered_count, rai_filtered_reasons, notes, resource_prefix, "
+                "attempts, cancel_requested, create_time, update_time) VALUES ('old', 'm', "
+                "'gemini', 'running', 50, 1, '{}', '[]', 0, '[]', '{}', '', 1, 0, "
+                "'2026-12-01 00:00:00', '2026-12-01 00:00:00')"
+            )
+        )
+    engine.dispose()
+    db = Database(url)
+    db.migrate()
+    assert db.lease_of("old") == (None, None)
+    assert [op.id for op in db.expired_leases(utcnow())] == ["old"]
