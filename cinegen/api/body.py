@@ -2,32 +2,178 @@
 
 Every dialect reads its bodies here, so a body over the limit, malformed JSON or a field of
 the wrong type gets the same envelope and wording whichever route it came to.
+
+The limit holds while the body streams in (a chunked body has no `Content-Length` to trust):
+reading stops at the first chunk past it. What a parser returns is checked before any of it
+is used: no string that UTF-8 cannot carry (a lone surrogate such as `"\\ud800"` is valid
+JSON, and would break every later render of what it was stored in), no nesting deeper than
+Google's parsers take, no integer Python will not convert.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 from fastapi import Request
 from pydantic import BaseModel, ValidationError
+from starlette.datastructures import FormData
+from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
 from cinegen.core.errors import InvalidArgument, PayloadTooLarge
 
+# Google's JSON parser refuses nesting deeper than this; no Veo body needs a tenth of it.
+MAX_DEPTH = 100
+INVALID_UTF8 = "Invalid JSON payload received. Invalid UTF-8 in string."
+TOO_DEEP = f"Invalid JSON payload received. Nesting deeper than {MAX_DEPTH} levels."
+
+
+def too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
+
+
+async def limited_stream(request: Request, limit: int) -> AsyncGenerator[bytes, None]:
+    """The body's chunks as they arrive; 413 as soon as more than `limit` bytes came."""
+    length = request.headers.get("content-length", "")
+    if length.isascii() and length.isdigit() and (len(length) > 18 or int(length) > limit):
+        raise too_large(limit)
+    received = 0
+    async with aclosing(request.stream()) as chunks:
+        async for chunk in chunks:
+            received += len(chunk)
+            if received > limit:
+                raise too_large(limit)
+            yield chunk
+
+
+async def read_limited(request: Request, limit: int) -> bytes:
+    """The whole body, at most `limit` bytes (never more is held)."""
+    async with aclosing(limited_stream(request, limit)) as stream:
+        return b"".join([chunk async for chunk in stream])
+
 
 async def read_json(request: Request, limit: int) -> Any:
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
-    raw = await request.body()
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
+    raw = await read_limited(request, limit)
+    return loads(raw)
+
+
+def loads(raw: bytes | str) -> Any:
+    """JSON text as Python values, or a 400 in Google's words (never a 500)."""
     try:
-        return json.loads(raw)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        payload = json.loads(raw)
+    except RecursionError as exc:
+        raise InvalidArgument(TOO_DEEP) from exc
+    except json.JSONDecodeError as exc:
         raise InvalidArgument(
             f"Invalid JSON payload received. {exc.__class__.__name__}: {exc}"
         ) from exc
+    except UnicodeDecodeError as exc:
+        raise InvalidArgument(INVALID_UTF8) from exc
+    except ValueError as exc:  # an integer past Python's 4300-digit conversion limit
+        raise InvalidArgument(
+            "Invalid JSON payload received. A number has too many digits."
+        ) from exc
+    check_values(payload)
+    return payload
+
+
+def check_values(value: Any, *, max_depth: int = MAX_DEPTH) -> None:
+    """400 for a string (or key) UTF-8 cannot encode, or nesting deeper than `max_depth`.
+
+    Walks without recursion, so the check itself cannot overflow the stack."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, str):
+            _check_text(node)
+        elif isinstance(node, dict | list | tuple):
+            if depth >= max_depth:
+                raise InvalidArgument(TOO_DEEP)
+            if isinstance(node, dict):
+                for key, child in node.items():
+                    if isinstance(key, str):
+                        _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in node)
+
+
+def _check_text(text: str) -> None:
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidArgument(INVALID_UTF8) from exc
+
+
+async def read_form(
+    request: Request,
+    limit: int,
+    *,
+    max_files: int,
+    max_fields: int,
+    max_part_size: int,
+    max_file_size: int,
+) -> FormData:
+    """A multipart or urlencoded body, parsed while it streams in.
+
+    The whole body is held to `limit` as it arrives, a text part to `max_part_size`, an
+    uploaded file to `max_file_size` as it is written (413 past any); malformed data is 400."""
+    content_type = request.headers.get("content-type", "").lower()
+    stream = limited_stream(request, limit)
+    try:
+        if content_type.startswith("multipart/form-data"):
+            parser: FormParser | MultiPartParser = _CappedMultiPartParser(
+                request.headers,
+                stream,
+                max_files=max_files,
+                max_fields=max_fields,
+                max_part_size=max_part_size,
+                max_file_size=max_file_size,
+            )
+        else:
+            parser = FormParser(
+                request.headers, stream, max_fields=max_fields, max_part_size=max_part_size
+            )
+        return await parser.parse()
+    except _FileTooLarge as exc:
+        raise PayloadTooLarge(
+            f"Request payload size exceeds the limit: an uploaded file over {max_file_size} bytes."
+        ) from exc
+    except MultiPartException as exc:
+        if exc.message.startswith(("Part exceeded", "Field exceeded")):
+            raise PayloadTooLarge(
+                f"Request payload size exceeds the limit: a form field over {max_part_size} bytes."
+            ) from exc
+        raise InvalidArgument(f"Invalid form data received. {exc.message}") from exc
+    finally:
+        await stream.aclose()
+
+
+class _FileTooLarge(MultiPartException):
+    pass
+
+
+class _CappedMultiPartParser(MultiPartParser):
+    """starlette's parser caps text parts only; this one caps file parts as they stream."""
+
+    def __init__(self, *args: Any, max_file_size: int, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.max_file_size = max_file_size
+        self._file_bytes = 0
+
+    def on_part_begin(self) -> None:
+        super().on_part_begin()
+        self._file_bytes = 0
+
+    def on_part_data(self, data: bytes, start: int, end: int) -> None:
+        if self._current_part.file is not None:
+            self._file_bytes += end - start
+            if self._file_bytes > self.max_file_size:
+                raise _FileTooLarge(f"File exceeded maximum size of {self.max_file_size} bytes.")
+        super().on_part_data(data, start, end)
 
 
 Body = TypeVar("Body", bound=BaseModel)
@@ -57,7 +203,7 @@ def validation_message(exc: ValidationError) -> str:
         "model_type": "TYPE_MESSAGE",
         "list_type": "TYPE_LIST",
     }.get(error["type"])
-    given = json.dumps(error.get("input"))[:80]
+    given = json.dumps(error.get("input"), default=lambda v: f"<{type(v).__name__}>")[:80]
     if expected:
         return f"Invalid value at '{path}' ({expected}), {given}"
     return f"Invalid value at '{path}': {error['msg']}"

@@ -23,14 +23,15 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
-from cinegen.api.body import parse_body, read_json, validation_message
+from cinegen.api.body import check_values, parse_body, read_form, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.api.streaming import file_response
 from cinegen.core import rules
-from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound, PayloadTooLarge
+from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound
 from cinegen.core.operation import Operation
 from cinegen.core.request import MediaRef
 from cinegen.core.rules import RuleError
+from cinegen.media.fetch import MAX_BYTES as MAX_UPLOAD_BYTES
 from cinegen.media.fetch import FetchError, FetchPolicy, fetch_image
 
 from . import translate
@@ -82,24 +83,36 @@ def _find(rt: Runtime, video_id: str, owner: str | None) -> Operation:
 
 
 async def _read_body(request: Request, limit: int) -> dict[str, Any]:
-    """JSON, or multipart / urlencoded fields rebuilt into the same JSON."""
+    """JSON, or multipart / urlencoded fields rebuilt into the same JSON.
+
+    Either is held to `limit` while it streams in (413 past it, whatever `Content-Length`
+    says or omits), an uploaded file to the 20 MB Veo takes for an image (as for an image
+    URL), and no string in the result may be one UTF-8 cannot carry."""
     content_type = request.headers.get("content-type", "").lower()
     if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
-        length = request.headers.get("content-length")
-        if length and length.isdigit() and int(length) > limit:
-            raise PayloadTooLarge(f"Request payload size exceeds the limit: {limit} bytes.")
-        form = await request.form(max_files=16, max_fields=1000, max_part_size=limit)
+        form = await read_form(
+            request,
+            limit,
+            max_files=16,
+            max_fields=1000,
+            max_part_size=limit,
+            max_file_size=min(limit, MAX_UPLOAD_BYTES),
+        )
         try:
             items: list[tuple[str, Any]] = []
             for key, value in form.multi_items():
                 if isinstance(value, UploadFile):
                     data = await value.read()
+                    check_values([value.content_type, value.filename])
                     items.append((key, FilePart(data, value.content_type, value.filename)))
                 else:
                     items.append((key, value))
         finally:
             await form.close()
-        return coerce_form_values(unflatten_form(items))
+        check_values(items)
+        body = coerce_form_values(unflatten_form(items))
+        check_values(body)
+        return body
     payload = await read_json(request, limit)
     if not isinstance(payload, dict):
         raise InvalidArgument("Invalid JSON payload received. The body must be a JSON object.")

@@ -17,8 +17,14 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from cinegen.api.body import loads
+from cinegen.core.errors import InvalidArgument
+
 _BRACKETS = re.compile(r"\[([^\[\]]*)\]")
-_INTEGER = re.compile(r"^[+-]?\d+(\.0+)?$")
+_INTEGER = re.compile(r"^[+-]?([0-9]+)(\.0+)?$")
+_INDEX = re.compile(r"^[0-9]{1,4}$")  # a position in a form array: at most 9999
+MAX_FORM_DEPTH = 8  # brackets in one field name: the SDK's deepest is 4
+MAX_NUMBER_DIGITS = 30  # far past any Veo number (a seed is at most 10 digits)
 NUMBER_FIELDS = ("durationSeconds", "seed", "sampleCount", "numberOfVideos", "fps")
 BOOL_FIELDS = ("generateAudio", "enhancePrompt")
 
@@ -76,7 +82,7 @@ class CreateVideoRequest(_Wire):
     images: list[Any] | None = None  # str, or FilePart from multipart
     metadata: WireMetadata | None = None
     seconds: Any = None  # OpenAI: "4" | "8" | "12"
-    size: StrictStr | None = None  # OpenAI: "1280x720", ...
+    size: StrictStr | None = Field(None, max_length=32)  # OpenAI: "1280x720", ...
     input_reference: Any = None  # FilePart, a URL / data URI string, or WireInputReference
 
 
@@ -90,7 +96,12 @@ class RemixRequest(_Wire):
 def _path(key: str) -> list[str]:
     """`metadata[referenceImages][][image]` → ["metadata", "referenceImages", "", "image"]."""
     head = key.split("[", 1)[0]
-    return [head, *_BRACKETS.findall(key[len(head) :])]
+    parts = [head, *_BRACKETS.findall(key[len(head) :])]
+    if len(parts) > MAX_FORM_DEPTH + 1 or key.count("[") > MAX_FORM_DEPTH:
+        raise InvalidArgument(
+            f"Invalid form field name {key[:60]!r}: at most {MAX_FORM_DEPTH} levels of brackets."
+        )
+    return parts
 
 
 def _set(tree: dict[Any, Any], path: list[Any], value: Any) -> None:
@@ -137,6 +148,10 @@ def unflatten_form(items: list[tuple[str, Any]]) -> dict[str, Any]:
                     path.append(index if first else 0)
                     first = False
                 elif part.isdigit() and path:
+                    if not _INDEX.match(part):
+                        raise InvalidArgument(
+                            f"Invalid form field name {key[:60]!r}: an index is at most 9999."
+                        )
                     path.append(int(part))
                 else:
                     path.append(part)
@@ -148,18 +163,30 @@ def _json_field(value: Any, opener: str) -> Any:
     """A field sent as one JSON string (`extra_body={"metadata": json.dumps(...)}`)."""
     if isinstance(value, str) and value.lstrip().startswith(opener):
         try:
-            return json.loads(value)
+            json.loads(value, parse_int=_as_is, parse_float=_as_is, parse_constant=_as_is)
         except json.JSONDecodeError:
-            return value
+            return value  # not JSON: left as text, for the model to judge
+        except (RecursionError, ValueError):
+            pass  # JSON, but too deep or a number too long: `loads` says so
+        return loads(value)
     return value
 
 
-def _coerce(value: Any, kind: str) -> Any:
+def _as_is(text: str) -> str:
+    return text
+
+
+def _coerce(value: Any, kind: str, name: str) -> Any:
     if not isinstance(value, str):
         return value
     text = value.strip()
-    if kind == "number" and _INTEGER.match(text):
-        return int(float(text))
+    match = _INTEGER.match(text) if kind == "number" else None
+    if match:
+        if len(match.group(1)) > MAX_NUMBER_DIGITS:
+            raise InvalidArgument(
+                f"Invalid value at '{name}': a number of at most {MAX_NUMBER_DIGITS} digits."
+            )
+        return int(text.split(".", 1)[0])
     if kind == "bool" and text.lower() in ("true", "false"):
         return text.lower() == "true"
     return value
@@ -180,9 +207,9 @@ def coerce_form_values(body: dict[str, Any]) -> dict[str, Any]:
         metadata = dict(metadata)
         for name in NUMBER_FIELDS:
             if name in metadata:
-                metadata[name] = _coerce(metadata[name], "number")
+                metadata[name] = _coerce(metadata[name], "number", f"metadata.{name}")
         for name in BOOL_FIELDS:
             if name in metadata:
-                metadata[name] = _coerce(metadata[name], "bool")
+                metadata[name] = _coerce(metadata[name], "bool", f"metadata.{name}")
         body["metadata"] = metadata
     return body
