@@ -2,7 +2,9 @@
 
 With no key created the server is open (any key, or none, is accepted and everything belongs
 to one anonymous owner); that is why `cinegen serve` refuses a non-loopback bind in that
-state. Once a key exists, every request needs a valid one and sees only its own operations.
+state, and why, bound beyond loopback, every request is refused while no key exists (the last
+key deleted while it runs closes it rather than opening it), unless `allow_public_bind` says
+an open server is wanted. Once a key exists, every request needs a valid one and sees only its own operations.
 Keys are stored as SHA-256 hashes; the lookups are cached for a couple of seconds so a poll
 costs no extra query, while a key created by `cinegen keys create` works almost at once.
 """
@@ -10,12 +12,15 @@ costs no extra query, while a key created by `cinegen keys create` works almost 
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 import secrets
 import time
+from typing import Any
 
 from fastapi import Request
 
 from cinegen.core.errors import PermissionDenied, Unauthenticated
+from cinegen.settings import Settings
 from cinegen.store.db import Database
 
 _CACHE_SECONDS = 2.0
@@ -44,9 +49,27 @@ def presented_key(request: Request) -> str | None:
     return None
 
 
+def is_loopback_host(host: str) -> bool:
+    """`localhost`, 127.0.0.0/8 or ::1: a bind nobody beyond this machine reaches."""
+    host = host.strip().strip("[]")
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def must_close_when_keyless(settings: Settings) -> bool:
+    """Bound beyond loopback, and the operator did not allow an open server there."""
+    return not settings.allow_public_bind and not is_loopback_host(settings.host)
+
+
 class Authenticator:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, settings: Settings | None = None) -> None:
         self.db = db
+        # None: the app's settings, read from the request (`app.state.runtime.settings`).
+        self.settings = settings
         self._keys_exist: tuple[float, bool] = (0.0, False)
         self._owners: dict[str, tuple[float, str | None]] = {}
 
@@ -61,6 +84,12 @@ class Authenticator:
     def owner(self, request: Request) -> str | None:
         """The key id that owns what this request creates and sees (None when open)."""
         if not self.keys_configured():
+            if self._closed_when_keyless(request):
+                raise PermissionDenied(
+                    "This server listens beyond loopback and has no API key, so it answers "
+                    "no request. Create a key (`cinegen keys create`), or restart it with "
+                    "CINEGEN_ALLOW_PUBLIC_BIND=true to serve anyone."
+                )
             return None
         key = presented_key(request)
         if not key:
@@ -73,6 +102,14 @@ class Authenticator:
         if owner is None:
             raise PermissionDenied("API key not valid. Please pass a valid API key.")
         return owner
+
+    def _closed_when_keyless(self, request: Request) -> bool:
+        settings: Any = self.settings
+        if settings is None:
+            runtime = getattr(request.app.state, "runtime", None)
+            settings = getattr(runtime, "settings", None)
+        # No settings to read the bind from: fail closed.
+        return settings is None or must_close_when_keyless(settings)
 
     def _lookup(self, key_hash: str) -> str | None:
         now = time.monotonic()
