@@ -215,6 +215,13 @@ def test_page_size_that_is_no_int32_is_a_400(client: httpx.Client, size: str) ->
     assert_refused(response, 400, "page_size")
 
 
+@pytest.mark.parametrize("limit", [NINES, "²", "١٢"], ids=["5000_nines", "superscript", "arabic"])
+def test_videos_list_limit_that_is_no_ascii_number_is_a_400(
+    client: httpx.Client, limit: str
+) -> None:
+    assert_refused(client.get(VIDEOS, params={"limit": limit}), 400, "limit")
+
+
 def _form(extra: dict[str, str]) -> dict[str, str]:
     return {"model": MODEL, "prompt": "x", **extra}
 

@@ -225,7 +225,9 @@ async def list_videos(request: Request) -> JSONResponse:
     owner = rt.auth.owner(request)
     params = request.query_params
     limit_text = params.get("limit") or "20"
-    if not limit_text.isdigit() or not 1 <= int(limit_text) <= 100:
+    if not (limit_text.isascii() and limit_text.isdigit() and len(limit_text) <= 3) or not (
+        1 <= int(limit_text) <= 100
+    ):
         raise InvalidArgument(f"Invalid value at 'limit': {limit_text!r} (an integer 1 to 100).")
     order = (params.get("order") or "desc").lower()
     if order not in ("asc", "desc"):
