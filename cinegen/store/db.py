@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections import namedtuple
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -459,26 +459,42 @@ class Database:
         with self._read() as conn:
             return [r.id for r in conn.execute(query)]
 
-    def _expired(self, now: datetime) -> Any:
-        """Running, and its lease ended before `now` (or it has none: a row from before
-        leases, or one claimed by a process that never wrote one)."""
-        return (operations.c.state == State.RUNNING.value) & (
-            operations.c.lease_expires.is_(None) | (operations.c.lease_expires < now)
+    def lease_owners(self) -> list[str]:
+        """The distinct owners of the leases of running operations."""
+        query = (
+            select(operations.c.lease_owner)
+            .where(operations.c.state == State.RUNNING.value, operations.c.lease_owner.isnot(None))
+            .distinct()
         )
+        with self._read() as conn:
+            return [r.lease_owner for r in conn.execute(query)]
 
-    def expired_leases(self, now: datetime) -> list[Operation]:
-        """Running operations whose lease expired by `now`: their worker is gone."""
-        query = select(operations).where(self._expired(now)).order_by(operations.c.create_time)
+    def _expired(self, now: datetime, dead_owners: Sequence[str]) -> Any:
+        """Running, and its lease ended before `now` (or it has none: a row from before
+        leases), or its owner is known to be gone."""
+        ended = operations.c.lease_expires.is_(None) | (operations.c.lease_expires < now)
+        if dead_owners:
+            ended = ended | operations.c.lease_owner.in_(list(dead_owners))
+        return (operations.c.state == State.RUNNING.value) & ended
+
+    def expired_leases(self, now: datetime, dead_owners: Sequence[str] = ()) -> list[Operation]:
+        """Running operations whose worker is gone: lease expired by `now`, or owned by one
+        of `dead_owners`."""
+        query = (
+            select(operations)
+            .where(self._expired(now, list(dead_owners)))
+            .order_by(operations.c.create_time)
+        )
         with self._read() as conn:
             return [_operation_from_row(r) for r in conn.execute(query)]
 
-    def requeue_expired(self, op_id: str, now: datetime) -> bool:
-        """Queue again an operation whose lease expired by `now`; False if its worker renewed
-        the lease meanwhile, or someone else already recovered it."""
+    def requeue_expired(self, op_id: str, now: datetime, dead_owners: Sequence[str] = ()) -> bool:
+        """Queue again an operation whose worker is gone (as `expired_leases`); False if its
+        worker renewed the lease meanwhile, or someone else already recovered it."""
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
-                .where(operations.c.id == op_id, self._expired(now))
+                .where(operations.c.id == op_id, self._expired(now, list(dead_owners)))
                 .values(
                     state=State.QUEUED.value,
                     progress=0.0,
@@ -489,12 +505,14 @@ class Database:
             )
             return result.rowcount == 1
 
-    def fail_expired(self, op_id: str, now: datetime, error_code: int, message: str) -> bool:
-        """Fail an operation whose lease expired by `now`, under the same guard."""
+    def fail_expired(
+        self, op_id: str, now: datetime, dead_owners: Sequence[str], error_code: int, message: str
+    ) -> bool:
+        """Fail an operation whose worker is gone, under the same guard."""
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
-                .where(operations.c.id == op_id, self._expired(now))
+                .where(operations.c.id == op_id, self._expired(now, list(dead_owners)))
                 .values(
                     state=State.FAILED.value,
                     error_code=error_code,

@@ -9,6 +9,8 @@ worker takes queued jobs from the database, not only from its own queue.
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +20,7 @@ import pytest
 
 from cinegen.core.errors import Internal
 from cinegen.core.operation import State
+from cinegen.service import operations
 from tests.helpers import sample_uris, submit, text_request, wait_done
 from tests.jobs.leases import expire_lease, lease_owner, worker_id
 from tests.support.app import InProcessServer, in_process, op_id
@@ -148,6 +151,31 @@ def test_an_expired_lease_is_recovered_by_a_live_worker_without_restart(
     assert len(sample_uris(done)) == 1
     assert other_engine.renders == 1 and engine.renders == 0
     assert app.db.get_operation(op).attempts == 2
+
+
+def test_a_lease_of_an_exited_process_of_this_machine_is_recovered_at_once(
+    tmp_path: Path, app: InProcessServer, client: httpx.Client
+) -> None:
+    """A restart after SIGKILL need not wait for the dead process's leases to expire."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        dead_owner = operations.new_worker_id(child.pid)
+        assert not operations.owner_is_dead(dead_owner)  # still running
+    finally:
+        child.kill()
+        child.wait()
+    assert operations.owner_is_dead(dead_owner)
+    assert not operations.owner_is_dead(worker_id(app))  # this process: alive
+    assert not operations.owner_is_dead("a-worker-elsewhere")  # unknown: wait for expiry
+
+    name = submit(client, text_request("its process was killed a moment ago"))
+    op = op_id(name)
+    assert app.db.claim_operation(op, dead_owner, 3600) is not None
+    other_engine = ScriptedEngine()
+    with in_process(tmp_path / "data", workers=1, engines={"preview": other_engine}, **FAST_POLL):
+        done = wait_done(client, name, timeout=WAIT)
+    assert len(sample_uris(done)) == 1
+    assert other_engine.renders == 1 and app.db.get_operation(op).attempts == 2
 
 
 def test_an_expired_lease_with_no_attempts_left_fails_without_restart(

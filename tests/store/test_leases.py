@@ -63,7 +63,7 @@ def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
     now = utcnow()
     assert [op.id for op in db.expired_leases(now)] == []
     assert db.requeue_expired("op2", now) is False
-    assert db.fail_expired("op2", now, 14, "gone") is False
+    assert db.fail_expired("op2", now, [], 14, "gone") is False
 
     later = now + timedelta(seconds=61)
     assert [op.id for op in db.expired_leases(later)] == ["op2"]
@@ -73,6 +73,17 @@ def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
     assert db.renew_lease("op2", "w1", 60) is False  # the first worker has lost it
     assert db.finish_operation("op2", State.SUCCEEDED, lease_owner="w1") is False
     assert db.lease_of("op2")[0] == "w2"
+
+
+def test_a_live_lease_of_a_dead_owner_is_recovered(tmp_path: Path) -> None:
+    db = _database(tmp_path)
+    _queued(db, "op3")
+    db.claim_operation("op3", "dead", 3600)
+    now = utcnow()
+    assert db.lease_owners() == ["dead"]
+    assert db.requeue_expired("op3", now, ["someone-else"]) is False
+    assert [op.id for op in db.expired_leases(now, ["dead"])] == ["op3"]
+    assert db.requeue_expired("op3", now, ["dead"]) is True
 
 
 def test_a_running_row_from_before_leases_counts_as_expired(tmp_path: Path) -> None:
