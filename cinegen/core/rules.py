@@ -29,6 +29,7 @@ from cinegen.core.request import GenerateRequest, MediaRef, Mode, ReferenceImage
 # ---------------------------------------------------------------------------------------------
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
+MAX_IMAGE_PIXELS = 4 * 3840 * 2160  # 4x a 4k frame: no output uses more (7680x4320)
 MAX_PROMPT_TOKENS = 1024
 MAX_REFERENCE_IMAGES = 3
 MAX_SAMPLE_COUNT = 4

@@ -95,7 +95,7 @@ class InputService:
                 continue
             if len(image.data) > rules.MAX_IMAGE_BYTES:
                 raise rules.image_too_large(len(image.data))
-            decode.decode_image(image.data)
+            decode.check_image(image.data)  # header, size, a reduced decode: never full size
 
     def _check_video(self, req: GenerateRequest, owner: str | None) -> FileRecord | None:
         """An extension input must be a video this server made, 720p, at most 141 s."""
