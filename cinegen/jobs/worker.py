@@ -71,7 +71,7 @@ class _Progress:
         self.op_id = op_id
         self.samples = samples
         self.index = 0
-        self.last_write = time.monotonic()  # the claim took the lease just now
+        self.last_write = 0.0
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
