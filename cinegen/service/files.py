@@ -8,9 +8,11 @@ and the stills of a video are made once and kept beside it.
 from __future__ import annotations
 
 import logging
+import os
 import secrets
+import tempfile
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -103,6 +105,36 @@ class FileService:
                 with self.open_file(file_id, owner) as opened:
                     self.blobs.write(key, make(opened.stream))
             return self.read_blob(key), mime
+
+    def derived_body(
+        self,
+        file_ids: Sequence[str],
+        owner: str | None,
+        name: str,
+        write: Callable[[BinaryIO], None],
+    ) -> tuple[BinaryIO, int]:
+        """A response body made from these files, written once by `write` and kept under
+        `derived/<first file id>/<name>` (deleted with the files), opened to be streamed, and
+        its size. For what never changes, such as a finished operation with its videos inline:
+        concurrent polls share one stored copy instead of holding one each in memory. Every
+        file is checked as a download is, so an expired video still answers 404."""
+        for file_id in file_ids:
+            self.visible_file(file_id, owner)
+        key = f"{_derived_prefix(file_ids[0])}/{name}"
+        with _STILL_LOCKS[hash(key) % len(_STILL_LOCKS)]:
+            if not self.blobs.exists(key):
+                handle, temp = tempfile.mkstemp(prefix="cinegen-body-")
+                path = Path(temp)
+                try:
+                    with os.fdopen(handle, "wb") as out:
+                        write(out)
+                    self.blobs.write(key, path)
+                finally:
+                    path.unlink(missing_ok=True)
+        try:
+            return self.blobs.open(key), self.blobs.size(key)
+        except BlobMissing as exc:  # the files were deleted meanwhile
+            raise NotFound(f"File {file_ids[0]} is no longer stored.") from exc
 
     # write ------------------------------------------------------------------------------
 

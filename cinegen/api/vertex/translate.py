@@ -8,13 +8,16 @@ the envelope is the same, only the rules (`sampleCount` up to 4) and the renderi
 from __future__ import annotations
 
 import base64
+import json
 import re
+import secrets
 from collections.abc import Callable
-from typing import Any
+from contextlib import closing
+from typing import Any, BinaryIO
 
 from cinegen.api.lro import render_lro, timestamp
 from cinegen.core.errors import InvalidArgument
-from cinegen.core.operation import Operation, Sample
+from cinegen.core.operation import Operation, Sample, State
 from cinegen.store.gcs import sample_uri
 
 RESPONSE_TYPE = "type.googleapis.com/cloud.ai.large_models.vision.GenerateVideoResponse"
@@ -85,10 +88,18 @@ def render_metadata(op: Operation) -> dict[str, Any]:
 
 
 VideoBytes = Callable[[Sample], bytes]
+VideoStream = Callable[[Sample], BinaryIO]
+Inline = Callable[[Sample], str]
+
+_BASE64_CHUNK = 3 * (1 << 18)  # a multiple of 3: the chunks' base64 concatenate to the whole's
 
 
 def render_videos(op: Operation, video_bytes: VideoBytes) -> list[dict[str, Any]]:
     """`gcsUri` when the request named a `storageUri`, else the MP4 inline as base64."""
+    return _videos(op, lambda sample: base64.b64encode(video_bytes(sample)).decode())
+
+
+def _videos(op: Operation, inline: Inline) -> list[dict[str, Any]]:
     storage_uri = op.request.get("storage_uri")
     videos = []
     for index, sample in enumerate(op.samples):
@@ -97,14 +108,49 @@ def render_videos(op: Operation, video_bytes: VideoBytes) -> list[dict[str, Any]
                 {"gcsUri": sample_uri(storage_uri, op.id, index), "mimeType": sample.mime_type}
             )
         else:
-            data = base64.b64encode(video_bytes(sample)).decode()
-            videos.append({"bytesBase64Encoded": data, "mimeType": sample.mime_type})
+            videos.append({"bytesBase64Encoded": inline(sample), "mimeType": sample.mime_type})
     return videos
+
+
+def has_inline_videos(op: Operation) -> bool:
+    """A succeeded operation whose poll carries its MP4s as base64 (no `storageUri`)."""
+    return op.state == State.SUCCEEDED and bool(op.samples) and not op.request.get("storage_uri")
 
 
 def render_operation(op: Operation, video_bytes: VideoBytes) -> dict[str, Any]:
     """The body of a create-poll: running, done with `response`, or done with `error`."""
+    return _render(op, lambda sample: base64.b64encode(video_bytes(sample)).decode())
 
+
+def write_operation(op: Operation, open_video: VideoStream, out: BinaryIO) -> None:
+    """`render_operation`'s body as the JSON bytes a JSONResponse sends, written to `out` with
+    each MP4 base64-encoded from its stream a chunk at a time: memory stays at one chunk
+    however large the videos are (a 4k lossless sample is ~80 MB of base64)."""
+    marker = f"@@cinegen-video-{secrets.token_hex(8)}-"
+    samples: list[Sample] = []
+
+    def placeholder(sample: Sample) -> str:
+        samples.append(sample)
+        return f"{marker}{len(samples) - 1}@@"
+
+    text = json.dumps(
+        _render(op, placeholder),
+        ensure_ascii=False,
+        allow_nan=False,
+        indent=None,
+        separators=(",", ":"),
+    )
+    parts = re.split(re.escape(marker) + r"(\d+)@@", text)
+    for position, part in enumerate(parts):
+        if position % 2 == 0:
+            out.write(part.encode("utf-8"))
+            continue
+        with closing(open_video(samples[int(part)])) as stream:
+            while chunk := stream.read(_BASE64_CHUNK):
+                out.write(base64.b64encode(chunk))
+
+
+def _render(op: Operation, inline: Inline) -> dict[str, Any]:
     def response() -> dict[str, Any]:
         body: dict[str, Any] = {
             "@type": RESPONSE_TYPE,
@@ -113,7 +159,7 @@ def render_operation(op: Operation, video_bytes: VideoBytes) -> dict[str, Any]:
         if op.rai_filtered_count:
             body["raiMediaFilteredReasons"] = list(op.rai_filtered_reasons)
         if op.samples:
-            body["videos"] = render_videos(op, video_bytes)
+            body["videos"] = _videos(op, inline)
         return body
 
     return render_lro(op, name=operation_name(op), metadata=render_metadata(op), response=response)
