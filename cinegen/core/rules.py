@@ -11,7 +11,9 @@ Choices where the spec leaves the words or the order open are marked "Choice:".
 
 from __future__ import annotations
 
+import json
 import re
+import unicodedata
 from dataclasses import replace
 
 from cinegen.core.catalog import (
@@ -31,6 +33,28 @@ from cinegen.core.request import GenerateRequest, MediaRef, Mode, ReferenceImage
 MAX_IMAGE_BYTES = 20 * 1024 * 1024
 MAX_IMAGE_PIXELS = 4 * 3840 * 2160  # 4x a 4k frame: no output uses more (7680x4320)
 MAX_PROMPT_TOKENS = 1024
+# Choice: a limit in characters as well as in tokens. The token count is an estimate a text
+# can fool (1 MB of `a` is one word, 1 MB of `!` none) and an engine's cost grows with the
+# text, not with the estimate. Real tokenizers average about 4 characters of English per
+# token, so a prompt within 1024 tokens is about 4 000 characters (and 1 024 CJK characters);
+# 8 characters per token leaves room for long words, spaces and punctuation, so no prompt
+# within the token limit that Veo accepts is refused for its characters.
+MAX_PROMPT_CHARACTERS = 8 * MAX_PROMPT_TOKENS
+# Choice: URIs (storageUri, gcsUri, webhook uris): a GCS bucket name is at most 222
+# characters and an object name 1024 bytes; 2048 covers both and any sane https URL.
+MAX_URI_CHARACTERS = 2048
+MAX_MIME_TYPE_CHARACTERS = 255  # RFC 6838: type and subtype at most 127 characters each
+MAX_ENUM_CHARACTERS = 64  # resolution, aspectRatio, resizeMode, ...: far above any valid value
+# Google Cloud's label rules (e.g. Vertex AI `labels`): at most 64 labels; keys 1-63
+# characters, lower-case letters (international ones too), digits, `_` and `-`, beginning with
+# a lower-case or international letter; values 0-63 characters of the same set.
+MAX_LABELS = 64
+MAX_LABEL_CHARACTERS = 63
+LABEL_KEY_PATTERN = r"[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}"
+LABEL_VALUE_PATTERN = r"[\p{Ll}\p{Lo}\p{N}_-]{0,63}"
+# Choice: webhookConfig, whose limits Google does not document (spec/gemini-webhooks.md §5.1).
+MAX_WEBHOOK_URIS = 5
+MAX_USER_METADATA_BYTES = 16 * 1024
 MAX_REFERENCE_IMAGES = 3
 MAX_SAMPLE_COUNT = 4
 SEED_MAX = 4294967295
@@ -139,6 +163,55 @@ def prompt_too_long(tokens: int) -> RuleError:
     return RuleError(
         f"The prompt is too long (about {tokens} tokens). "
         f"Please provide a prompt of at most {MAX_PROMPT_TOKENS} tokens."
+    )
+
+
+def prompt_too_many_characters(length: int) -> RuleError:
+    return RuleError(
+        f"The prompt is too long ({length} characters). "
+        f"Please provide a prompt of at most {MAX_PROMPT_CHARACTERS} characters."
+    )
+
+
+def value_too_long(field: str, length: int, limit: int, unit: str = "characters") -> RuleError:
+    """A free-form string (or list) over its limit; the value itself is never echoed."""
+    return RuleError(
+        f"The value for `{field}` is too long ({length} {unit}). "
+        f"Please provide at most {limit} {unit}."
+    )
+
+
+def negative_prompt_too_long(tokens: int) -> RuleError:
+    return RuleError(
+        f"The value for `negativePrompt` is too long (about {tokens} tokens). "
+        f"Please provide at most {MAX_PROMPT_TOKENS} tokens."
+    )
+
+
+def too_many_labels(count: int) -> RuleError:
+    return RuleError(
+        f"The request has {count} labels. "
+        f"No more than {MAX_LABELS} labels can be associated with a given resource."
+    )
+
+
+def _shown(value: str) -> str:
+    return value if len(value) <= MAX_LABEL_CHARACTERS else value[:MAX_LABEL_CHARACTERS] + "…"
+
+
+def invalid_label_key(key: str) -> RuleError:
+    return RuleError(
+        f"Invalid label key `{_shown(key)}`. Label keys must be between 1 and "
+        f"{MAX_LABEL_CHARACTERS} characters long and must conform to the regular expression: "
+        f"{LABEL_KEY_PATTERN}."
+    )
+
+
+def invalid_label_value(key: str, value: str) -> RuleError:
+    return RuleError(
+        f"Invalid value for label `{_shown(key)}`. Label values must be between 0 and "
+        f"{MAX_LABEL_CHARACTERS} characters long and must conform to the regular expression: "
+        f"{LABEL_VALUE_PATTERN}."
     )
 
 
@@ -287,9 +360,81 @@ def _check_prompt(prompt: str | None, mode: Mode) -> None:
         if mode is Mode.TEXT:
             raise prompt_required()
         return
+    if len(prompt) > MAX_PROMPT_CHARACTERS:
+        raise prompt_too_many_characters(len(prompt))
     tokens = count_tokens(prompt)
     if tokens > MAX_PROMPT_TOKENS:
         raise prompt_too_long(tokens)
+
+
+def _check_length(field: str, value: str | None, limit: int) -> None:
+    if value is not None and len(value) > limit:
+        raise value_too_long(field, len(value), limit)
+
+
+def _check_negative_prompt(value: str | None) -> None:
+    if value is None:
+        return
+    _check_length("negativePrompt", value, MAX_PROMPT_CHARACTERS)
+    tokens = count_tokens(value)
+    if tokens > MAX_PROMPT_TOKENS:
+        raise negative_prompt_too_long(tokens)
+
+
+def _label_char(char: str) -> bool:
+    return char in "_-" or unicodedata.category(char) in ("Ll", "Lo", "Nd", "Nl", "No")
+
+
+def _check_labels(labels: dict[str, str]) -> None:
+    """Google Cloud's label rules: at most 64; keys and values of at most 63 characters."""
+    if len(labels) > MAX_LABELS:
+        raise too_many_labels(len(labels))
+    for key, value in labels.items():
+        if (
+            not isinstance(key, str)
+            or not 1 <= len(key) <= MAX_LABEL_CHARACTERS
+            or unicodedata.category(key[0]) not in ("Ll", "Lo")
+            or not all(_label_char(c) for c in key)
+        ):
+            raise invalid_label_key(str(key))
+        if (
+            not isinstance(value, str)
+            or len(value) > MAX_LABEL_CHARACTERS
+            or not all(_label_char(c) for c in value)
+        ):
+            raise invalid_label_value(key, str(value))
+
+
+def _check_free_strings(req: GenerateRequest) -> None:
+    """Every other string a request carries, bounded in characters before it is stored."""
+    _check_negative_prompt(req.negative_prompt)
+    _check_length("storageUri", req.storage_uri, MAX_URI_CHARACTERS)
+    for field, value in (
+        ("aspectRatio", req.aspect_ratio),
+        ("resolution", req.resolution),
+        ("personGeneration", req.person_generation),
+        ("compressionQuality", req.compression_quality),
+        ("resizeMode", req.resize_mode),
+    ):
+        _check_length(field, value, MAX_ENUM_CHARACTERS)
+    for name, media in req.media().items():
+        _check_length(f"{name}.gcsUri", media.gcs_uri, MAX_URI_CHARACTERS)
+        _check_length(f"{name}.mimeType", media.mime_type, MAX_MIME_TYPE_CHARACTERS)
+    for ref in req.reference_images:
+        _check_length("referenceType", ref.reference_type, MAX_ENUM_CHARACTERS)
+    _check_labels(req.labels)
+    if req.webhook is not None:
+        uris = req.webhook.uris
+        if len(uris) > MAX_WEBHOOK_URIS:
+            raise value_too_long("webhookConfig.uris", len(uris), MAX_WEBHOOK_URIS, "uris")
+        for uri in uris:
+            _check_length("webhookConfig.uris", uri, MAX_URI_CHARACTERS)
+        metadata = json.dumps(req.webhook.user_metadata, ensure_ascii=False)
+        size = len(metadata.encode("utf-8", "surrogatepass"))
+        if size > MAX_USER_METADATA_BYTES:
+            raise value_too_long(
+                "webhookConfig.userMetadata", size, MAX_USER_METADATA_BYTES, "bytes"
+            )
 
 
 def _check_aspect_ratio(value: str | None) -> str:
@@ -436,13 +581,15 @@ def check(
 ) -> GenerateRequest:
     """Validate `req` against its model's row; return a copy with every default filled in.
 
-    Raises `RuleError` with Veo's words. Order: model, media, prompt, inputs, then the
+    Raises `RuleError` with Veo's words. Order: model, media, prompt, the lengths of every
+    other string (negativePrompt, uris, labels: Google Cloud's rules), inputs, then the
     parameters one by one, then the rules between fields.
     """
     info = resolve_model(req.model, api_version, catalog)
     _check_media(req)
     prompt = _normalise_prompt(req.prompt)
     _check_prompt(prompt, req.mode)
+    _check_free_strings(req)
     references = _check_inputs(info, req)
     aspect = _check_aspect_ratio(req.aspect_ratio)
     resolution = _check_resolution(info, req.resolution)
