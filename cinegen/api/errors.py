@@ -12,6 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from cinegen.core.errors import STATUS_BY_HTTP, CinegenError
 
@@ -30,12 +31,39 @@ async def _cinegen_error(_request: Request, exc: Exception) -> JSONResponse:
     return envelope(exc.code, exc.message, exc.status)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(request: Request) -> list[str]:
+    """Every method some route answers on this path. Starlette's own 405 names only the
+    methods of the first route whose path matched, so a path served by a GET and a DELETE
+    route would list one; here the app's routes are asked once per method."""
+    base = {
+        "type": "http",
+        "path": request.scope["path"],
+        "root_path": request.scope.get("root_path", ""),
+        "query_string": request.scope.get("query_string", b""),
+        "headers": request.scope.get("headers", []),
+    }
+    allowed = []
+    for method in _METHODS:
+        scope = {**base, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
     if exc.status_code == 404:
         return envelope(404, "Method not found.")
     if exc.status_code == 405:
-        return envelope(405, "Method not allowed for this resource.")
+        response = envelope(405, f"Method {request.method} not allowed for this resource.")
+        allow = allowed_methods(request) or [
+            m.strip() for m in (exc.headers or {}).get("Allow", "").split(",") if m.strip()
+        ]
+        response.headers["allow"] = ", ".join(allow)
+        return response
     return envelope(exc.status_code, str(exc.detail))
 
 

@@ -2,7 +2,9 @@
 
 The blob store gives a seekable stream rather than a path, so this does what starlette's
 FileResponse does for a path: one `bytes=` range is answered 206 with `Content-Range`, a range
-past the end 416, anything else (no range, several ranges) the whole file with 200.
+past the end 416 (in the Google envelope, with `Content-Range: bytes */size`), anything else
+(no range, several ranges, a malformed one) the whole file with 200. A HEAD request gets the
+same status and headers with no body.
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from cinegen.service.files import OpenedFile
 
 CHUNK_BYTES = 1 << 20
 _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+# A position past any file: longer numbers are read as this rather than parsed (Python refuses
+# to parse an int of over 4 300 digits, and a 5 000-digit Range once answered 500).
+_HUGE = 1 << 62
 
 
 def _chunks(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
@@ -34,6 +39,20 @@ def _chunks(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
         stream.close()
 
 
+def _position(digits: str) -> int:
+    return int(digits) if len(digits) <= 18 else _HUGE
+
+
+def without_body(response: Response) -> Response:
+    """The answer to a HEAD: `response`'s status and headers (Content-Length included), no
+    body; a streamed body is closed unread."""
+    if isinstance(response, StreamingResponse):
+        close = getattr(response.body_iterator, "close", None)
+        if close is not None:
+            close()
+    return Response(status_code=response.status_code, headers=dict(response.headers))
+
+
 class Unsatisfiable(Exception):
     """The range starts past the end of the file (HTTP 416)."""
 
@@ -47,14 +66,14 @@ def byte_range(header: str | None, size: int) -> tuple[int, int] | None:
     if not first and not last:
         return None
     if not first:  # the last N bytes
-        count = int(last)
+        count = _position(last)
         if not count or not size:
             raise Unsatisfiable()
         return max(size - count, 0), size - 1
-    start = int(first)
+    start = _position(first)
     if start >= size:
         raise Unsatisfiable()
-    end = min(int(last), size - 1) if last else size - 1
+    end = min(_position(last), size - 1) if last else size - 1
     return (start, end) if end >= start else None
 
 
@@ -73,18 +92,17 @@ def file_response(
         opened.stream.close()
         response = envelope(416, f"Requested range not satisfiable (the file has {size} bytes).")
         response.headers["content-range"] = f"bytes */{size}"
-        return response
-    if wanted is None:
-        headers["content-length"] = str(size)
-        return StreamingResponse(
-            _chunks(opened.stream, 0, size), media_type=media_type, headers=headers
-        )
-    first, last = wanted
-    headers["content-range"] = f"bytes {first}-{last}/{size}"
+        return without_body(response) if request.method == "HEAD" else response
+    status, first, last = (200, 0, size - 1) if wanted is None else (206, *wanted)
+    if wanted is not None:
+        headers["content-range"] = f"bytes {first}-{last}/{size}"
     headers["content-length"] = str(last - first + 1)
+    if request.method == "HEAD":
+        opened.stream.close()
+        return Response(status_code=status, media_type=media_type, headers=headers)
     return StreamingResponse(
         _chunks(opened.stream, first, last - first + 1),
-        status_code=206,
+        status_code=status,
         media_type=media_type,
         headers=headers,
     )

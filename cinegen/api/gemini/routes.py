@@ -15,7 +15,7 @@ from starlette.concurrency import run_in_threadpool
 
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.runtime import Runtime, runtime
-from cinegen.api.streaming import file_response
+from cinegen.api.streaming import file_response, without_body
 from cinegen.core import rules
 from cinegen.core.catalog import ModelInfo
 from cinegen.core.errors import InvalidArgument, NotFound
@@ -161,10 +161,12 @@ async def delete_operation(version: str, op_id: str, request: Request) -> JSONRe
 
 
 @router.get("/{version}/files/{rest:path}")
+@router.head("/{version}/files/{rest:path}")
 async def get_file(version: str, rest: str, request: Request) -> Any:
     """`files/{id}:download?alt=media` streams the MP4 (Range supported); `files/{id}` is its
-    metadata. Also serves the path the SDKs build from an `http://` uri
-    (`files/http://host/v1beta/files/{id}:download`), so plain-http local use works."""
+    metadata; HEAD answers either with the headers alone. Also serves the path the SDKs build
+    from an `http://` uri (`files/http://host/v1beta/files/{id}:download`), so plain-http
+    local use works."""
     rt = runtime(request)
     _version(version)
     owner = rt.auth.owner(request)
@@ -180,7 +182,7 @@ async def get_file(version: str, rest: str, request: Request) -> Any:
             request, opened, media_type=opened.record.mime_type, filename=f"{file_id}.mp4"
         )
     record = rt.service.files.visible_file(file_id, owner)
-    return JSONResponse(
+    metadata = JSONResponse(
         {
             "name": f"files/{record.id}",
             "mimeType": record.mime_type,
@@ -191,6 +193,7 @@ async def get_file(version: str, rest: str, request: Request) -> Any:
             "uri": video_uri_builder(request, rt, version)(record.id),
         }
     )
+    return without_body(metadata) if request.method == "HEAD" else metadata
 
 
 # models -----------------------------------------------------------------------------------
