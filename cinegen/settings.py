@@ -24,6 +24,11 @@ class Settings(BaseSettings):
     workers: int = 1  # in-process generation threads; 0 serves the API only
     retention_hours: float = 48.0  # Veo keeps videos two days
     sweep_interval_seconds: float = 600.0
+    # Free space (bytes) under which new jobs are refused with 503 UNAVAILABLE; 0: no check.
+    min_free_bytes: int = 512 * 1024 * 1024
+    # Start-up sweep: `cinegen-*` scratch in the system temp dir untouched this long (seconds)
+    # was left by a killed worker and is deleted (a live job's scratch is newer).
+    scratch_max_age_seconds: float = 6 * 3600.0
     restricted_region: bool = False  # EU/UK/CH/MENA personGeneration rules
     max_request_bytes: int = 160 * 1024 * 1024
     max_attempts: int = 2  # runs of one operation before an interrupted job is failed
@@ -46,12 +51,17 @@ class Settings(BaseSettings):
     # although private/loopback (tests, trusted deployments); nothing else is lifted
     fetch_allow_hosts: str = ""
     fetch_timeout_seconds: float = 10.0  # connect + read budget of one image URL
+    fetch_workers: int = 8  # image URLs fetched at once, on threads of their own
+    fetch_queue: int = 8  # fetches waiting for one of those; past it a create is a 503
     videos_poll_after_ms: int = 2000  # `openai-poll-after-ms` sent on /v1/videos
     # Google Cloud Storage (Vertex `gcsUri` inputs, `storageUri` outputs): an endpoint such as
     # an emulator (anonymous credentials), or real GCS with Application Default Credentials.
     gcs_endpoint: str | None = None  # e.g. http://127.0.0.1:4443 (fake-gcs-server)
     gcs_project: str | None = None
     gcs_use_default_credentials: bool = False
+    # Per-key limits (issue 31): queued + running operations one API key (or, with no keys,
+    # the anonymous caller) may have; a submit beyond it is a 429 RESOURCE_EXHAUSTED. 0: none.
+    max_queued_per_key: int = 32
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -23,7 +23,13 @@ from typing import Any, Protocol
 
 from cinegen.core import rules
 from cinegen.core.catalog import Catalog
-from cinegen.core.errors import CinegenError, InvalidArgument, NotFound, RpcCode
+from cinegen.core.errors import (
+    CinegenError,
+    InvalidArgument,
+    NotFound,
+    ResourceExhausted,
+    RpcCode,
+)
 from cinegen.core.operation import Operation, Sample, State
 from cinegen.core.request import GenerateRequest
 from cinegen.service.codec import request_from_json, request_to_json
@@ -89,6 +95,7 @@ class OperationService:
             restricted_region=self.settings.restricted_region,
             catalog=self.catalog,
         )
+        self._check_queue_cap(owner)
         req, extension_file = self.inputs.check(req, owner)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
         now = utcnow()
@@ -111,6 +118,20 @@ class OperationService:
             self.files.touch(extension_file)
         self.jobs.submit(op.id)
         return op
+
+    def _check_queue_cap(self, owner: str | None) -> None:
+        """At most `max_queued_per_key` unfinished operations per key, checked before the
+        inputs are read. Choice: two submits racing at the cap may both pass (one over)."""
+        cap = self.settings.max_queued_per_key
+        if cap <= 0:
+            return
+        unfinished = self.db.count_unfinished(owner)
+        if unfinished >= cap:
+            raise ResourceExhausted(
+                f"Resource has been exhausted: this API key has {unfinished} operations queued "
+                f"or running, and at most {cap} are allowed at once. Wait for one to finish, "
+                "or cancel one, and try again."
+            )
 
     def remix(
         self,

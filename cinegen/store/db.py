@@ -33,6 +33,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     select,
     update,
 )
@@ -371,6 +372,15 @@ class Database:
         with self._read() as conn:
             row = conn.execute(query).first()
         return row.id if row is not None else None
+
+    def count_unfinished(self, owner: str | None) -> int:
+        """How many of `owner`'s operations are queued or running (None: the anonymous owner)."""
+        query = select(func.count()).where(
+            operations.c.owner.is_(None) if owner is None else operations.c.owner == owner,
+            operations.c.state.in_((State.QUEUED.value, State.RUNNING.value)),
+        )
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
 
     def renew_lease(self, op_id: str, owner: str, lease_seconds: float, **values: Any) -> bool:
         """Extend `owner`'s lease on a running operation, writing `values` (progress) with
