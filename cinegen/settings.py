@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     # Per-key limits (issue 31): queued + running operations one API key (or, with no keys,
     # the anonymous caller) may have; a submit beyond it is a 429 RESOURCE_EXHAUSTED. 0: none.
     max_queued_per_key: int = 32
+    # A job running longer than this (from when a worker took it; its time in the queue does
+    # not count) fails with DEADLINE_EXCEEDED at the engine's next progress report. 0: none.
+    job_timeout_seconds: float = 3600.0
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -142,6 +142,13 @@ class Cancelled(CinegenError):
         super().__init__(message)
 
 
+class DeadlineExceeded(CinegenError):
+    """A job ran past its time limit (CINEGEN_JOB_TIMEOUT_SECONDS) and was stopped."""
+
+    http_code = 504
+    status_word = "DEADLINE_EXCEEDED"
+
+
 class MediaError(InvalidArgument):
     """An image or video the caller sent cannot be decoded or is not usable."""
 

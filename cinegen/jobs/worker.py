@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from cinegen.core import catalog
-from cinegen.core.errors import Cancelled, CinegenError, Internal
+from cinegen.core.errors import Cancelled, CinegenError, DeadlineExceeded, Internal
 from cinegen.core.operation import Operation, Sample
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
 from cinegen.engines.base import Engine, InputVideo, RenderSpec
@@ -64,7 +64,8 @@ class LeaseLost(Cancelled):
 
 class _Progress:
     """Maps an engine's per-sample fraction to the operation's percent, throttled; every
-    write renews the lease."""
+    write renews the lease. A job past its time limit (`job_timeout_seconds`, counted from
+    when this worker took it) is stopped at the engine's next report: DEADLINE_EXCEEDED."""
 
     def __init__(self, service: OperationService, op_id: str, samples: int) -> None:
         self.service = service
@@ -72,9 +73,17 @@ class _Progress:
         self.samples = samples
         self.index = 0
         self.last_write = 0.0
+        self.timeout = service.settings.job_timeout_seconds
+        self.deadline = time.monotonic() + self.timeout if self.timeout > 0 else None
 
     def __call__(self, fraction: float) -> None:
         now = time.monotonic()
+        if self.deadline is not None and now > self.deadline:
+            raise DeadlineExceeded(
+                f"The video took longer than this server's limit of {self.timeout:g} seconds "
+                "per job (CINEGEN_JOB_TIMEOUT_SECONDS) and was stopped. Ask for fewer "
+                "seconds, a lower resolution or fewer samples, or try again later."
+            )
         if now - self.last_write < _PROGRESS_WRITE_INTERVAL:
             return
         self.last_write = now

@@ -47,3 +47,39 @@ def test_a_cap_of_zero_means_no_cap(tmp_path: Path) -> None:
     with in_process(tmp_path / "data", workers=0, max_queued_per_key=0) as app, app.client() as c:
         for i in range(3):
             assert create(c, text_request(f"uncapped {i}")).status_code == 200
+
+
+def test_a_job_past_its_timeout_fails_deadline_exceeded(tmp_path: Path) -> None:
+    # A timeout already past at the first progress report: no clock is read by the test.
+    engine = ScriptedEngine(steps=1000)
+    with (
+        in_process(
+            tmp_path / "data", workers=0, engines={"preview": engine}, job_timeout_seconds=1e-9
+        ) as app,
+        app.client() as client,
+    ):
+        name = create(client, text_request("too slow")).json()["name"]
+        app.run(op_id(name))
+        op = operation(client, name)
+    assert engine.renders == 1 and engine.reported == 0  # stopped at its first report
+    assert op["done"] is True and "response" not in op
+    assert op["error"] == {
+        "code": 4,  # DEADLINE_EXCEEDED
+        "message": (
+            "The video took longer than this server's limit of 1e-09 seconds per job "
+            "(CINEGEN_JOB_TIMEOUT_SECONDS) and was stopped. Ask for fewer seconds, a lower "
+            "resolution or fewer samples, or try again later."
+        ),
+    }
+    assert not list(app.settings.resolved_blob_dir.rglob("*.mp4"))
+
+
+def test_a_job_within_its_timeout_succeeds(tmp_path: Path) -> None:
+    engine = ScriptedEngine()
+    with (
+        in_process(tmp_path / "data", workers=0, engines={"preview": engine}) as app,
+        app.client() as client,
+    ):
+        name = create(client, text_request("in time")).json()["name"]
+        app.run(op_id(name))
+        assert "response" in operation(client, name)
