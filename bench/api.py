@@ -162,7 +162,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data:
-        server = ServerProcess(Path(data), env_extra={"CINEGEN_WORKERS": "0"})
+        # No workers and no cap on queued jobs: the creates of the burst all stay queued.
+        env = {"CINEGEN_WORKERS": "0", "CINEGEN_MAX_QUEUED_PER_KEY": "0"}
+        server = ServerProcess(Path(data), env_extra=env)
         server.start()
         try:
             create_url = f"{server.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
