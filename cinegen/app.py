@@ -6,6 +6,7 @@ import logging
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 
@@ -23,7 +24,7 @@ from cinegen.service.files import FileService
 from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
 from cinegen.settings import Settings
-from cinegen.store.blobs import LocalBlobStore
+from cinegen.store.blobs import LocalBlobStore, private_dir, private_file
 from cinegen.store.db import Database
 from cinegen.store.gcs import gcs_store_from_settings
 from cinegen.web.routes import router as web_router
@@ -31,7 +32,20 @@ from cinegen.web.routes import router as web_router
 log = logging.getLogger("cinegen")
 
 
+def _sqlite_file(url: str) -> Path | None:
+    """The database file of a `sqlite:///` URL; None for another database or `:memory:`."""
+    if not url.startswith("sqlite:///"):
+        return None
+    name = url.removeprefix("sqlite:///").split("?", 1)[0]
+    return Path(name) if name and name != ":memory:" else None
+
+
 def build_runtime(settings: Settings) -> Runtime:
+    # What the server keeps is its user's alone: the data dir 0700, the SQLite file 0600
+    # (made before SQLite opens it; its journal files take its mode).
+    private_dir(settings.data_dir)
+    if (db_file := _sqlite_file(settings.resolved_database_url)) is not None:
+        private_file(db_file)
     db = Database(settings.resolved_database_url)
     db.migrate()
     files = FileService(db, LocalBlobStore(settings.resolved_blob_dir), settings)
@@ -72,6 +86,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = threading.Event()
         rt.service.files.sweep_expired()
+        try:  # what killed processes left: scratch dirs, partial writes, orphan inputs
+            rt.service.files.sweep_orphans()
+        except Exception:
+            log.exception("start-up sweep of orphaned files failed")
         rt.queue.start(rt.jobs)
         sweeper = threading.Thread(target=_sweeper, args=(rt, stop), daemon=True)
         sweeper.start()

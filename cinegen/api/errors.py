@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from cinegen.core.errors import STATUS_BY_HTTP, CinegenError
+from cinegen.store.blobs import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
 
 log = logging.getLogger("cinegen.api")
 
@@ -28,7 +29,15 @@ def envelope(code: int, message: str, status: str | None = None) -> JSONResponse
 
 async def _cinegen_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CinegenError)
+    if exc.code >= 500 and not isinstance(exc, StorageFull) and is_storage_full(exc):
+        return _storage_full()
     return envelope(exc.code, exc.message, exc.status)
+
+
+def _storage_full() -> JSONResponse:
+    """A full disk (a blob write, or the database's own) is 503 UNAVAILABLE, never a 500:
+    it passes once space is freed, and deleting still works meanwhile."""
+    return envelope(503, STORAGE_FULL_MESSAGE, "UNAVAILABLE")
 
 
 _METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
@@ -75,6 +84,9 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    if is_storage_full(exc):
+        log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
+        return _storage_full()
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope(500, "Internal error encountered.")
 

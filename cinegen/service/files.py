@@ -10,8 +10,10 @@ from __future__ import annotations
 import logging
 import os
 import secrets
+import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,10 +23,17 @@ from typing import BinaryIO
 from cinegen.core.errors import InvalidArgument, NotFound
 from cinegen.media.stills import STILLS
 from cinegen.settings import Settings
-from cinegen.store.blobs import BlobMissing, BlobStore, read_blob
+from cinegen.store.blobs import BlobMissing, BlobStore, StorageFull, read_blob
 from cinegen.store.db import Database, FileRecord, utcnow
 
 log = logging.getLogger("cinegen.service")
+
+# Scratch names of this package in the system temp dir (jobs/worker.py, service/inputs.py,
+# `derived_body` here): `cinegen-<random>`, `cinegen-check-...`, `cinegen-body-...`.
+SCRATCH_PREFIX = "cinegen-"
+# A partial blob write or an `inputs/<op>/` folder with no operation is orphaned once it is
+# older than any write or submit takes (a submit persists inputs, then inserts the row).
+ORPHAN_AGE_SECONDS = 3600.0
 
 _STILL_LOCKS = [threading.Lock() for _ in range(32)]
 
@@ -161,10 +170,14 @@ class FileService:
         return record
 
     def discard(self, records: Iterable[FileRecord]) -> None:
-        """Delete files and what was derived from them; their rows stay to answer 404."""
+        """Delete files and what was derived from them; their rows stay to answer 404.
+        Every blob goes before any row is written: on a full disk, where a database write
+        may fail too, the space is freed first and the next try finds room."""
+        records = list(records)
         for record in records:
             self.blobs.delete(record.blob_key)
             self.blobs.delete_prefix(_derived_prefix(record.id))
+        for record in records:
             self.db.mark_file_deleted(record.id)
 
     def discard_operation(self, op_id: str) -> None:
@@ -174,6 +187,29 @@ class FileService:
         """When a sample's file expires, or None once it is gone."""
         record = self.db.get_file(file_id)
         return record.expire_time if record is not None and not record.deleted else None
+
+    # space ------------------------------------------------------------------------------
+
+    def free_bytes(self) -> int | None:
+        """The least free space of the blob store and the data directory (SQLite's file)."""
+        free = [value] if (value := self.blobs.free_bytes()) is not None else []
+        data_dir = self.settings.data_dir
+        if data_dir.exists():
+            free.append(shutil.disk_usage(data_dir).free)
+        return min(free) if free else None
+
+    def check_free_space(self) -> None:
+        """Refuse new work (StorageFull, 503) while free space is under `min_free_bytes`."""
+        minimum = self.settings.min_free_bytes
+        if minimum <= 0:
+            return
+        free = self.free_bytes()
+        if free is not None and free < minimum:
+            raise StorageFull(
+                f"The server's storage is full: {free // (1 << 20)} MiB free, under the "
+                f"{minimum // (1 << 20)} MiB needed to take new videos. Delete operations or "
+                "videos you no longer need, or try again later."
+            )
 
     # retention --------------------------------------------------------------------------
 
@@ -192,6 +228,60 @@ class FileService:
             log.info("retention: deleted %d expired file(s)", len(expired))
         return len(expired)
 
+    def sweep_orphans(self, *, temp_dir: Path | None = None) -> int:
+        """At start-up, delete what killed processes left behind: scratch directories and
+        files named `cinegen-*` in the system temp dir (ours, untouched for
+        `scratch_max_age_seconds`), partial blob writes (`*.part`) and `inputs/<op>/` folders
+        whose operation no longer exists (both untouched for an hour, so that a write or a
+        submit in flight in another process on the same data dir is left alone)."""
+        scratch = _sweep_scratch(
+            Path(temp_dir or tempfile.gettempdir()), self.settings.scratch_max_age_seconds
+        )
+        partial = self.blobs.sweep_partial(older_than=ORPHAN_AGE_SECONDS)
+        inputs = 0
+        for name in self.blobs.children("inputs", older_than=ORPHAN_AGE_SECONDS):
+            if is_valid_id(name) and self.db.get_operation(name) is None:
+                self.blobs.delete_prefix(f"inputs/{name}")
+                inputs += 1
+        if scratch or partial or inputs:
+            log.info(
+                "start-up sweep: deleted %d scratch dir(s), %d partial write(s), "
+                "%d orphan input folder(s)",
+                scratch,
+                partial,
+                inputs,
+            )
+        return scratch + partial + inputs
+
 
 def _derived_prefix(file_id: str) -> str:
     return f"derived/{file_id}"
+
+
+def _sweep_scratch(temp_dir: Path, max_age: float) -> int:
+    """Delete this user's `cinegen-*` entries in `temp_dir` untouched for `max_age` seconds
+    (a directory counts as touched when anything directly in it is)."""
+    cutoff = time.time() - max_age
+    swept = 0
+    try:
+        entries = list(temp_dir.glob(f"{SCRATCH_PREFIX}*"))
+    except OSError:
+        return 0
+    for entry in entries:
+        try:
+            info = entry.lstat()
+            if info.st_uid != os.getuid() or entry.is_symlink():
+                continue
+            newest = info.st_mtime
+            if entry.is_dir():
+                newest = max([newest, *(child.lstat().st_mtime for child in entry.iterdir())])
+            if newest > cutoff:
+                continue
+            if entry.is_dir():
+                shutil.rmtree(entry)
+            else:
+                entry.unlink()
+            swept += 1
+        except OSError:
+            continue  # gone meanwhile, or not ours to delete
+    return swept
