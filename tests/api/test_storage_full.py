@@ -74,3 +74,23 @@ def test_a_job_whose_video_cannot_be_stored_fails_unavailable(app: InProcessServ
     assert op["done"] and op["metadata"]["state"] == "FAILED"
     assert op["error"]["code"] == 14 and "storage is full" in op["error"]["message"]
     assert not any(blob_dir.glob("videos/*"))  # no partial video left
+
+
+def test_with_the_database_on_the_full_disk_too(tmp_path: Path) -> None:
+    """SQLite's "database or disk is full" is a 503 as well, never a 500; deleting a finished
+    operation frees its video before any row is written, so it succeeds and space returns."""
+    with (
+        mounted_tmpfs(tmp_path / "small", 6 * MiB) as mount,
+        in_process(mount / "data", workers=0, min_free_bytes=0) as app,
+        app.client() as client,
+    ):
+        done = submit(client, text_request("a red ball"))
+        app.run(op_id(done))
+        fill(mount)
+        refused = create(client, text_request("a blue ball"))
+        assert refused.status_code == 503, refused.text
+        assert refused.json()["error"]["status"] == "UNAVAILABLE"
+        assert "storage is full" in refused.json()["error"]["message"]
+        assert client.delete(f"/v1beta/{done}").status_code == 200
+        assert client.get(f"/v1beta/{done}").status_code == 404
+        assert create(client, text_request("a green ball")).status_code == 200
