@@ -12,7 +12,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
-from starlette.routing import Match
+from starlette.routing import Match, Mount
 
 from cinegen.core.errors import STATUS_BY_HTTP, CinegenError
 from cinegen.store.blobs import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
@@ -57,7 +57,11 @@ def allowed_methods(request: Request) -> list[str]:
     allowed = []
     for method in _METHODS:
         scope = {**base, "method": method}
-        if any(route.matches(scope)[0] is Match.FULL for route in request.app.router.routes):
+        if any(
+            route.matches(scope)[0] is Match.FULL
+            for route in request.app.router.routes
+            if not isinstance(route, Mount)  # a mount matches every method
+        ):
             allowed.append(method)
     return allowed
 
