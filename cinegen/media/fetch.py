@@ -7,7 +7,16 @@ resolves to must be public (no loopback, private, link-local — the cloud metad
 in IPv6); the connection then goes to exactly that checked address (no second lookup, so no
 DNS-rebinding window), with the original host name for the Host header and for TLS. Redirects
 are followed by hand, a bounded number of times, each target checked the same way. The body
-is streamed under a size cap and a deadline, and must start like a JPEG, PNG or WebP image.
+is streamed under a size cap, and must start like a JPEG, PNG or WebP image.
+
+One deadline (`FetchPolicy.timeout`, from the moment the fetch is asked for) bounds the whole
+fetch: name resolution, connecting, the TLS handshake, sending, the status line and headers,
+the body, and every redirect hop. Each socket operation gets only what is left of it, so a
+server that drip-feeds its headers a byte at a time cannot hold a fetch past it.
+
+`FetchPool` runs fetches on a few threads of their own with a bounded wait list: a caller
+that finds it full is refused at once (`FetchBusy`) instead of queueing without bound, so
+slow image servers cannot take every thread of the server.
 
 `allow` lifts the address check for named hosts, addresses or networks (tests, trusted
 deployments); everything else still applies. Every refusal is a `FetchError` whose reason is
@@ -18,17 +27,22 @@ from __future__ import annotations
 
 import concurrent.futures
 import http.client
+import io
 import ipaddress
 import socket
 import ssl
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 MAX_BYTES = 20 * 1024 * 1024
 MAX_REDIRECTS = 5
 DEFAULT_TIMEOUT = 10.0
+POOL_WORKERS = 8  # fetches running at once
+POOL_QUEUE = 8  # fetches waiting for a worker; past workers + queue, FetchBusy
 _CHUNK = 64 * 1024
 _REDIRECTS = (301, 302, 303, 307, 308)
 _USER_AGENT = "cinegen-image-fetch/1"
@@ -46,6 +60,10 @@ class FetchError(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
+
+
+class FetchBusy(FetchError):
+    """The fetch pool is full: refused at once, nothing was fetched (try again later)."""
 
 
 @dataclass(frozen=True)
@@ -130,16 +148,28 @@ def system_resolve(host: str, port: int) -> list[str]:
     return [str(info[4][0]) for info in infos]
 
 
-def _resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:
-    """Every address of `host` (an IP literal is its own), within the policy's timeout."""
+def _remaining(deadline: float, policy: FetchPolicy) -> float:
+    """Seconds left before `deadline`; FetchError once it has passed."""
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise FetchError(f"the fetch took longer than {policy.timeout:g} s")
+    return left
+
+
+def _resolve(
+    host: str, port: int, policy: FetchPolicy, deadline: float | None = None
+) -> list[IPAddress]:
+    """Every address of `host` (an IP literal is its own), before the deadline."""
     try:
         return [ipaddress.ip_address(host)]
     except ValueError:
         pass
+    if deadline is None:
+        deadline = time.monotonic() + policy.timeout
     resolver = policy.resolve or system_resolve
     future = _DNS_POOL.submit(resolver, host, port)
     try:
-        found = future.result(timeout=policy.timeout)
+        found = future.result(timeout=_remaining(deadline, policy))
     except concurrent.futures.TimeoutError as exc:
         raise FetchError(f"resolving {host} timed out") from exc
     except OSError as exc:
@@ -155,7 +185,9 @@ def _resolve(host: str, port: int, policy: FetchPolicy) -> list[IPAddress]:
     return addresses
 
 
-def check_target(url: str, policy: FetchPolicy) -> tuple[str, str, int, IPAddress]:
+def check_target(
+    url: str, policy: FetchPolicy, deadline: float | None = None
+) -> tuple[str, str, int, IPAddress]:
     """Scheme, host, port and the one address to connect to, or FetchError."""
     try:
         parts = urlsplit(url)
@@ -169,7 +201,7 @@ def check_target(url: str, policy: FetchPolicy) -> tuple[str, str, int, IPAddres
     if not host:
         raise FetchError("the URL has no host")
     port = port or (443 if scheme == "https" else 80)
-    addresses = _resolve(host, port, policy)
+    addresses = _resolve(host, port, policy, deadline)
     for address in addresses:
         if policy.allows(host, address):
             continue
@@ -182,42 +214,123 @@ def check_target(url: str, policy: FetchPolicy) -> tuple[str, str, int, IPAddres
 # --------------------------------------------------------------------------- connections
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
-    """An HTTP connection to a fixed, already checked address."""
+class _DeadlineTimeout(TimeoutError):
+    """The fetch's deadline passed between two socket operations."""
 
-    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
-        super().__init__(host, port, timeout=timeout)
+
+class _DeadlineSocket:
+    """A connected socket whose every operation gets only what is left of one deadline.
+
+    A socket timeout bounds each `recv` alone; http.client reads the status line and every
+    header line with many of them, so a server sending a byte now and then would never trip
+    it. Here the timeout is set to the time left before each call, and a call made after the
+    deadline fails at once. `makefile` and `close` keep the real socket open while a response
+    still reads from it, as `socket.socket` does."""
+
+    def __init__(self, sock: socket.socket, deadline: float) -> None:
+        self._sock = sock
+        self._deadline = deadline
+        self._io_refs = 0
+        self._closed = False
+
+    def _arm(self) -> None:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlineTimeout("the fetch deadline passed")
+        self._sock.settimeout(left)
+
+    def sendall(self, data: Any) -> None:
+        self._arm()
+        self._sock.sendall(data)
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        self._arm()
+        return self._sock.recv_into(buffer, nbytes)
+
+    def fileno(self) -> int:
+        return self._sock.fileno()
+
+    def makefile(self, mode: str = "rb", buffering: int = -1) -> Any:
+        if mode != "rb":
+            raise ValueError(f"unsupported mode {mode!r}")
+        self._io_refs += 1
+        raw = socket.SocketIO(self, "rb")  # type: ignore[arg-type]  # duck-typed socket
+        return io.BufferedReader(raw, buffering if buffering > 0 else io.DEFAULT_BUFFER_SIZE)
+
+    def _decref_socketios(self) -> None:
+        self._io_refs -= 1
+        if self._closed and self._io_refs <= 0:
+            self._sock.close()
+
+    def close(self) -> None:
+        self._closed = True
+        if self._io_refs <= 0:
+            self._sock.close()
+
+    def force_close(self) -> None:
+        self._closed = True
+        self._sock.close()
+
+
+class _PinnedHTTP(http.client.HTTPConnection):
+    """An HTTP connection to a fixed, already checked address, under one deadline."""
+
+    def __init__(self, host: str, port: int, address: IPAddress, deadline: float) -> None:
+        super().__init__(host, port, timeout=max(deadline - time.monotonic(), 0.01))
         self._address = str(address)
+        self._deadline = deadline
+        self._raw: socket.socket | None = None
+
+    def _left(self) -> float:
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise _DeadlineTimeout("the fetch deadline passed")
+        return left
+
+    def _connect_raw(self) -> socket.socket:
+        sock = socket.create_connection((self._address, self.port), self._left())
+        self._raw = sock
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return sock
 
     def connect(self) -> None:
-        self.sock = socket.create_connection((self._address, self.port), self.timeout)
-        self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.sock = _DeadlineSocket(self._connect_raw(), self._deadline)
+
+    def abort(self) -> None:
+        """Close the connection for good, even while a response still holds it."""
+        sock = self.sock
+        super().close()
+        if isinstance(sock, _DeadlineSocket):
+            sock.force_close()
+        elif self._raw is not None:
+            self._raw.close()
 
 
 class _PinnedHTTPS(_PinnedHTTP):
     """HTTPS to a fixed address, verifying the certificate against the URL's host name."""
 
-    def __init__(self, host: str, port: int, address: IPAddress, timeout: float) -> None:
-        super().__init__(host, port, address, timeout)
+    def __init__(self, host: str, port: int, address: IPAddress, deadline: float) -> None:
+        super().__init__(host, port, address, deadline)
         self._context = ssl.create_default_context()
 
     def connect(self) -> None:
-        super().connect()
-        self.sock = self._context.wrap_socket(self.sock, server_hostname=self.host)
+        raw = self._connect_raw()
+        raw.settimeout(self._left())  # the handshake is one call: bounded by what is left
+        tls = self._context.wrap_socket(raw, server_hostname=self.host)
+        self._raw = tls
+        self.sock = _DeadlineSocket(tls, self._deadline)
 
 
 def _target(parts_path: str, query: str) -> str:
     return (parts_path or "/") + (f"?{query}" if query else "")
 
 
-def _open(
-    url: str, policy: FetchPolicy, deadline: float
-) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
-    scheme, host, port, address = check_target(url, policy)
+def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[_PinnedHTTP, Any]:
+    scheme, host, port, address = check_target(url, policy, deadline)
     parts = urlsplit(url)
-    timeout = max(min(policy.timeout, deadline - time.monotonic()), 0.01)
+    _remaining(deadline, policy)
     kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    conn = kind(host, port, address, timeout)
+    conn = kind(host, port, address, deadline)
     default_port = 443 if scheme == "https" else 80
     host_header = host if port == default_port else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
@@ -230,7 +343,10 @@ def _open(
         conn.endheaders()
         return conn, conn.getresponse()
     except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
-        conn.close()
+        conn.abort()
+        if isinstance(exc, _DeadlineTimeout) or time.monotonic() >= deadline:
+            late = f"{host} ({address}) did not answer within {policy.timeout:g} s"
+            raise FetchError(late) from exc
         raise FetchError(f"connecting to {host} ({address}) failed: {exc}") from exc
 
 
@@ -251,7 +367,11 @@ def _read_capped(response: http.client.HTTPResponse, policy: FetchPolicy, deadli
             if size > policy.max_bytes:
                 raise FetchError(f"the body is over the {policy.max_bytes} byte cap")
             chunks.append(chunk)
+    except _DeadlineTimeout as exc:
+        raise FetchError(f"the download took longer than {policy.timeout:g} s") from exc
     except (OSError, http.client.HTTPException) as exc:
+        if time.monotonic() >= deadline:
+            raise FetchError(f"the download took longer than {policy.timeout:g} s") from exc
         raise FetchError(f"reading the body failed: {exc}") from exc
     return b"".join(chunks)
 
@@ -267,10 +387,16 @@ def sniff_image(data: bytes) -> str | None:
     return None
 
 
-def fetch_image(url: str, policy: FetchPolicy | None = None) -> FetchedImage:
-    """GET `url` under `policy`: the image bytes and their sniffed type, or FetchError."""
+def fetch_image(
+    url: str, policy: FetchPolicy | None = None, *, deadline: float | None = None
+) -> FetchedImage:
+    """GET `url` under `policy`: the image bytes and their sniffed type, or FetchError.
+
+    Everything happens before `deadline` (a `time.monotonic()` value; by default the
+    policy's timeout from now)."""
     policy = policy or FetchPolicy()
-    deadline = time.monotonic() + policy.timeout
+    if deadline is None:
+        deadline = time.monotonic() + policy.timeout
     current = url
     for _hop in range(policy.max_redirects + 1):
         conn, response = _open(current, policy, deadline)
@@ -286,10 +412,79 @@ def fetch_image(url: str, policy: FetchPolicy | None = None) -> FetchedImage:
             data = _read_capped(response, policy, deadline)
         finally:
             response.close()
-            conn.close()
+            conn.abort()
         mime_type = sniff_image(data)
         if mime_type is None:
             head = data[:16]
             raise FetchError(f"the body is not a JPEG, PNG or WebP image (starts with {head!r})")
         return FetchedImage(data=data, mime_type=mime_type, final_url=current)
     raise FetchError(f"more than {policy.max_redirects} redirects")
+
+
+# --------------------------------------------------------------------------- the pool
+
+
+class FetchPool:
+    """Fetches on `workers` threads of their own, at most `queue` more waiting for one.
+
+    `submit` refuses at once with `FetchBusy` when `workers + queue` fetches are already in
+    hand, so the number of threads that slow image servers can hold — the pool's and the
+    callers' waiting on it — is bounded, and a deadline starts when the fetch is asked for
+    (time spent waiting for a worker counts)."""
+
+    def __init__(self, workers: int = POOL_WORKERS, queue: int = POOL_QUEUE) -> None:
+        self.workers = max(1, workers)
+        self.queue = max(0, queue)
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            max_workers=self.workers, thread_name_prefix="fetch"
+        )
+        self._slots = threading.BoundedSemaphore(self.workers + self.queue)
+
+    def submit(
+        self, url: str, policy: FetchPolicy | None = None
+    ) -> concurrent.futures.Future[FetchedImage]:
+        policy = policy or FetchPolicy()
+        if not self._slots.acquire(blocking=False):
+            raise FetchBusy(
+                f"{self.workers + self.queue} image downloads are already running or waiting"
+            )
+        deadline = time.monotonic() + policy.timeout
+        try:
+            future = self._executor.submit(fetch_image, url, policy, deadline=deadline)
+        except BaseException:
+            self._slots.release()
+            raise
+        future.add_done_callback(lambda _done: self._slots.release())
+        return future
+
+    @staticmethod
+    def result(
+        future: concurrent.futures.Future[FetchedImage], policy: FetchPolicy | None = None
+    ) -> FetchedImage:
+        """The fetched image, or FetchError: the fetch's own deadline ends it, the wait
+        here gives up a second after that in any case."""
+        policy = policy or FetchPolicy()
+        try:
+            return future.result(timeout=policy.timeout + 1.0)
+        except concurrent.futures.TimeoutError as exc:
+            future.cancel()
+            raise FetchError(f"the fetch took longer than {policy.timeout:g} s") from exc
+
+    def fetch(self, url: str, policy: FetchPolicy | None = None) -> FetchedImage:
+        return self.result(self.submit(url, policy), policy)
+
+    def shutdown(self) -> None:
+        self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+_POOLS: dict[tuple[int, int], FetchPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def shared_pool(workers: int = POOL_WORKERS, queue: int = POOL_QUEUE) -> FetchPool:
+    """The process's pool of this size (created on first use, kept for the process)."""
+    with _POOLS_LOCK:
+        pool = _POOLS.get((workers, queue))
+        if pool is None:
+            pool = _POOLS[(workers, queue)] = FetchPool(workers, queue)
+        return pool

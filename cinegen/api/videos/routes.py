@@ -27,12 +27,12 @@ from cinegen.api.body import check_values, parse_body, read_form, read_json, val
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.api.streaming import file_response
 from cinegen.core import rules
-from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound
+from cinegen.core.errors import FailedPrecondition, InvalidArgument, NotFound, Unavailable
 from cinegen.core.operation import Operation
 from cinegen.core.request import MediaRef
 from cinegen.core.rules import RuleError
 from cinegen.media.fetch import MAX_BYTES as MAX_UPLOAD_BYTES
-from cinegen.media.fetch import FetchError, FetchPolicy, fetch_image
+from cinegen.media.fetch import FetchBusy, FetchError, FetchPolicy, shared_pool
 
 from . import translate
 from .wire import CreateVideoRequest, FilePart, RemixRequest, coerce_form_values, unflatten_form
@@ -144,17 +144,34 @@ def _safe_url(url: str) -> str:
 
 
 def _fetch_all(rt: Runtime, draft: translate.Draft) -> dict[str, MediaRef]:
+    """Every image URL, fetched at once on the fetch pool's own threads, each under one
+    deadline; a full pool is a 503 at once (slow image servers must not hold the server)."""
     if not draft.urls:
         return {}
+    settings = rt.settings
     policy = FetchPolicy.from_allow_list(
-        rt.settings.fetch_allow_hosts.split(","), timeout=rt.settings.fetch_timeout_seconds
+        settings.fetch_allow_hosts.split(","), timeout=settings.fetch_timeout_seconds
     )
+    pool = shared_pool(settings.fetch_workers, settings.fetch_queue)
+    futures = []
+    try:
+        for pending in draft.urls:
+            futures.append((pending, pool.submit(pending.url, policy)))
+    except FetchBusy as exc:
+        for _pending, future in futures:
+            future.cancel()
+        log.warning("image download refused: %s", exc.reason)
+        raise Unavailable(
+            "Too many image downloads are in progress on this server; try again shortly."
+        ) from exc
     fetched: dict[str, MediaRef] = {}
-    for pending in draft.urls:
+    for pending, future in futures:
         try:
-            image = fetch_image(pending.url, policy)
+            image = pool.result(future, policy)
         except FetchError as exc:
             log.warning("failed to download image %s: %s", _safe_url(pending.url), exc.reason)
+            for _pending, other in futures:
+                other.cancel()
             raise RuleError(translate.FAILED_TO_DOWNLOAD) from exc
         fetched[pending.slot] = MediaRef(
             data=image.data, mime_type=pending.mime_type or image.mime_type

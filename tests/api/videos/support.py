@@ -79,6 +79,7 @@ class _Handler(BaseHTTPRequestHandler):
             "/big": self._big,
             "/big-chunked": self._big_chunked,
             "/slow": self._slow,
+            "/drip-headers": self._drip_headers,
         }
         handler = routes.get(parts.path)
         if handler is None:
@@ -137,12 +138,33 @@ class _Handler(BaseHTTPRequestHandler):
             self.wfile.flush()
             time.sleep(0.1)
 
+    def _drip_headers(self) -> None:
+        """A status line, then header bytes one at a time, each well inside any read
+        timeout, for up to a minute (or until the server closes): no per-read timeout ever
+        trips, only a deadline on the whole fetch ends it."""
+        with self.server.lock:
+            self.server.dripping += 1
+        try:
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Drip: ")
+            self.wfile.flush()
+            stop = time.monotonic() + 60
+            while time.monotonic() < stop and not self.server.closing.is_set():
+                self.wfile.write(b"a")  # one header line that never ends
+                self.wfile.flush()
+                self.server.closing.wait(0.2)
+        finally:
+            with self.server.lock:
+                self.server.dripping -= 1
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     requests: list[tuple[str, str]]
     aborted: list[str]
     streamed: int
+    dripping: int  # handlers now drip-feeding headers
+    closing: threading.Event
+    lock: threading.Lock
 
 
 class ImageServer:
@@ -153,6 +175,9 @@ class ImageServer:
         self.httpd.requests = []
         self.httpd.aborted = []
         self.httpd.streamed = 0
+        self.httpd.dripping = 0
+        self.httpd.closing = threading.Event()
+        self.httpd.lock = threading.Lock()
         self.host = host
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
@@ -168,7 +193,12 @@ class ImageServer:
         self.thread.start()
         return self
 
+    @property
+    def dripping(self) -> int:
+        return self.httpd.dripping
+
     def __exit__(self, *_exc: object) -> None:
+        self.httpd.closing.set()
         self.httpd.shutdown()
         self.httpd.server_close()
 

@@ -7,12 +7,13 @@ name outside this machine: names are IP literals, `localhost`, or go to a stub r
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from cinegen.media.fetch import FetchError, FetchPolicy, fetch_image
+from cinegen.media.fetch import FetchBusy, FetchError, FetchPolicy, FetchPool, fetch_image
 
 from .support import BIG, GREEN_JPEG, RED_PNG, ImageServer
 
@@ -145,6 +146,53 @@ def test_slow_body_hits_the_deadline(images: ImageServer) -> None:
     reason = refused(images.url("/slow"), policy)
     assert "longer than" in reason or "timed out" in reason, reason
     assert time.monotonic() - start < 4.0
+
+
+def _in_thread(fn: object) -> tuple[threading.Thread, list[object]]:
+    """Run `fn()` in a daemon thread; its result or exception lands in the list."""
+    out: list[object] = []
+
+    def run() -> None:
+        try:
+            out.append(fn())  # type: ignore[operator]
+        except Exception as exc:  # noqa: BLE001 - handed to the test
+            out.append(exc)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, out
+
+
+def test_drip_fed_headers_hit_the_deadline(images: ImageServer) -> None:
+    """Headers arriving a byte every 0.2 s (no single read ever times out) for a minute:
+    the 1 s deadline ends the fetch all the same. Before the deadline covered header reads,
+    this fetch was held until the server stopped dripping."""
+    policy = FetchPolicy.from_allow_list(["127.0.0.1"], timeout=1.0)
+    thread, out = _in_thread(lambda: fetch_image(images.url("/drip-headers"), policy))
+    thread.join(15)  # generous: the deadline is 1 s, the drip lasts 60 s
+    assert not thread.is_alive(), "the fetch was still reading headers after 15 s"
+    assert isinstance(out[0], FetchError), out
+    assert "within 1 s" in out[0].reason, out[0].reason
+
+
+def test_the_pool_refuses_at_once_when_full(images: ImageServer) -> None:
+    """One worker, one waiting place: a third fetch is refused without waiting, and the
+    stuck ones still end at their deadline."""
+    pool = FetchPool(workers=1, queue=1)
+    policy = FetchPolicy.from_allow_list(["127.0.0.1"], timeout=2.0)
+    try:
+        stuck = [pool.submit(images.url("/drip-headers"), policy) for _ in range(2)]
+        start = time.monotonic()
+        with pytest.raises(FetchBusy):
+            pool.submit(images.url("/red.png"), policy)
+        assert time.monotonic() - start < 1.0  # refused, not queued
+        for future in stuck:
+            with pytest.raises(FetchError):
+                FetchPool.result(future, policy)
+        # the deadline counts from submit: the one that waited for the worker ends too
+        assert pool.fetch(images.url("/red.png"), policy).data == RED_PNG  # slots came back
+    finally:
+        pool.shutdown()
 
 
 def test_connection_is_pinned_to_the_checked_address(images: ImageServer) -> None:
