@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     gcs_endpoint: str | None = None  # e.g. http://127.0.0.1:4443 (fake-gcs-server)
     gcs_project: str | None = None
     gcs_use_default_credentials: bool = False
+    # gs:// uris callers may read or write: `gs://bucket/` or `gs://bucket/prefix/`, comma-
+    # separated; `*` = every bucket the credentials reach. Empty (default): none at all.
+    gcs_allowed_prefixes: str = ""
     # Per-key limits (issue 31): queued + running operations one API key (or, with no keys,
     # the anonymous caller) may have; a submit beyond it is a 429 RESOURCE_EXHAUSTED. 0: none.
     max_queued_per_key: int = 32

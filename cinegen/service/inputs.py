@@ -81,9 +81,11 @@ class InputService:
                 "`storageUri` needs a configured GCS store (set CINEGEN_GCS_ENDPOINT or "
                 "CINEGEN_GCS_USE_DEFAULT_CREDENTIALS); leave it out to get the video bytes inline."
             )
+        self.gcs.check_writable(req.storage_uri)  # CINEGEN_GCS_ALLOWED_PREFIXES
 
     def _fetch_gcs(self, ref: MediaRef) -> MediaRef:
-        """A `gcsUri` input read now, so it is checked and persisted like inline bytes."""
+        """A `gcsUri` input read now, so it is checked and persisted like inline bytes; only
+        under CINEGEN_GCS_ALLOWED_PREFIXES, and one answer for outside, missing, unreadable."""
         if not ref.gcs_uri or ref.data is not None:
             return ref
         if self.gcs is None:
@@ -171,7 +173,8 @@ class InputService:
         raise InputUnavailable("The request input could not be found.")
 
     def export_sample(self, storage_uri: str, op_id: str, index: int, record: FileRecord) -> None:
-        """Vertex `storageUri`: a copy of the sample goes to `<storageUri>/<op>/sample_<i>.mp4`."""
+        """Vertex `storageUri`: a copy of the sample goes to `<storageUri>/<op>/sample_<i>.mp4`
+        (the store checks the allow-list again: it may have changed since the submit)."""
         if self.gcs is None:
             raise StorageError("`storageUri` needs a configured GCS store.")
         with self.blobs.open(record.blob_key) as stream:

@@ -95,8 +95,17 @@ def gcs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GcsEmulator]:
     log.close()
 
 
+# The buckets the tests may use (CINEGEN_GCS_ALLOWED_PREFIXES allows no gs:// uri by default);
+# `secret-bucket` is left out on purpose: it exists, and must stay out of reach.
+ALLOWED_BUCKETS = ("video-bucket", "inputs", "sdk-bucket", "no-such-bucket")
+
+
 def gcs_env(gcs: GcsEmulator) -> dict[str, str]:
-    return {"CINEGEN_GCS_ENDPOINT": gcs.url, "CINEGEN_GCS_PROJECT": gcs.project}
+    return {
+        "CINEGEN_GCS_ENDPOINT": gcs.url,
+        "CINEGEN_GCS_PROJECT": gcs.project,
+        "CINEGEN_GCS_ALLOWED_PREFIXES": ",".join(f"gs://{b}/" for b in ALLOWED_BUCKETS),
+    }
 
 
 @pytest.fixture(scope="session")

@@ -8,6 +8,7 @@ import pytest
 
 from tests.api.vertex.support import GcsEmulator, inline_videos, vcreate, vgenerate
 from tests.helpers import first_and_last_frames, png_bytes, video_facts
+from tests.support.app import in_process
 from tests.support.server import ServerProcess
 
 pytestmark = pytest.mark.xdist_group("vertex")
@@ -96,7 +97,7 @@ def test_gcs_uri_video_extends_a_video_this_server_wrote(vertex_server, gcs, tmp
 @pytest.mark.parametrize(
     ("uri", "message"),
     [
-        ("gs://inputs/missing.png", "does not exist"),
+        ("gs://inputs/missing.png", "The Cloud Storage object `gs://inputs/missing.png` cannot"),
         ("gs://inputs/", "names a folder"),
         ("http://example.com/a.png", "not a valid Cloud Storage uri"),
     ],
@@ -141,3 +142,69 @@ def test_inline_and_gcs_results_are_the_same_video(
     b.write_bytes(gcs.get(stored["response"]["videos"][0]["gcsUri"]))
     for x, y in zip(first_and_last_frames(a), first_and_last_frames(b), strict=True):
         assert np.array_equal(x, y)
+
+
+# ------------------------------------------------------------- CINEGEN_GCS_ALLOWED_PREFIXES
+
+
+def _image_body(uri: str) -> dict:
+    return {"instances": [{"prompt": "x", "image": {"gcsUri": uri, "mimeType": "image/png"}}]}
+
+
+def test_objects_outside_the_allow_list_read_like_missing_ones(vertex_server, gcs) -> None:
+    """An object that exists outside the allowed prefixes, one that does not exist inside
+    them and one that does not exist outside them: the same 400, word for word (but the
+    uri), so a caller cannot probe what the server's credentials reach. Before, the secret
+    object was read into the job and the missing one answered "does not exist"."""
+    gcs.make_bucket("secret-bucket")
+    gcs.make_bucket("inputs")
+    gcs.put("gs://secret-bucket/payroll.png", png_bytes(64, 64, (1, 2, 3)), "image/png")
+    uris = ["gs://secret-bucket/payroll.png", "gs://inputs/missing.png", "gs://nobody/x.png"]
+    with httpx.Client(base_url=vertex_server.url, timeout=60) as client:
+        answers = [vcreate(client, _image_body(uri)) for uri in uris]
+    assert [a.status_code for a in answers] == [400, 400, 400], [a.text for a in answers]
+    messages = {
+        a.json()["error"]["message"].replace(u, "URI") for a, u in zip(answers, uris, strict=True)
+    }
+    assert messages == {"The Cloud Storage object `URI` cannot be read."}
+
+
+def test_storage_uri_outside_the_allow_list_is_refused(vertex_server, gcs) -> None:
+    gcs.make_bucket("secret-bucket")
+    body = {
+        "instances": [{"prompt": "x"}],
+        "parameters": {"durationSeconds": 4, "storageUri": "gs://secret-bucket/drop/"},
+    }
+    with httpx.Client(base_url=vertex_server.url, timeout=60) as client:
+        answer = vcreate(client, body)
+        walk_out = vcreate(
+            client,
+            {**body, "parameters": {**body["parameters"],
+                                    "storageUri": "gs://video-bucket/../secret-bucket/"}},
+        )  # fmt: skip
+    assert answer.status_code == 400, answer.text
+    assert answer.json()["error"]["message"] == (
+        "The Cloud Storage location `gs://secret-bucket/drop/` cannot be written."
+    )
+    assert walk_out.status_code == 400, walk_out.text
+    assert "cannot be written" in walk_out.json()["error"]["message"]
+    assert not list(gcs.client().list_blobs("secret-bucket", prefix="drop/"))
+
+
+def test_no_allow_list_means_no_gcs_access(gcs, tmp_path) -> None:
+    """The default: a GCS store configured, CINEGEN_GCS_ALLOWED_PREFIXES unset: every gs://
+    uri is refused, read or write, even in a bucket that exists."""
+    gcs.make_bucket("inputs")
+    gcs.put("gs://inputs/frames/open.png", png_bytes(64, 64, (9, 9, 9)), "image/png")
+    with (
+        in_process(
+            tmp_path / "data", workers=0, gcs_endpoint=gcs.url, gcs_project=gcs.project
+        ) as server,
+        server.client() as client,
+    ):
+        read = vcreate(client, _image_body("gs://inputs/frames/open.png"))
+        write = vcreate(
+            client, {"instances": [{"prompt": "x"}], "parameters": {"storageUri": "gs://inputs/o/"}}
+        )
+    assert read.status_code == 400 and "cannot be read" in read.json()["error"]["message"]
+    assert write.status_code == 400 and "cannot be written" in write.json()["error"]["message"]
