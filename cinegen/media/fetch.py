@@ -83,6 +83,7 @@ class FetchPolicy:
     max_bytes: int = MAX_BYTES
     max_redirects: int = MAX_REDIRECTS
     resolve: Resolver | None = field(default=None, compare=False)
+    ssl_context: ssl.SSLContext | None = field(default=None, compare=False)  # None: system CAs
 
     @classmethod
     def from_allow_list(cls, entries: Iterable[str], **kwargs: object) -> FetchPolicy:
@@ -243,9 +244,9 @@ class _DeadlineSocket:
         self._arm()
         self._sock.sendall(data)
 
-    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+    def recv_into(self, buffer: Any, *args: Any) -> int:
         self._arm()
-        return self._sock.recv_into(buffer, nbytes)
+        return self._sock.recv_into(buffer, *args)
 
     def fileno(self) -> int:
         return self._sock.fileno()
@@ -309,9 +310,16 @@ class _PinnedHTTP(http.client.HTTPConnection):
 class _PinnedHTTPS(_PinnedHTTP):
     """HTTPS to a fixed address, verifying the certificate against the URL's host name."""
 
-    def __init__(self, host: str, port: int, address: IPAddress, deadline: float) -> None:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        address: IPAddress,
+        deadline: float,
+        context: ssl.SSLContext | None = None,
+    ) -> None:
         super().__init__(host, port, address, deadline)
-        self._context = ssl.create_default_context()
+        self._context = context or ssl.create_default_context()
 
     def connect(self) -> None:
         raw = self._connect_raw()
@@ -329,8 +337,11 @@ def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[_PinnedHTTP, 
     scheme, host, port, address = check_target(url, policy, deadline)
     parts = urlsplit(url)
     _remaining(deadline, policy)
-    kind = _PinnedHTTPS if scheme == "https" else _PinnedHTTP
-    conn = kind(host, port, address, deadline)
+    conn: _PinnedHTTP
+    if scheme == "https":
+        conn = _PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
+    else:
+        conn = _PinnedHTTP(host, port, address, deadline)
     default_port = 443 if scheme == "https" else 80
     host_header = host if port == default_port else f"{host}:{port}"
     if ":" in host and not host.startswith("["):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import io
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -170,8 +171,10 @@ class _Server(ThreadingHTTPServer):
 class ImageServer:
     """A loopback HTTP server for image URLs; `url(path)` builds one."""
 
-    def __init__(self, host: str = "127.0.0.1") -> None:
+    def __init__(self, host: str = "127.0.0.1", tls: ssl.SSLContext | None = None) -> None:
         self.httpd = _Server((host, 0), _Handler)
+        if tls is not None:  # HTTPS: every connection is wrapped as it is accepted
+            self.httpd.socket = tls.wrap_socket(self.httpd.socket, server_side=True)
         self.httpd.requests = []
         self.httpd.aborted = []
         self.httpd.streamed = 0
@@ -179,11 +182,13 @@ class ImageServer:
         self.httpd.closing = threading.Event()
         self.httpd.lock = threading.Lock()
         self.host = host
+        self.tls = tls is not None
         self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def url(self, path: str) -> str:
-        return f"http://{self.host}:{self.port}{path}"
+        scheme = "https" if self.tls else "http"
+        return f"{scheme}://{self.host}:{self.port}{path}"
 
     @property
     def requests(self) -> list[tuple[str, str]]:

@@ -7,9 +7,12 @@ name outside this machine: names are IP literals, `localhost`, or go to a stub r
 
 from __future__ import annotations
 
+import datetime
+import ssl
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -232,3 +235,64 @@ def test_unresolvable_name_refused() -> None:
 def test_control_characters_in_the_url_are_refused(images: ImageServer) -> None:
     url = images.url("/red.png") + " HTTP/1.1\r\nX-Injected: 1"
     assert "failed" in refused(url, LOOPBACK_ONLY)
+
+
+def _tls_pair(tmp_path: Path) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """A self-signed certificate for `localhost`: the server's context and a client context
+    that trusts only it."""
+    x509 = pytest.importorskip("cryptography.x509")
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(hours=1))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(x509.SubjectAlternativeName([x509.DNSName("localhost")]), critical=False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_pem = tmp_path / "cert.pem"
+    key_pem = tmp_path / "key.pem"
+    cert_pem.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_pem.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    server = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server.load_cert_chain(cert_pem, key_pem)
+    client = ssl.create_default_context(cafile=str(cert_pem))
+    return server, client
+
+
+def test_https_is_fetched_and_held_to_the_deadline(tmp_path: Path) -> None:
+    """Over TLS as over plain HTTP: the certificate is checked against the URL's host name
+    (the connection still goes to the checked address), and drip-fed headers or a trickled
+    body end at the deadline."""
+    server_context, client_context = _tls_pair(tmp_path)
+    with ImageServer("127.0.0.1", tls=server_context) as images:
+        policy = FetchPolicy.from_allow_list(
+            ["127.0.0.1"],
+            timeout=1.0,
+            resolve=lambda _host, _port: ["127.0.0.1"],
+            ssl_context=client_context,
+        )
+        url = f"https://localhost:{images.port}"
+        assert fetch_image(f"{url}/red.png", policy).data == RED_PNG
+        assert "failed" in refused(f"{url}/red.png", FetchPolicy.from_allow_list(["127.0.0.1"]))
+        for path, words in (("/drip-headers", "within 1 s"), ("/slow", "longer than 1 s")):
+            thread, out = _in_thread(lambda path=path: fetch_image(f"{url}{path}", policy))
+            thread.join(15)
+            assert not thread.is_alive(), path
+            assert isinstance(out[0], FetchError) and words in out[0].reason, (path, out)
