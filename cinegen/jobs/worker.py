@@ -39,6 +39,7 @@ from cinegen.store.db import FileRecord
 log = logging.getLogger("cinegen.worker")
 
 _PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress rows / cancel checks
+_PROGRESS_WRITE_STEP = 10.0  # percent: a fast job still shows its progress move
 _SEED_STEP = 0x9E3779B1  # golden-ratio stride: distinct, well-spread seeds per sample
 _CRASHED = "Internal error while generating the video. The server log has details."
 
@@ -72,7 +73,9 @@ class _Progress:
         self.op_id = op_id
         self.samples = samples
         self.index = 0
-        self.last_write = 0.0
+        self.last_progress = 0.0  # the last progress write (throttles progress reports)
+        self.last_percent = 0.0
+        self.last_write = 0.0  # the last write of any kind: each renews the lease
         self.timeout = service.settings.job_timeout_seconds
         self.deadline = time.monotonic() + self.timeout if self.timeout > 0 else None
 
@@ -84,17 +87,21 @@ class _Progress:
                 "per job (CINEGEN_JOB_TIMEOUT_SECONDS) and was stopped. Ask for fewer "
                 "seconds, a lower resolution or fewer samples, or try again later."
             )
-        if now - self.last_write < _PROGRESS_WRITE_INTERVAL:
+        percent = 100.0 * (self.index + min(max(fraction, 0.0), 1.0)) / self.samples
+        recent = now - self.last_progress < _PROGRESS_WRITE_INTERVAL
+        if recent and percent - self.last_percent < _PROGRESS_WRITE_STEP:
             return
-        self.last_write = now
+        self.last_progress = self.last_write = now
+        self.last_percent = percent
         if self.service.cancel_requested(self.op_id):
             raise Cancelled()
-        percent = 100.0 * (self.index + min(max(fraction, 0.0), 1.0)) / self.samples
         if not self.service.report_progress(self.op_id, percent):
             raise LeaseLost()
 
     def keep_alive(self) -> None:
-        """Renew the lease during steps that report no progress (encode, store)."""
+        """Renew the lease during steps that report no progress (encode, store). It has a
+        clock of its own: the encoder runs beside the render, and a renewal must not use up
+        the render's next progress report."""
         now = time.monotonic()
         if now - self.last_write < _PROGRESS_WRITE_INTERVAL:
             return
