@@ -25,7 +25,7 @@ class Settings(BaseSettings):
     retention_hours: float = 48.0  # Veo keeps videos two days
     sweep_interval_seconds: float = 600.0
     # Free space (bytes) under which new jobs are refused with 503 UNAVAILABLE; 0: no check.
-    min_free_bytes: int = 512 * 1024 * 1024
+    min_free_bytes: int = 64 * 1024 * 1024
     # Start-up sweep: `cinegen-*` scratch in the system temp dir untouched this long (seconds)
     # was left by a killed worker and is deleted (a live job's scratch is newer).
     scratch_max_age_seconds: float = 6 * 3600.0

@@ -96,6 +96,7 @@ class OperationService:
             catalog=self.catalog,
         )
         self._check_queue_cap(owner)
+        self.files.check_free_space()
         req, extension_file = self.inputs.check(req, owner)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
         now = utcnow()
@@ -113,7 +114,11 @@ class OperationService:
             notes=dict(notes or {}),
         )
         op.request = request_to_json(self.inputs.persist(op.id, req))
-        self.db.insert_operation(op)
+        try:
+            self.db.insert_operation(op)
+        except Exception:
+            self.inputs.delete(op.id)  # nothing is kept of a refused request
+            raise
         if extension_file is not None:
             self.files.touch(extension_file)
         self.jobs.submit(op.id)
@@ -244,10 +249,11 @@ class OperationService:
 
     def delete(self, op_id: str, owner: str | None) -> None:
         op = self.get(op_id, owner)
-        if not op.done:
-            self.db.request_cancel(op.id)
+        # Blobs first: on a full disk the deletes free space before any row is written.
         self.files.discard_operation(op.id)
         self.inputs.delete(op.id)
+        if not op.done:
+            self.db.request_cancel(op.id)
         self.db.delete_operation(op.id)
 
     # the job's side ---------------------------------------------------------------------
