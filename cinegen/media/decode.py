@@ -15,6 +15,7 @@ import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from typing import BinaryIO
 
 import av
 import cv2
@@ -283,10 +284,13 @@ def fit_image(img: np.ndarray, width: int, height: int) -> np.ndarray:
 # --------------------------------------------------------------------------- videos
 
 
-def probe_video(path: str) -> VideoInfo:
-    """Size, frame count, rate and audio presence of a video file, or MediaError."""
+def probe_video(source: str | BinaryIO) -> VideoInfo:
+    """Size, frame count, rate and audio presence of a video (a path, or a seekable stream
+    read from its start), or MediaError."""
+    if not isinstance(source, str):
+        source.seek(0)
     try:
-        with av.open(path) as container:
+        with av.open(source, mode="r") as container:
             if not container.streams.video:
                 raise MediaError("The video could not be decoded: it has no video stream.")
             stream = container.streams.video[0]

@@ -11,6 +11,8 @@ same request with the same seed gives the same bytes, which a user checks with s
 
 from __future__ import annotations
 
+from typing import BinaryIO
+
 import av
 
 from cinegen.media.decode import MediaError
@@ -32,10 +34,13 @@ def provenance_tags(engine: str, model: str, seed: int) -> dict[str, str]:
     }
 
 
-def read_provenance(path: str) -> dict[str, str]:
-    """The provenance tags found in `path` (empty if it carries none)."""
+def read_provenance(source: str | BinaryIO) -> dict[str, str]:
+    """The provenance tags found in a video (a path, or a seekable stream read from its
+    start); empty if it carries none."""
+    if not isinstance(source, str):
+        source.seek(0)
     try:
-        with av.open(path) as container:
+        with av.open(source, mode="r") as container:
             tags = {str(k).lower(): str(v) for k, v in container.metadata.items()}
     except Exception as exc:
         raise MediaError(f"The video could not be decoded: {exc}") from exc
