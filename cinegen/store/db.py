@@ -492,7 +492,7 @@ class Database:
         of `dead_owners`."""
         query = (
             select(operations)
-            .where(self._expired(now, list(dead_owners)))
+            .where(self._expired(now, dead_owners))
             .order_by(operations.c.create_time)
         )
         with self._read() as conn:
@@ -501,36 +501,30 @@ class Database:
     def requeue_expired(self, op_id: str, now: datetime, dead_owners: Sequence[str] = ()) -> bool:
         """Queue again an operation whose worker is gone (as `expired_leases`); False if its
         worker renewed the lease meanwhile, or someone else already recovered it."""
-        with self._write() as conn:
-            result = conn.execute(
-                update(operations)
-                .where(operations.c.id == op_id, self._expired(now, list(dead_owners)))
-                .values(
-                    state=State.QUEUED.value,
-                    progress=0.0,
-                    lease_owner=None,
-                    lease_expires=None,
-                    update_time=utcnow(),
-                )
-            )
-            return result.rowcount == 1
+        return self._end_lease(op_id, now, dead_owners, state=State.QUEUED.value, progress=0.0)
 
     def fail_expired(
         self, op_id: str, now: datetime, dead_owners: Sequence[str], error_code: int, message: str
     ) -> bool:
         """Fail an operation whose worker is gone, under the same guard."""
+        return self._end_lease(
+            op_id,
+            now,
+            dead_owners,
+            state=State.FAILED.value,
+            error_code=error_code,
+            error_message=message,
+        )
+
+    def _end_lease(
+        self, op_id: str, now: datetime, dead_owners: Sequence[str], **values: Any
+    ) -> bool:
+        """Write `values` and drop the lease, if the operation's worker is still gone."""
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
-                .where(operations.c.id == op_id, self._expired(now, list(dead_owners)))
-                .values(
-                    state=State.FAILED.value,
-                    error_code=error_code,
-                    error_message=message,
-                    lease_owner=None,
-                    lease_expires=None,
-                    update_time=utcnow(),
-                )
+                .where(operations.c.id == op_id, self._expired(now, dead_owners))
+                .values(lease_owner=None, lease_expires=None, update_time=utcnow(), **values)
             )
             return result.rowcount == 1
 
