@@ -20,7 +20,7 @@ import pytest
 
 from cinegen.core.errors import Internal
 from cinegen.core.operation import State
-from cinegen.service import operations
+from cinegen.service import workers
 from tests.helpers import sample_uris, submit, text_request, wait_done
 from tests.jobs.leases import expire_lease, lease_owner, worker_id
 from tests.support.app import InProcessServer, in_process, op_id
@@ -159,14 +159,14 @@ def test_a_lease_of_an_exited_process_of_this_machine_is_recovered_at_once(
     """A restart after SIGKILL need not wait for the dead process's leases to expire."""
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     try:
-        dead_owner = operations.new_worker_id(child.pid)
-        assert not operations.owner_is_dead(dead_owner)  # still running
+        dead_owner = workers.new_worker_id(child.pid)
+        assert not workers.owner_is_dead(dead_owner)  # still running
     finally:
         child.kill()
         child.wait()
-    assert operations.owner_is_dead(dead_owner)
-    assert not operations.owner_is_dead(worker_id(app))  # this process: alive
-    assert not operations.owner_is_dead("a-worker-elsewhere")  # unknown: wait for expiry
+    assert workers.owner_is_dead(dead_owner)
+    assert not workers.owner_is_dead(worker_id(app))  # this process: alive
+    assert not workers.owner_is_dead("a-worker-elsewhere")  # unknown: wait for expiry
 
     name = submit(client, text_request("its process was killed a moment ago"))
     op = op_id(name)
