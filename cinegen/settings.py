@@ -16,6 +16,9 @@ class Settings(BaseSettings):
     port: int = 8000
     allow_public_bind: bool = False  # bind beyond loopback with no API key configured
     public_url: str | None = None  # e.g. https://veo.example.com; video uris are built on it
+    # Without public_url: Host headers trusted to build video uris, besides loopback ones:
+    # names, `.example.com` (domain and subdomains), `*` (any). Others get the bound address.
+    allowed_hosts: str = ""
 
     data_dir: Path = Path("data")
     database_url: str | None = None  # default: sqlite file under data_dir

@@ -14,6 +14,7 @@ from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
 from cinegen.api.body import parse_body, read_json
+from cinegen.api.hosts import public_base
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.api.streaming import file_response, without_body
 from cinegen.core import rules
@@ -57,7 +58,7 @@ def _version(version: str) -> str:
 
 
 def video_uri_builder(request: Request, rt: Runtime, version: str) -> Callable[[str], str]:
-    base = (rt.settings.public_url or str(request.base_url)).rstrip("/")
+    base = public_base(request, rt.settings)
     return lambda file_id: f"{base}/{version}/files/{file_id}:download?alt=media"
 
 
