@@ -17,7 +17,9 @@ from __future__ import annotations
 import logging
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +44,9 @@ _PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress rows / cancel checks
 _PROGRESS_WRITE_STEP = 10.0  # percent: a fast job still shows its progress move
 _SEED_STEP = 0x9E3779B1  # golden-ratio stride: distinct, well-spread seeds per sample
 _CRASHED = "Internal error while generating the video. The server log has details."
+# Waits (seconds) before each new try of a job's final write: a full disk, a busy or briefly
+# unreachable database. Past them the lease expires and the watchdog ends the job.
+FINAL_WRITE_RETRIES = (0.5, 1.0, 2.0, 4.0)
 
 
 def sample_seed(seed: int, index: int) -> int:
@@ -120,33 +125,83 @@ def run_job(op_id: str, ctx: JobContext) -> None:
     if op is None:
         return
     if service.cancel_requested(op_id):
-        service.finish_cancelled(op_id)
+        _final_write(op_id, partial(service.finish_cancelled, op_id))
         return
     written: list[FileRecord] = []
     try:
         samples, notes = _render_all(op, ctx, written)
     except LeaseLost:
-        service.files.discard(written)
+        _discard(service, written)
         log.warning("operation %s: lease lost (ended, deleted or taken over); stopped", op_id)
         return
     except Cancelled:
-        service.files.discard(written)
-        service.finish_cancelled(op_id)
+        _discard(service, written)
+        _final_write(op_id, partial(service.finish_cancelled, op_id))
         log.info("operation %s cancelled", op_id)
         return
     except CinegenError as exc:
-        service.files.discard(written)
-        service.finish_failed(op_id, exc)
+        _discard(service, written)
+        _final_write(op_id, partial(service.finish_failed, op_id, exc))
         log.warning("operation %s failed (%s): %s", op_id, exc.status, exc.message)
         return
     except Exception:
-        service.files.discard(written)
+        _discard(service, written)
         log.exception("operation %s crashed", op_id)
-        service.finish_failed(op_id, Internal(_CRASHED))
+        _final_write(op_id, partial(service.finish_failed, op_id, Internal(_CRASHED)))
         return
-    if not service.finish_succeeded(op_id, samples, {**op.notes, **notes}):
-        # cancelled, deleted or taken over while encoding the last frames
+    finished = _final_write(
+        op_id, partial(service.finish_succeeded, op_id, samples, {**op.notes, **notes})
+    )
+    if finished is False:
+        # cancelled, deleted or taken over while encoding the last frames; or never written
+        _discard(service, _not_kept(service, op_id, written))
+
+
+def _discard(service: OperationService, written: list[FileRecord]) -> None:
+    """Free the files of a job that did not succeed; a failure here (the orphan sweep
+    deletes them later) must not keep the job from ending."""
+    try:
         service.files.discard(written)
+    except Exception:
+        log.exception("deleting the files of a failed job failed; the orphan sweep will")
+
+
+def _not_kept(service: OperationService, op_id: str, written: list[FileRecord]) -> list[FileRecord]:
+    """The files the operation's row does not point at: a retried final write that had
+    landed before it raised answers False too, and its files must stay."""
+    try:
+        ended = service.db.get_operation(op_id)
+    except Exception:
+        log.exception("operation %s: reading its end failed; its files are kept", op_id)
+        return []
+    kept = {sample.file_id for sample in ended.samples} if ended is not None else set()
+    return [record for record in written if record.id not in kept]
+
+
+def _final_write(op_id: str, write: Callable[[], bool]) -> bool:
+    """The write that ends a job, tried again after `FINAL_WRITE_RETRIES` waits when it
+    raises (a full disk, a busy database), since a job whose end is never written stays
+    RUNNING until its lease expires. Every such write is guarded by the lease, so a try
+    that did land and raised afterwards makes the next try a no-op. False when all failed."""
+    for wait in (*FINAL_WRITE_RETRIES, None):
+        try:
+            return write()
+        except Exception:
+            if wait is None:
+                log.exception(
+                    "operation %s: its final state could not be written; the lease watchdog "
+                    "will end it",
+                    op_id,
+                )
+                return False
+            log.warning(
+                "operation %s: writing its final state failed; again in %s s",
+                op_id,
+                wait,
+                exc_info=True,
+            )
+            time.sleep(wait)
+    return False
 
 
 def _render_all(
