@@ -14,6 +14,9 @@ ASPECT_RATIOS = ("16:9", "9:16")
 RESOLUTIONS = ("720p", "1080p", "4k")
 EXTENSION_SECONDS = 7
 MAX_EXTENSION_INPUT_SECONDS = 141
+VEO30_RETIREMENT = "2026-06-30"  # Veo 3.0's ids on Vertex AI (see the sources below)
+_VEO31_GA = "veo-3.1-generate-001"
+_VEO31_FAST_GA = "veo-3.1-fast-generate-001"
 
 _SIZES = {"720p": (1280, 720), "1080p": (1920, 1080), "4k": (3840, 2160)}
 
@@ -43,10 +46,17 @@ class ModelInfo:
     max_samples_gemini: int = 4
     engine: str = "preview"
     aliases: tuple[str, ...] = field(default_factory=tuple)
+    # Why and when Google retires the id ("" while current). A deprecated id is still served,
+    # with the same rules; the words are also in `description`, which the model routes show.
+    deprecation: str = ""
 
     @property
     def is_veo2(self) -> bool:
         return self.family == "veo-2"
+
+    @property
+    def deprecated(self) -> bool:
+        return bool(self.deprecation)
 
     def audio_default(self) -> bool:
         return self.audio != "never"
@@ -58,30 +68,85 @@ _PREVIEW_NOTE = (
 )
 
 
-def _veo31(model_id: str, name: str, fast: bool) -> ModelInfo:
+# The capability rows, in spec/veo-rules.md §1's style, with the source of each new row.
+#
+# | model id | text | image | lastFrame | referenceImages | video (extension) | resolutions |
+# |---|---|---|---|---|---|---|
+# | `veo-3.1-generate-preview` | yes | yes | yes | up to 3, `asset` | yes | 720p, 1080p, 4k |
+# | `veo-3.1-fast-generate-preview` | yes | yes | yes | no | yes | 720p, 1080p, 4k |
+# | `veo-3.1-lite-generate-preview` | yes | yes | yes | no | no | 720p, 1080p |
+# | `veo-3.1-generate-001` | yes | yes | yes | up to 3, `asset` | yes | 720p, 1080p, 4k |
+# | `veo-3.1-fast-generate-001` | yes | yes | yes | no | yes | 720p, 1080p, 4k |
+# | `veo-3.1-lite-generate-001` | yes | yes | yes | no | no | 720p, 1080p |
+# | `veo-3.0-*` (deprecated) | yes | yes | yes | no | no | 720p, 1080p (16:9 only) |
+#
+# Every Veo 3.1 row: 4, 6 or 8 s (1080p, 4k, first + last frame, references and extension
+# need 8 s), native audio, 16:9 or 9:16. The refusals are the rules' usual words: 4k on Lite
+# is "`resolution` does not support `4k` as a valid value. ...", a video to extend or
+# reference images on a model without them "`video` (or `referenceImages`) isn't supported by
+# this model. ...".
+#
+# Sources:
+# - veo-3.1-generate-001: Google's model page
+#   https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/veo/3-1-generate.md.txt
+#   (text to video, image to video, from first and last frame; extend videos; reference images:
+#   asset images; sound generation: all "Supported").
+# - veo-3.1-fast-generate-001: Google's page for it was not available here. Choice: the row of
+#   veo-3.1-fast-generate-preview (spec/veo-rules.md §1: no reference images). Google's sample
+#   app (github.com/GoogleCloudPlatform/vertex-ai-creative-studio, config/veo_models.py) lists
+#   reference images for it too; not shown on a Google model page, so refused (conservative).
+# - veo-3.1-lite-generate-001 and veo-3.1-lite-generate-preview: Google's pages for Lite
+#   (.../models/veo/3-1-lite-generate, the model table of ai.google.dev/gemini-api/docs/video)
+#   were not available here. Google's sample app (same file) gives Lite text, image and first +
+#   last frame, 720p and 1080p, 4/6/8 s; so do most third-party pages (gmicloud, jiekou,
+#   vidmachine; civitai says text and image only). 4k: refused (only one reseller lists it).
+#   Reference images: refused (no source shows them). Choice: extension refused too: the
+#   sample app lists it, but no Google page and no other source does (vidmachine says Lite
+#   omits it), so the conservative reading.
+# - veo-3.0-*: https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/veo/3-0-generate
+#   ("Retirement date: June 30, 2026"; migrate veo-3.0-generate-001 to veo-3.1-generate-001 and
+#   veo-3.0-fast-generate-001 to veo-3.1-fast-generate-001). cinegen keeps serving them.
+
+_FRAMES = "text, first frame, first + last frame"
+_VEO31_TIERS = {
+    # tier: (reference images, extension, resolutions, modes for the description)
+    "standard": (3, True, RESOLUTIONS, _FRAMES + ", reference images, extension"),
+    "fast": (0, True, RESOLUTIONS, _FRAMES + ", extension"),
+    "lite": (0, False, ("720p", "1080p"), _FRAMES),
+}
+
+
+def _veo31(model_id: str, name: str, tier: str) -> ModelInfo:
+    references, extension, resolutions, modes = _VEO31_TIERS[tier]
     return ModelInfo(
         id=model_id,
         display_name=name,
-        description=f"{name}: text, first frame, first + last frame, "
-        + ("" if fast else "reference images, ")
-        + "extension; 4/6/8 s; 720p, 1080p, 4k; native audio."
+        description=f"{name}: {modes}; 4/6/8 s; {', '.join(resolutions)}; native audio."
         + _PREVIEW_NOTE,
         family="veo-3.1",
         audio="always",
         durations=(4, 6, 8),
         default_duration=8,
-        resolutions=RESOLUTIONS,
-        max_references_asset=0 if fast else 3,
-        extension=True,
+        resolutions=resolutions,
+        max_references_asset=references,
+        extension=extension,
     )
 
 
-def _veo30(model_id: str, name: str, enhance: bool) -> ModelInfo:
+def _retired(replacement: str) -> str:
+    return (
+        f"Deprecated: retired on Vertex AI on {VEO30_RETIREMENT}; use {replacement}. "
+        "cinegen still serves it."
+    )
+
+
+def _veo30(model_id: str, name: str, enhance: bool, replacement: str) -> ModelInfo:
+    deprecation = _retired(replacement)
     return ModelInfo(
         id=model_id,
         display_name=name,
         description=f"{name}: text, first frame, first + last frame; 4/6/8 s; 720p, "
-        "1080p (16:9); audio." + _PREVIEW_NOTE,
+        f"1080p (16:9); audio. {deprecation}" + _PREVIEW_NOTE,
         family="veo-3.0",
         audio="optional",
         durations=(4, 6, 8),
@@ -89,6 +154,7 @@ def _veo30(model_id: str, name: str, enhance: bool) -> ModelInfo:
         resolutions=("720p", "1080p"),
         enhance_prompt=enhance,
         hd_landscape_only=True,
+        deprecation=deprecation,
     )
 
 
@@ -116,12 +182,16 @@ MODELS: Mapping[str, ModelInfo] = MappingProxyType(
     {
         m.id: m
         for m in (
-            _veo31("veo-3.1-generate-preview", "Veo 3.1", fast=False),
-            _veo31("veo-3.1-fast-generate-preview", "Veo 3.1 Fast", fast=True),
-            _veo30("veo-3.0-generate-001", "Veo 3", enhance=False),
-            _veo30("veo-3.0-generate-preview", "Veo 3 (preview)", enhance=True),
-            _veo30("veo-3.0-fast-generate-001", "Veo 3 Fast", enhance=False),
-            _veo30("veo-3.0-fast-generate-preview", "Veo 3 Fast (preview)", enhance=True),
+            _veo31("veo-3.1-generate-preview", "Veo 3.1", "standard"),
+            _veo31("veo-3.1-fast-generate-preview", "Veo 3.1 Fast", "fast"),
+            _veo31("veo-3.1-lite-generate-preview", "Veo 3.1 Lite", "lite"),
+            _veo31("veo-3.1-generate-001", "Veo 3.1 (GA)", "standard"),
+            _veo31("veo-3.1-fast-generate-001", "Veo 3.1 Fast (GA)", "fast"),
+            _veo31("veo-3.1-lite-generate-001", "Veo 3.1 Lite (GA)", "lite"),
+            _veo30("veo-3.0-generate-001", "Veo 3", False, _VEO31_GA),
+            _veo30("veo-3.0-generate-preview", "Veo 3 (preview)", True, _VEO31_GA),
+            _veo30("veo-3.0-fast-generate-001", "Veo 3 Fast", False, _VEO31_FAST_GA),
+            _veo30("veo-3.0-fast-generate-preview", "Veo 3 Fast (preview)", True, _VEO31_FAST_GA),
             _veo2("veo-2.0-generate-001", "Veo 2", exp=False),
             _veo2("veo-2.0-generate-exp", "Veo 2 (experimental)", exp=True),
         )

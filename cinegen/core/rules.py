@@ -454,8 +454,8 @@ def _check_resolution(info: ModelInfo, value: str | None) -> str:
     if lowered not in RESOLUTIONS:
         raise invalid_string("resolution", value)
     if lowered not in info.resolutions:
-        # Choice: a known resolution this model lacks (4k on Veo 3.0) gets the same words
-        # Veo uses for an aspectRatio it does not take.
+        # Choice: a known resolution this model lacks (4k on Veo 3.0 and on Veo 3.1 Lite) gets
+        # the same words Veo uses for an aspectRatio it does not take.
         raise unsupported_value("resolution", lowered)
     return lowered
 

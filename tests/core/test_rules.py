@@ -31,6 +31,7 @@ class Spec:
 
 _V31 = Spec((4, 6, 8), ("720p", "1080p", "4k"), 3, False, True, True, False, 4, True)
 _V31F = Spec((4, 6, 8), ("720p", "1080p", "4k"), 0, False, True, True, False, 4, True)
+_V31L = Spec((4, 6, 8), ("720p", "1080p"), 0, False, False, True, False, 4, True)  # Lite: no 4k
 _V30 = Spec((4, 6, 8), ("720p", "1080p"), 0, False, False, True, False, 4, True)
 _V30_001 = Spec((4, 6, 8), ("720p", "1080p"), 0, False, False, False, False, 4, True)
 _V2 = Spec((5, 6, 7, 8), ("720p",), 0, False, False, True, True, 2, False)
@@ -39,6 +40,10 @@ _V2X = Spec((5, 6, 7, 8), ("720p",), 3, True, False, True, True, 2, False)
 SPEC: dict[str, Spec] = {
     "veo-3.1-generate-preview": _V31,
     "veo-3.1-fast-generate-preview": _V31F,
+    "veo-3.1-lite-generate-preview": _V31L,
+    "veo-3.1-generate-001": _V31,
+    "veo-3.1-fast-generate-001": _V31F,
+    "veo-3.1-lite-generate-001": _V31L,
     "veo-3.0-generate-001": _V30_001,
     "veo-3.0-generate-preview": _V30,
     "veo-3.0-fast-generate-001": _V30_001,
@@ -104,7 +109,7 @@ def models_where(pred) -> list[str]:  # type: ignore[no-untyped-def]
 
 
 def test_catalog_holds_every_spec_model() -> None:
-    assert set(SPEC) <= set(MODELS)
+    assert set(SPEC) == set(MODELS)
 
 
 def test_rule_error_defaults() -> None:
@@ -307,8 +312,9 @@ def test_veo30_1080p_landscape_only(model: str) -> None:
     )
 
 
-@pytest.mark.parametrize("model", VEO31)
-@pytest.mark.parametrize("value", ["1080p", "4k"])
+@pytest.mark.parametrize(
+    ("model", "value"), [(m, r) for m in VEO31 for r in SPEC[m].resolutions if r != "720p"]
+)
 def test_veo31_hd_portrait_ok(model: str, value: str) -> None:
     assert check(make(model, resolution=value, aspect_ratio="9:16")).aspect_ratio == "9:16"
 
@@ -627,7 +633,11 @@ NO_REF_MODELS = [m for m in ALL if m not in REF_MODELS]
 
 
 def test_reference_models_match_spec() -> None:
-    assert REF_MODELS == ["veo-2.0-generate-exp", "veo-3.1-generate-preview"]
+    assert REF_MODELS == [
+        "veo-2.0-generate-exp",
+        "veo-3.1-generate-001",
+        "veo-3.1-generate-preview",
+    ]
 
 
 @pytest.mark.parametrize(("model", "n"), [(m, n) for m in REF_MODELS for n in (1, 2, 3)])
@@ -707,7 +717,12 @@ NO_EXT_MODELS = [m for m in ALL if not SPEC[m].extension]
 
 
 def test_extension_models_match_spec() -> None:
-    assert EXT_MODELS == VEO31
+    assert EXT_MODELS == [  # every Veo 3.1 id but Lite's
+        "veo-3.1-fast-generate-001",
+        "veo-3.1-fast-generate-preview",
+        "veo-3.1-generate-001",
+        "veo-3.1-generate-preview",
+    ]
 
 
 @pytest.mark.parametrize("model", EXT_MODELS)
