@@ -13,7 +13,8 @@ Google's parsers take, no integer Python will not convert.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+import re
+from collections.abc import AsyncGenerator, Sequence
 from contextlib import aclosing
 from typing import Any, TypeVar
 
@@ -22,7 +23,7 @@ from pydantic import BaseModel, ValidationError
 from starlette.datastructures import FormData
 from starlette.formparsers import FormParser, MultiPartException, MultiPartParser
 
-from cinegen.core.errors import InvalidArgument, PayloadTooLarge
+from cinegen.core.errors import InvalidArgument, PayloadTooLarge, UnknownField
 
 # Google's JSON parser refuses nesting deeper than this; no Veo body needs a tenth of it.
 MAX_DEPTH = 100
@@ -180,19 +181,55 @@ Body = TypeVar("Body", bound=BaseModel)
 
 
 def parse_body(schema: type[Body], payload: Any) -> Body:
-    """`payload` as a `schema`, or a 400 with Google's wording for the first field at fault."""
+    """`payload` as a `schema`, or a 400 with Google's wording: every unknown field if any
+    (the wire models forbid extras, as Google's parser does), else the first field at fault."""
     try:
         return schema.model_validate(payload)
     except ValidationError as exc:
+        unknown = unknown_fields(exc)
+        if unknown:
+            raise UnknownField(unknown) from exc
         raise InvalidArgument(validation_message(exc)) from exc
+
+
+def unknown_fields(exc: ValidationError) -> list[tuple[str, str]]:
+    """(path, sentence) for each field a model does not have, in Google's protobuf wording:
+    `Invalid JSON payload received. Unknown name "video" at 'parameters': Cannot find field.`
+    The name is as sent; the path names the message that lacks it by its proto field names
+    (`instances[0].reference_images[0].image`), and is left out at the top level."""
+    found = []
+    for error in exc.errors():
+        if error["type"] != "extra_forbidden":
+            continue
+        *where, name = error["loc"]
+        path = _path(where, proto=True)
+        at = f" at '{path}'" if path else ""
+        found.append(
+            (path, f'Invalid JSON payload received. Unknown name "{name}"{at}: Cannot find field.')
+        )
+    return found
+
+
+def _path(loc: Sequence[int | str], *, proto: bool = False) -> str:
+    """`instances[0].prompt` from pydantic's location; with `proto`, lowerCamel names become
+    the proto field names Google's parser reports (`referenceImages` → `reference_images`)."""
+    path = ""
+    for part in loc:
+        if isinstance(part, int):
+            path += f"[{part}]"
+            continue
+        name = _CAMEL_HUMP.sub(r"_\1", part).lower() if proto else part
+        path += f".{name}" if path else name
+    return path
+
+
+_CAMEL_HUMP = re.compile(r"(?<=[a-z0-9])([A-Z])")
 
 
 def validation_message(exc: ValidationError) -> str:
     """Google's style: `Invalid value at 'instances[0].prompt' (TYPE_STRING), 5`."""
     error = exc.errors()[0]
-    path = ""
-    for part in error["loc"]:
-        path += f"[{part}]" if isinstance(part, int) else (f".{part}" if path else str(part))
+    path = _path(error["loc"])
     if error["type"] == "missing":
         return f"Invalid JSON payload received. Missing required field '{path}'."
     if error["type"] == "too_short":

@@ -7,6 +7,7 @@ the rules, bad input, unknown routes, and (without a trace) for bugs.
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -20,18 +21,21 @@ from cinegen.store.blobs import STORAGE_FULL_MESSAGE, StorageFull, is_storage_fu
 log = logging.getLogger("cinegen.api")
 
 
-def envelope(code: int, message: str, status: str | None = None) -> JSONResponse:
+def envelope(
+    code: int, message: str, status: str | None = None, details: list[dict[str, Any]] | None = None
+) -> JSONResponse:
     status = status or STATUS_BY_HTTP.get(code, "UNKNOWN")
-    return JSONResponse(
-        {"error": {"code": code, "message": message, "status": status}}, status_code=code
-    )
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if details:
+        error["details"] = details
+    return JSONResponse({"error": error}, status_code=code)
 
 
 async def _cinegen_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CinegenError)
     if exc.code >= 500 and not isinstance(exc, StorageFull) and is_storage_full(exc):
         return _storage_full()
-    return envelope(exc.code, exc.message, exc.status)
+    return envelope(exc.code, exc.message, exc.status, exc.details())
 
 
 def _storage_full() -> JSONResponse:

@@ -9,8 +9,9 @@ explicit HTTP code and status for the Veo rules, whose words and codes are Veo's
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 
 class RpcCode(IntEnum):
@@ -69,6 +70,10 @@ class CinegenError(Exception):
             self.code = code
             self.status = status or STATUS_BY_HTTP.get(code, "UNKNOWN")
 
+    def details(self) -> list[dict[str, Any]]:
+        """The google.rpc detail messages the envelope carries after `status` (none here)."""
+        return []
+
     @property
     def rpc_code(self) -> RpcCode:
         """The google.rpc code of `status` (UNKNOWN for an HTTP-only word such as 405's)."""
@@ -83,6 +88,24 @@ class InvalidArgument(CinegenError):
 
     http_code = 400
     status_word = "INVALID_ARGUMENT"
+
+
+class UnknownField(InvalidArgument):
+    """A body named a field its message does not have. Google's JSON parser refuses it rather
+    than drop it (a dropped `video` would turn an extension into a text video), and lists each
+    one as a google.rpc.BadRequest field violation: `violations` holds (field path, sentence),
+    the path "" at the top level, and the message is the sentences one a line."""
+
+    def __init__(self, violations: Sequence[tuple[str, str]]) -> None:
+        super().__init__("\n".join(sentence for _, sentence in violations))
+        self.violations = tuple(violations)
+
+    def details(self) -> list[dict[str, Any]]:
+        fields = [
+            {"field": field, "description": sentence} if field else {"description": sentence}
+            for field, sentence in self.violations
+        ]
+        return [{"@type": "type.googleapis.com/google.rpc.BadRequest", "fieldViolations": fields}]
 
 
 class PayloadTooLarge(InvalidArgument):

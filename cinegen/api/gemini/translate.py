@@ -96,7 +96,7 @@ def to_request(
         hook = body.webhook_config
         webhook = Webhook(
             uris=tuple(hook.uris),
-            user_metadata=hook.user_metadata or hook.user_metadata_camel or {},
+            user_metadata=hook.user_metadata or {},
         )
     return GenerateRequest(
         model=model.removeprefix("models/"),

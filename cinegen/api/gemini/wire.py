@@ -1,8 +1,13 @@
 """The `predictLongRunning` body as the Gemini API samples and the SDKs send it.
 
-Liberal on purpose: images as `bytesBase64Encoded` or `inlineData`, videos also as `uri` or
-`encodedVideo`, `lastFrame` / `referenceImages` in the instance or in `parameters`, both
-spellings of the webhook metadata. Parameter values stay loosely typed here so the rules can
+Liberal in where a field may sit: images as `bytesBase64Encoded` or `inlineData`, videos also
+as `uri` or `encodedVideo`, `lastFrame` / `referenceImages` in the instance or in `parameters`,
+a mask's image inline or nested, every name in lowerCamel or as the proto field name
+(`sampleCount` or `sample_count`, as Google's JSON parser takes both). Strict about names: a
+field no model here declares is refused, in Google's words, by `api/body.parse_body`, never
+dropped (LiteLLM's `parameters.video` would otherwise make a text video of an extension).
+Parameters Veo takes and cinegen does not use (`pubsubTopic`, `enablePromptRewriting`) are
+declared, so they are accepted. Parameter values stay loosely typed here so the rules can
 refuse a wrong type with Veo's own sentence.
 """
 
@@ -14,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
 
 class InlineData(_Wire):
@@ -40,13 +45,20 @@ class WireReferenceImage(_Wire):
     reference_type: StrictStr | None = Field(None, alias="referenceType")
 
 
+class WireMask(WireImage):
+    """Vertex's mask: the SDKs inline the image's fields beside `maskMode`; `image` nests it."""
+
+    image: WireImage | None = None
+    mask_mode: StrictStr | None = Field(None, alias="maskMode")
+
+
 class WireInstance(_Wire):
     prompt: StrictStr | None = None
     image: WireImage | None = None
     last_frame: WireImage | None = Field(None, alias="lastFrame")
     video: WireVideo | None = None
     reference_images: list[WireReferenceImage] | None = Field(None, alias="referenceImages")
-    mask: dict[str, Any] | None = None
+    mask: WireMask | None = None
 
 
 class WireParameters(_Wire):
@@ -65,14 +77,14 @@ class WireParameters(_Wire):
     fps: Any = None
     resize_mode: Any = Field(None, alias="resizeMode")
     pubsub_topic: Any = Field(None, alias="pubsubTopic")
+    enable_prompt_rewriting: Any = Field(None, alias="enablePromptRewriting")  # deprecated
     last_frame: WireImage | None = Field(None, alias="lastFrame")
     reference_images: list[WireReferenceImage] | None = Field(None, alias="referenceImages")
 
 
 class WireWebhookConfig(_Wire):
     uris: list[StrictStr] = Field(default_factory=list)
-    user_metadata: dict[str, Any] | None = None
-    user_metadata_camel: dict[str, Any] | None = Field(None, alias="userMetadata")
+    user_metadata: dict[str, Any] | None = Field(None, alias="userMetadata")
 
 
 class PredictLongRunningRequest(_Wire):

@@ -2,7 +2,8 @@
 
 The `predictLongRunning` body is the one the Gemini dialect already parses (the SDKs send the
 same envelope in both modes: `instances[0]`, `parameters`, a top-level `labels`), so it is
-reused as is. Vertex adds the `:fetchPredictOperation` poll body.
+reused as is, unknown names refused as there. Vertex adds the `:fetchPredictOperation` poll
+body, whose only field is the operation's name.
 """
 
 from __future__ import annotations
@@ -15,6 +16,6 @@ __all__ = ["FetchPredictOperationRequest", "PredictLongRunningRequest"]
 
 
 class FetchPredictOperationRequest(BaseModel):
-    model_config = ConfigDict(populate_by_name=True, extra="allow")
+    model_config = ConfigDict(populate_by_name=True, extra="forbid")
 
     operation_name: StrictStr = Field(alias="operationName")
