@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from typing import Protocol
 
 from cinegen.jobs.worker import JobContext, run_job
@@ -29,24 +30,41 @@ class JobQueue(Protocol):
 
 
 class InProcessQueue:
-    """Worker threads of this process. Ids submitted before `start` wait in the queue.
+    """Worker threads of this process.
 
-    A worker whose queue is empty takes the oldest queued operation from the database, so a
-    job submitted by another process (an API-only node, `CINEGEN_WORKERS=0`) runs here too;
-    and a watchdog queues again every operation whose lease expired (its worker died), while
-    this process runs. Claims are atomic: an id delivered twice runs once.
+    Which job runs next is the database's choice, not the order of `submit`: a worker asks
+    for the queued operation whose turn comes first (`OperationService.next_queued`: owners
+    take turns, so one key's 40 jobs do not hold back another key's one) and claims it; a
+    claim that loses a race to another worker or process asks again. A submitted id is only
+    a wake-up call, and a worker with none asks the database every poll interval, so a job
+    submitted by another process (an API-only node, `CINEGEN_WORKERS=0`) runs here too.
+    Claims are atomic: an id delivered twice runs once.
+
+    A watchdog queues again every operation whose lease expired (its worker died), while
+    this process runs, and every `checkpoint_interval` seconds keeps SQLite's WAL small
+    (`Database.checkpoint`).
     """
 
-    def __init__(self, workers: int, max_attempts: int, poll_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        workers: int,
+        max_attempts: int,
+        poll_interval: float = 1.0,
+        checkpoint_interval: float = 60.0,
+    ) -> None:
         self.workers = max(workers, 0)  # 0: an API-only node; jobs wait in the database
         self.max_attempts = max_attempts
         self.poll_interval = poll_interval
-        self._queue: queue.Queue[str | None] = queue.Queue()
+        self.checkpoint_interval = checkpoint_interval
+        # Wake-up calls: one per submitted id (None: stop). Ids submitted before `start`
+        # are in the database already; their calls just wake the first workers.
+        self._wakeups: queue.Queue[str | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stop = threading.Event()
 
     def submit(self, op_id: str) -> None:
-        self._queue.put(op_id)
+        if self.workers:  # an API-only node keeps no calls: its jobs wait in the database
+            self._wakeups.put(op_id)
 
     def start(self, ctx: JobContext) -> None:
         if self.workers == 0:
@@ -69,44 +87,66 @@ class InProcessQueue:
     def stop(self, timeout: float = 5.0) -> None:
         self._stop.set()
         for _ in self._threads:
-            self._queue.put(None)
+            self._wakeups.put(None)
         for thread in self._threads:
             thread.join(timeout)
         self._threads.clear()
 
-    def _next(self, ctx: JobContext) -> str | None:
-        """The next id to run: from this queue, else the database's oldest queued one after
-        a poll interval; None when stopping."""
-        while not self._stop.is_set():
-            try:
-                return self._queue.get(timeout=self.poll_interval)
-            except queue.Empty:
-                pass
-            try:
-                op_id = ctx.service.next_queued()
-            except Exception:
-                log.exception("polling the database for queued jobs failed")
-                continue
-            if op_id is not None:
-                return op_id
-        return None
-
     def _loop(self, ctx: JobContext) -> None:
-        while True:
-            op_id = self._next(ctx)
+        """Run the fair next job while there is one; else sleep until a wake-up call or a
+        poll interval. A worker that finds a job without being woken takes one wake-up call
+        (that job's), so that calls do not pile up while every worker is busy."""
+        woken = False
+        while not self._stop.is_set():
+            op_id = self._next_queued(ctx)
             if op_id is None:
-                return
+                woken = self._sleep()
+                continue
+            if not woken:
+                self._take_wakeup()
+            woken = False
             try:
-                run_job(op_id, ctx)
+                run_job(op_id, ctx)  # claims it first; a lost claim runs nothing
             except Exception:  # run_job records failures itself; this is the last guard
                 log.exception("job %s escaped its handler", op_id)
+                self._stop.wait(self.poll_interval)  # no busy loop on a failing database
+
+    def _next_queued(self, ctx: JobContext) -> str | None:
+        try:
+            return ctx.service.next_queued()
+        except Exception:
+            log.exception("asking the database for queued jobs failed")
+            return None
+
+    def _sleep(self) -> bool:
+        """Until a wake-up call (True) or a poll interval has passed (False)."""
+        try:
+            return self._wakeups.get(timeout=self.poll_interval) is not None
+        except queue.Empty:
+            return False
+
+    def _take_wakeup(self) -> None:
+        try:
+            call = self._wakeups.get_nowait()
+        except queue.Empty:
+            return
+        if call is None:  # a stop call is for a sleeping worker: leave it there
+            self._wakeups.put(None)
 
     def _watchdog(self, ctx: JobContext) -> None:
         """Every poll interval: operations whose lease expired are queued again (or failed
-        once they have used their attempts) and handed to this process's workers."""
+        once they have used their attempts) and this process's workers woken for them.
+        Every `checkpoint_interval`: SQLite's WAL is truncated."""
+        last_checkpoint = time.monotonic()
         while not self._stop.wait(self.poll_interval):
             try:
                 for op_id in ctx.service.recover_expired(self.max_attempts):
                     self.submit(op_id)
             except Exception:
                 log.exception("recovering expired leases failed")
+            if time.monotonic() - last_checkpoint >= self.checkpoint_interval:
+                last_checkpoint = time.monotonic()
+                try:
+                    ctx.service.db.checkpoint()
+                except Exception:
+                    log.exception("checkpointing the database's WAL failed")

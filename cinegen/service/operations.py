@@ -270,8 +270,10 @@ class OperationService:
         return self.db.claim_operation(op_id, self.worker_id, self.lease_seconds)
 
     def next_queued(self) -> str | None:
-        """The operation queued longest, for a worker whose own queue is empty."""
-        return self.db.oldest_queued()
+        """The queued operation to run next, fair between keys: owners take turns, oldest
+        first within each (`Database.fair_next_queued`). The caller claims it; when another
+        worker claimed it first, the caller asks again."""
+        return self.db.fair_next_queued()
 
     def cancel_requested(self, op_id: str) -> bool:
         return self.db.cancel_requested(op_id)

@@ -24,6 +24,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    Index,
     Integer,
     MetaData,
     Select,
@@ -31,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     bindparam,
+    case,
     create_engine,
     event,
     func,
@@ -71,6 +73,7 @@ operations = Table(
     Column("lease_owner", String(64)),
     Column("lease_expires", DateTime(timezone=True)),
 )
+Index("ix_operations_owner_create_time", operations.c.owner, operations.c.create_time)
 
 files = Table(
     "files",
@@ -174,12 +177,74 @@ def _file_from_row(row: Any) -> FileRecord:
     )
 
 
+# What SQLite leaves of its WAL file after a checkpoint reset it; without a limit the file
+# stays at the largest size it ever reached (a burst of writes, a long read).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
     cursor.close()
+
+
+def _served_before(queued: Any, same_owner: Any) -> Any:
+    """The last change of the owner's operation just before the head of its queue: one
+    index lookup on (owner, create_time)."""
+    o = operations.c
+    return (
+        select(o.update_time)
+        .where(same_owner, o.create_time < queued.c.create_time)
+        .order_by(o.create_time.desc())
+        .limit(1)
+        .scalar_subquery()
+    )
+
+
+def _fair_next_select() -> Select:
+    """The queued operation to run next: owners take turns, oldest first within each.
+
+    Only the head of each owner's queue (rank 1 of ROW_NUMBER() OVER (PARTITION BY owner
+    ORDER BY create_time, id)) can come next. Of the heads, the owner with the fewest running
+    operations goes first; then the one served longest ago (the last change of its operation
+    just before the head: within an owner jobs start oldest first, so that is the one it was
+    served last; never served goes first); then the oldest. Without the middle key a single
+    worker would be FIFO again, as the head of a long queue is always older than another
+    key's new job. The anonymous owner (NULL) is one owner. Standard SQL (a window function,
+    correlated subqueries), as SQLite and PostgreSQL both run it; the subqueries run once
+    per owner with queued jobs, on the index of (owner, create_time)."""
+    o = operations.c
+    rank = func.row_number().over(partition_by=o.owner, order_by=(o.create_time, o.id))
+    queued = (
+        select(o.id, o.owner, o.create_time, rank.label("queue_rank"))
+        .where(o.state == State.QUEUED.value)
+        .subquery("queued")
+    )
+    # Equality, not IS NOT DISTINCT FROM, which PostgreSQL cannot look up in an index.
+    running = (
+        select(func.count())
+        .where(
+            (o.owner == queued.c.owner) | (o.owner.is_(None) & queued.c.owner.is_(None)),
+            o.state == State.RUNNING.value,
+        )
+        .scalar_subquery()
+    )
+    last_served = case(
+        (queued.c.owner.is_(None), _served_before(queued, o.owner.is_(None))),
+        else_=_served_before(queued, o.owner == queued.c.owner),
+    )
+    return (
+        select(queued.c.id)
+        .where(queued.c.queue_rank == 1)
+        .order_by(running, last_served.asc().nulls_first(), queued.c.create_time, queued.c.id)
+        .limit(1)
+    )
+
+
+_FAIR_NEXT = _fair_next_select()
 
 
 class PreparedRead:
@@ -266,6 +331,18 @@ class Database:
         writers of this process on a lock instead keeps every write short."""
         with self._write_lock, self.engine.begin() as conn:
             yield conn
+
+    def checkpoint(self) -> bool:
+        """Copy SQLite's WAL into the database and truncate it to nothing, so that it does
+        not grow while readers keep SQLite's own (passive) checkpoints from finishing. True
+        if the WAL was emptied; False if a reader still needed it (the next call retries)
+        and on PostgreSQL, which has no such file to keep small."""
+        if self.engine.dialect.name != "sqlite":
+            return False
+        with self._write_lock, self.engine.connect() as conn:
+            busy, _frames, _done = conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)").one()
+            conn.commit()
+        return busy == 0
 
     def migrate(self) -> None:
         config = Config()
@@ -361,16 +438,11 @@ class Database:
                 return None
         return self.get_operation(op_id)
 
-    def oldest_queued(self) -> str | None:
-        """The id of the operation queued longest, if any (a worker with nothing to do)."""
-        query = (
-            select(operations.c.id)
-            .where(operations.c.state == State.QUEUED.value)
-            .order_by(operations.c.create_time, operations.c.id)
-            .limit(1)
-        )
+    def fair_next_queued(self) -> str | None:
+        """The id of the queued operation to run next, if any: round robin between owners
+        (`_FAIR_NEXT`), so that one key's many jobs do not hold back another key's few."""
         with self._read() as conn:
-            row = conn.execute(query).first()
+            row = conn.execute(_FAIR_NEXT).first()
         return row.id if row is not None else None
 
     def count_unfinished(self, owner: str | None) -> int:
