@@ -3,7 +3,9 @@
 Veo marks its videos with SynthID; cinegen writes plain, readable MP4 tags instead: the
 standard `comment`/`description` atoms every player shows, plus `cinegen_*` keys (written as
 `mdta` keys thanks to `movflags=use_metadata_tags`) that say which engine, model and seed made
-the file. `read_provenance` reads them back so tests and tools can check the mark.
+the file. `read_provenance` reads them back so tests and tools can check the mark. The tags
+say what a file claims, not who made it: anyone can write them (`ffmpeg -metadata`), so the
+server takes an extension input as its own by the sha256 it recorded (service/files.py).
 
 Nothing that differs from one request to the next goes in (no operation id, no time): the
 same request with the same seed gives the same bytes, which a user checks with sha256.

@@ -7,6 +7,7 @@ and the stills of a video are made once and kept beside it.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import secrets
@@ -34,6 +35,8 @@ SCRATCH_PREFIX = "cinegen-"
 # A partial blob write or an `inputs/<op>/` folder with no operation is orphaned once it is
 # older than any write or submit takes (a submit persists inputs, then inserts the row).
 ORPHAN_AGE_SECONDS = 3600.0
+
+HASH_CHUNK_BYTES = 1 << 20
 
 _STILL_LOCKS = [threading.Lock() for _ in range(32)]
 
@@ -150,9 +153,12 @@ class FileService:
     def store_video(
         self, *, operation_id: str, owner: str | None, file_id: str, source: Path
     ) -> FileRecord:
-        """Move a finished MP4 into the store and record it, kept for the retention period."""
+        """Move a finished MP4 into the store and record it, kept for the retention period;
+        its sha256 is recorded too, for good: the proof that this server made those bytes
+        when they come back as an extension input (`made_here`)."""
         key = f"videos/{file_id}.mp4"
         size = source.stat().st_size
+        digest = file_sha256(source)  # before the write, which may move the file away
         self.blobs.write(key, source)
         now = utcnow()
         record = FileRecord(
@@ -167,7 +173,13 @@ class FileService:
             deleted=False,
         )
         self.db.insert_file(record)
+        self.db.record_made_video(digest, file_id)
         return record
+
+    def made_here(self, data: bytes) -> bool:
+        """True if this server stored these exact bytes as an output (even if that file has
+        since expired): the only proof of origin a client cannot forge."""
+        return self.db.is_made_video(hashlib.sha256(data).hexdigest())
 
     def discard(self, records: Iterable[FileRecord]) -> None:
         """Delete files and what was derived from them; their rows stay to answer 404.
@@ -252,6 +264,15 @@ class FileService:
                 inputs,
             )
         return scratch + partial + inputs
+
+
+def file_sha256(path: Path) -> str:
+    """The sha256 hex digest of a file, read in 1 MiB chunks (a 4k video is hundreds of MB)."""
+    digest = hashlib.sha256()
+    with path.open("rb") as stream:
+        while chunk := stream.read(HASH_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _derived_prefix(file_id: str) -> str:

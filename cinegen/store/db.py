@@ -39,6 +39,8 @@ from sqlalchemy import (
     select,
     update,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import IntegrityError
 
@@ -106,6 +108,16 @@ video_idempotency = Table(
     Column("key", String(255), primary_key=True),
     Column("operation_id", String(64), nullable=False),
     Column("fingerprint", String(64), nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+)
+
+# The sha256 of every MP4 this server stored as an output: what "made by this server" means
+# for an extension input sent as bytes (tags in the file can be forged; a hash cannot).
+made_videos = Table(
+    "made_videos",
+    metadata,
+    Column("sha256", String(64), primary_key=True),  # lower-case hex
+    Column("file_id", String(64), nullable=False),
     Column("create_time", DateTime(timezone=True), nullable=False),
 )
 
@@ -694,3 +706,35 @@ class Database:
                     video_idempotency.c.owner == (owner or ""), video_idempotency.c.key == key
                 )
             )
+
+    # videos this server made ------------------------------------------------------------
+
+    def record_made_video(self, sha256: str, file_id: str) -> None:
+        """Remember that this server made the MP4 with this sha256 hex digest. Idempotent: the
+        same request and seed give byte-identical files, so a digest may come again (the
+        first file id is kept). The row outlives the file's retention deletion, as it is a
+        few dozen bytes and a user may extend a video they downloaded before it expired."""
+        statement = _insert_ignoring_duplicates(self.engine.dialect.name, made_videos).values(
+            sha256=sha256, file_id=file_id, create_time=utcnow()
+        )
+        try:
+            with self._write() as conn:
+                conn.execute(statement)
+        except IntegrityError:  # a dialect without INSERT ... ON CONFLICT DO NOTHING
+            pass
+
+    def is_made_video(self, sha256: str) -> bool:
+        """True if this server stored an MP4 with this sha256 hex digest as an output."""
+        query = select(made_videos.c.sha256).where(made_videos.c.sha256 == sha256)
+        with self._read() as conn:
+            return conn.execute(query).first() is not None
+
+
+def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:
+    """An INSERT that skips a row whose primary key is already there (SQLite, PostgreSQL);
+    a plain INSERT elsewhere, whose duplicate the caller ignores."""
+    if dialect == "sqlite":
+        return sqlite_insert(table).on_conflict_do_nothing()
+    if dialect == "postgresql":
+        return postgresql_insert(table).on_conflict_do_nothing()
+    return table.insert()

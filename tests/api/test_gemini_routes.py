@@ -164,7 +164,7 @@ def test_extension_appends_seven_seconds(client: httpx.Client, tmp_path: Path) -
     facts = video_facts(download(client, sample_uris(ext)[0], tmp_path / "ext.mp4"))
     assert facts.frames == (4 + 7) * 24
     assert (facts.width, facts.height) == (1280, 720)
-    # The same video sent as bytes works too (it carries cinegen's provenance mark).
+    # The same video sent as bytes works too (the server recorded its sha256 when it stored it).
     data = client.get(uri).content
     ext2 = generate(
         client,
