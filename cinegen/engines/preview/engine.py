@@ -9,6 +9,10 @@ and signal processing (NumPy, OpenCV, PyAV). Per mode:
 - references: the assets composited into the prompt's scene, moving (references.py);
 - extension: the input video unchanged, then 7 s continuing its motion (extension.py).
 
+In the modes that start from footage, each sample's seed picks how its camera moves over it
+(samples.py): samples of one request differ, as text samples do, and none touches the given
+frames.
+
 Frames are produced lazily, one per `next()`, each after a `progress(i / n)` call (which may
 raise `Cancelled`). Everything random comes from generators seeded by `spec.seed`.
 """
@@ -32,6 +36,7 @@ from cinegen.engines.preview.parallax import ParallaxShot
 from cinegen.engines.preview.particles import Field, draw_fields, make_fields
 from cinegen.engines.preview.references import paste, place_assets, style_grade
 from cinegen.engines.preview.resolution import footage_size
+from cinegen.engines.preview.samples import Detour, Drift
 from cinegen.engines.preview.scene import LandscapeScene
 from cinegen.engines.prompt import ScenePlan, parse_prompt
 from cinegen.engines.soundtrack import for_spec
@@ -130,7 +135,9 @@ def _frames_for(
     if spec.mode is Mode.IMAGE:
         assert spec.first_frame is not None
         size = footage_size((spec.first_frame,), spec.width, spec.height)
-        shot = ParallaxShot(_resized(spec.first_frame, size), plan, spec.fps, spec.num_frames)
+        shot = ParallaxShot(
+            _resized(spec.first_frame, size), plan, spec.fps, spec.num_frames, spec.seed
+        )
         frames = _with_weather(shot.frames(), _weather(spec, plan), spec.fps)
         return frames, size, {"mode": "image"}
     if spec.mode is Mode.INTERPOLATION:
@@ -138,7 +145,7 @@ def _frames_for(
         ends = (spec.first_frame, spec.last_frame)
         size = footage_size(ends, spec.width, spec.height)
         first, last = (_resized(image, size) for image in ends)
-        blend = FlowInterpolation(first, last, spec.num_frames)
+        blend = FlowInterpolation(first, last, spec.num_frames, Detour.for_seed(spec.seed))
         return blend.frames(), size, {"mode": "interpolation"}
     if spec.mode is Mode.EXTENSION:
         assert spec.input_video is not None
@@ -149,6 +156,7 @@ def _frames_for(
             spec.fps,
             spec.num_frames,
             _weather(spec, plan),
+            Drift.for_seed(spec.seed),
         )
         notes = {"mode": "extension", "input_frames": spec.input_video.num_frames}
         return ext.frames(), (spec.width, spec.height), notes

@@ -7,7 +7,9 @@ motion wins a collision), fill the holes and filter out specks; then backward-wa
 full-resolution images to time t and blend them, trusting each image only where its splat
 landed (the other one is occluded there); last, redo the pixels along motion edges at full
 size, where the small flow is too coarse. A square moving left to right is one square in the
-middle at t = 0.5, not two ghosts.
+middle at t = 0.5, not two ghosts. Given a sample's `Detour` (samples.py), every pixel lands
+where that detour moves the view at time t: splatted there, occlusion, trust and motion edges
+move with it, and frame 0 and the last frame stay the given images.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import NamedTuple
 import cv2
 import numpy as np
 
+from cinegen.engines.preview.samples import Detour
 from cinegen.engines.preview.warp import four_channels, three_channels, warp_blend
 
 FLOW_LONG_SIDE = 256
@@ -272,20 +275,38 @@ class Splatter:
         # one item per pixel, several times faster than numpy's row-wise fancy assignment.
         self.packed = self.vectors.view(np.float64).ravel()
 
-    def at(self, t: float) -> tuple[np.ndarray, np.ndarray]:
+    def at(
+        self, t: float, detour: Detour | None = None, when: float = 0.0
+    ) -> tuple[np.ndarray, np.ndarray]:
         """(field, coverage): field[q] is the flow of the pixel that lands on q at time t;
-        coverage[q] is 1 where some pixel landed (0 = disoccluded, or a crack)."""
+        coverage[q] is 1 where some pixel landed (0 = disoccluded, or a crack).
+
+        With a `detour` (t > 0), each pixel lands where the detour moves its place at the
+        clip's time `when`, and its flow is lengthened to reach there by time t: warping back
+        along it then finds the pixel."""
         h, w = self.shape
         outside = h * w  # pixels that land off the frame are written to this spare cell
-        qy = np.rint(self.ys + t * self.vectors[:, 1]).astype(np.int32)
-        left = np.floor(self.xs + t * self.vectors[:, 0]).astype(np.int32)
-        row_start = np.where((qy >= 0) & (qy < h), qy * w, -2 * w)
+        xs = self.xs + t * self.vectors[:, 0]
+        ys = self.ys + t * self.vectors[:, 1]
+        vectors = self.packed
+        rows = [np.rint(ys).astype(np.int32)]
+        if detour is not None:
+            dx, dy = detour.shift(xs, ys, when, (w, h))
+            xs, ys = xs + dx, ys + dy
+            lengthened = self.vectors + np.stack([dx, dy], 1).astype(np.float32) / np.float32(t)
+            vectors = lengthened.view(np.float64).ravel()
+            top = np.floor(ys).astype(np.int32)
+            rows = [top, top + 1]  # a push-in spreads rows apart too: no cracks between them
+        left = np.floor(xs).astype(np.int32)
         packed = np.zeros(h * w + 1, np.float64)
         coverage = np.zeros(h * w + 1, np.float32)
-        for qx in (left, left + 1):  # both neighbours: no cracks where pixels spread apart
-            target = np.where((qx >= 0) & (qx < w) & (row_start >= 0), row_start + qx, outside)
-            packed[target] = self.packed
-            coverage[target] = 1.0
+        for qy in rows:
+            row_start = np.where((qy >= 0) & (qy < h), qy * w, -2 * w)
+            for qx in (left, left + 1):  # both neighbours: no cracks where pixels spread apart
+                inside = (qx >= 0) & (qx < w) & (row_start >= 0)
+                target = np.where(inside, row_start + qx, outside)
+                packed[target] = vectors
+                coverage[target] = 1.0
         field = packed[:outside].view(np.float32).reshape(h, w, 2)
         return field, coverage[:outside].reshape(h, w)
 
@@ -316,9 +337,17 @@ def fill_holes(field: np.ndarray, coverage: np.ndarray) -> np.ndarray:
 
 
 class FlowInterpolation:
-    """Frames that carry `first` into `last` along the optical flow between them."""
+    """Frames that carry `first` into `last` along the optical flow between them, by way of
+    a sample's `detour` where one is given."""
 
-    def __init__(self, first: np.ndarray, last: np.ndarray, num_frames: int) -> None:
+    def __init__(
+        self,
+        first: np.ndarray,
+        last: np.ndarray,
+        num_frames: int,
+        detour: Detour | None = None,
+    ) -> None:
+        self.detour = detour
         self.first = np.ascontiguousarray(first)
         self.last = np.ascontiguousarray(last)
         self.sources = four_channels(self.first), four_channels(self.last)
@@ -337,13 +366,15 @@ class FlowInterpolation:
             float(np.hypot(flow[..., 0], flow[..., 1]).max())
             for flow in (self.flow_fwd, self.flow_bwd)
         )
+        if detour is not None:
+            fastest += detour.fastest((a.shape[1], a.shape[0]))
         self.groups = splat_groups(self.times, fastest)
 
     def fields_at(self, t: float) -> Fields:
         """Both flows splatted to time t, holes filled, specks filtered out (`SPECK_FILTER`),
         where each splat landed, and the motion edges of the first one."""
-        field0, cover0 = self.splat_fwd.at(t)
-        field1, cover1 = self.splat_bwd.at(1.0 - t)
+        field0, cover0 = self.splat_fwd.at(t, self.detour, t)
+        field1, cover1 = self.splat_bwd.at(1.0 - t, self.detour, t)
         back0, back1 = (
             cv2.medianBlur(fill_holes(field, cover), SPECK_FILTER)
             for field, cover in ((field0, cover0), (field1, cover1))
@@ -379,9 +410,15 @@ class FlowInterpolation:
         count = len(edges.pixels)
         xs, ys, dx, dy = edges.maps
         on_first = _sampled(self.sources[0], cv2.scaleAdd(dx, -t, xs), cv2.scaleAdd(dy, -t, ys))
-        on_last = _sampled(
-            self.sources[1], cv2.scaleAdd(dx, 1.0 - t, xs), cv2.scaleAdd(dy, 1.0 - t, ys)
-        )
+        last_xs, last_ys = cv2.scaleAdd(dx, 1.0 - t, xs), cv2.scaleAdd(dy, 1.0 - t, ys)
+        if self.detour is not None:
+            # The candidates carry the detour's shift over t (Splatter.at); the last image's
+            # pixel is the first's moved by the flow alone.
+            size = (self.width, self.height)
+            shift_x, shift_y = self.detour.shift(*self.detour.unshifted(xs, ys, t, size), t, size)
+            last_xs = cv2.scaleAdd(shift_x, -1.0 / t, last_xs)
+            last_ys = cv2.scaleAdd(shift_y, -1.0 / t, last_ys)
+        on_last = _sampled(self.sources[1], last_xs, last_ys)
         disagreement = cv2.cvtColor(cv2.absdiff(on_first, on_last), cv2.COLOR_RGBA2GRAY)
         misfit_fast, misfit_slow = disagreement.reshape(-1)[: 2 * count].reshape(2, -1)
         agree = np.minimum(misfit_fast, misfit_slow) < EDGE_AGREEMENT

@@ -16,7 +16,8 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 
-from cinegen.engines.preview.camera import Pose, Velocity, pose_at, velocity_for
+from cinegen.engines.preview.camera import Pose, Velocity, handheld_jitter, pose_at, velocity_for
+from cinegen.engines.preview.samples import varied_velocity
 from cinegen.engines.preview.warp import FUSED, four_channels, three_channels, warp_blend
 from cinegen.engines.prompt import ScenePlan
 
@@ -24,8 +25,9 @@ MAP_STEP = 8  # the backward map is computed every MAP_STEP pixels, then interpo
 MAX_TRAVEL = 0.12  # most the camera may travel (fraction of the frame) over a whole clip
 
 
-def image_velocity(plan: ScenePlan, seconds: float) -> Velocity:
-    """The prompt's move, turned into camera translation (so it has parallax), capped in size.
+def image_velocity(plan: ScenePlan, seconds: float, seed: int | None = None) -> Velocity:
+    """The prompt's move, turned into camera translation (so it has parallax), capped in size;
+    given a seed, varied as that sample's (samples.py).
 
     Pans become mostly trucks and zooms mostly dollies: a turn of the camera shows no
     parallax, a move of the camera does.
@@ -33,6 +35,8 @@ def image_velocity(plan: ScenePlan, seconds: float) -> Velocity:
     base = velocity_for(plan.camera, plan.speed)
     if plan.camera == "default":
         base = Velocity(dolly=0.03, truck=0.01)
+    if seed is not None:
+        base = varied_velocity(base, seed)
     pan, tilt = base.pan * 0.35, base.tilt * 0.35
     truck = base.truck + base.pan * 0.65
     rise = base.rise + base.tilt * 0.65
@@ -118,15 +122,28 @@ def _zoom_to_fit(
 
 
 class ParallaxShot:
-    """A camera move over a still image."""
+    """A camera move over a still image: the prompt's, or with a seed, that sample's (its own
+    speed, drift and handheld jitter; samples.py)."""
 
-    def __init__(self, image: np.ndarray, plan: ScenePlan, fps: int, num_frames: int) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        plan: ScenePlan,
+        fps: int,
+        num_frames: int,
+        seed: int | None = None,
+    ) -> None:
         self.image = np.ascontiguousarray(image)
         self.source = four_channels(self.image)
         self.height, self.width = image.shape[:2]
         self.fps = fps
         self.num_frames = num_frames
-        self.velocity = image_velocity(plan, num_frames / fps)
+        self.velocity = image_velocity(plan, num_frames / fps, seed)
+        self.jitter = (
+            np.zeros((num_frames, 2))
+            if seed is None
+            else handheld_jitter(self.velocity.shake, num_frames, fps, seed)
+        )
         self.near = estimate_nearness(image)
         self.gx, self.gy = _grid(self.width, self.height)
         # Moving away from the image reveals what is outside it: there, mirror the borders.
@@ -146,7 +163,8 @@ class ParallaxShot:
             self._warped = np.empty((self.height, self.width, 4), np.uint8)
 
     def pose(self, index: int) -> Pose:
-        return pose_at(self.velocity, index / self.fps)
+        jitter = self.jitter[min(index, self.num_frames - 1)]
+        return pose_at(self.velocity, index / self.fps, (float(jitter[0]), float(jitter[1])))
 
     def frame(self, index: int) -> np.ndarray:
         if index == 0:

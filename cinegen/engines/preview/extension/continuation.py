@@ -13,6 +13,7 @@ from cinegen.engines.preview.extension.camera import as3, measure_motion, small_
 from cinegen.engines.preview.extension.cutout import Subject, cut_out_subjects
 from cinegen.engines.preview.extension.subjects import find_moving_parts
 from cinegen.engines.preview.particles import Field, draw_fields
+from cinegen.engines.preview.samples import Drift
 from cinegen.engines.preview.warp import four_channels, three_channels
 from cinegen.media.decode import fit_image, iter_video_frames
 
@@ -34,9 +35,11 @@ class Extension:
         fps: int,
         num_frames: int,
         weather: list[Field] | None = None,
+        drift: Drift | None = None,
     ) -> None:
         self.video = video
         self.weather = weather or []
+        self.drift = drift
         self.size = (width, height)
         self.fps = fps
         self.num_frames = num_frames
@@ -72,7 +75,8 @@ class Extension:
 
     def _continue(self, plate: np.ndarray, motion: np.ndarray, count: int) -> Iterator[np.ndarray]:
         """Apply the motion again and again to the background (composed, so no drift), and
-        draw each subject further along its own way.
+        draw each subject further along its own way; the sample's `Drift`, where given, moves
+        the whole view after that.
 
         The prompt's weather (rain, snow, sparks) falls over the new part, fading in over a
         second so the seam stays as smooth as the input's own frame steps.
@@ -83,16 +87,17 @@ class Extension:
         source = four_channels(plate)
         for index in range(count):
             total = step @ total
+            view = None if self.drift is None else self.drift.matrix(index + 1, self.fps, self.size)
             warped = cv2.warpAffine(
                 source,
-                total[:2],
+                (total if view is None else view @ total)[:2],
                 (width, height),
                 flags=cv2.INTER_LINEAR,
                 borderMode=cv2.BORDER_REFLECT101,
             )
             frame = three_channels(warped)
             for subject in self.subjects:
-                subject.draw(frame, total, index + 1)
+                subject.draw(frame, total, index + 1, view)
             if self.weather:
                 seconds = (index + 1) / self.fps
                 draw_fields(frame, self.weather, seconds, share=seconds / FADE_IN_SECONDS)

@@ -33,16 +33,27 @@ class Subject:
     velocity: tuple[float, float]
     comes_back: bool = False
 
-    def draw(self, frame: np.ndarray, camera: np.ndarray, frames_on: int) -> None:
-        """Blend the subject into `frame`, `frames_on` frames after the last input frame."""
+    def draw(
+        self,
+        frame: np.ndarray,
+        camera: np.ndarray,
+        frames_on: int,
+        view: np.ndarray | None = None,
+    ) -> None:
+        """Blend the subject into `frame`, `frames_on` frames after the last input frame;
+        `view` (3×3), where given, moves the whole frame after that (a sample's drift)."""
         vx, vy = self.velocity
         place = translation(vx * frames_on, vy * frames_on) @ camera @ translation(*self.origin)
         h, w = self.patch.shape[:2]
-        corners = place[:2] @ np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], np.float64)
+        outline = np.array([[0, w, 0, w], [0, 0, h, h], [1, 1, 1, 1]], np.float64)
+        corners = place[:2] @ outline
         if self.comes_back:
             laps = _lapped(corners, self.velocity, frame.shape[1], frame.shape[0])
             place = translation(*laps) @ place
             corners += np.array(laps)[:, None]
+        if view is not None:
+            place = view @ place
+            corners = place[:2] @ outline
         left, top = (max(0, int(np.floor(v))) for v in corners.min(1))
         right = min(frame.shape[1], int(np.ceil(corners[0].max())) + 1)
         bottom = min(frame.shape[0], int(np.ceil(corners[1].max())) + 1)
