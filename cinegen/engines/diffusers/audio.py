@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from cinegen.engines.base import RenderSpec
+from cinegen.engines.diffusers.calls import seeded
 from cinegen.engines.prompt import parse_prompt
 from cinegen.engines.soundtrack import for_spec
 from cinegen.media.clip import AUDIO_RATE
@@ -51,8 +52,6 @@ def to_stereo_48k(audio: np.ndarray, rate: int) -> np.ndarray:
 
 def from_pipeline(pipe: Any, spec: RenderSpec, seconds: float, steps: int, extra: dict) -> Any:
     """Run a text-to-audio pipeline for `seconds` of sound cued by the prompt."""
-    import torch
-
     params = inspect.signature(pipe.__call__).parameters
     kwargs: dict[str, Any] = {"prompt": spec.prompt, "num_inference_steps": steps}
     for name in ("audio_end_in_s", "audio_length_in_s", "duration"):
@@ -61,8 +60,7 @@ def from_pipeline(pipe: Any, spec: RenderSpec, seconds: float, steps: int, extra
             break
     if "negative_prompt" in params and spec.negative_prompt:
         kwargs["negative_prompt"] = spec.negative_prompt
-    if "generator" in params:
-        kwargs["generator"] = torch.Generator("cpu").manual_seed(spec.seed)
+    kwargs.update(seeded(pipe, spec.seed))
     kwargs.update(extra)
     out = pipe(**kwargs)
     audio = out.audios if hasattr(out, "audios") else out[0]

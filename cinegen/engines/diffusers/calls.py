@@ -9,6 +9,7 @@ long video). Each class expresses it its own way (spec §1): Wan I2V takes `imag
 
 from __future__ import annotations
 
+import inspect
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,3 +127,15 @@ def call_kwargs(
     kwargs.update(mode_kwargs(entry, cond, width, height, num_frames))
     kwargs.update(entry.call)
     return kwargs
+
+
+def seeded(pipe: Any, seed: int) -> dict[str, Any]:
+    """`generator=` seeded with the sample's seed, for an auxiliary pipeline whose call takes
+    one (an upscaler, a text-to-audio model); nothing for one that does not. Without it the
+    pipeline draws its noise from torch's global generator: the same seed would not give the
+    same output, and a request's samples would not each follow their own seed."""
+    import torch
+
+    if "generator" not in inspect.signature(pipe.__call__).parameters:
+        return {}
+    return {"generator": torch.Generator("cpu").manual_seed(seed)}

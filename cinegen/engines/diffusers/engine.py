@@ -23,7 +23,7 @@ from cinegen.core.request import Mode
 from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import video
-from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count
+from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count, seeded
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
 from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
 from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
@@ -327,6 +327,9 @@ class DiffusersEngine:
                     image=Image.fromarray(frame),
                     num_inference_steps=aux.steps,
                     output_type="np",
+                    # Every frame from the same seed: the same noise on each (no flicker from
+                    # it), and each sample's from its own seed.
+                    **seeded(pipe, spec.seed),
                     **aux.call,
                 )
             image = video.to_uint8(np.asarray(out.images[0]))
