@@ -96,6 +96,8 @@ class RemixRequest(_Wire):
 def _path(key: str) -> list[str]:
     """`metadata[referenceImages][][image]` → ["metadata", "referenceImages", "", "image"]."""
     head = key.split("[", 1)[0]
+    if not head:  # `""` or `[0]`: no field the body could have
+        raise InvalidArgument(f"Invalid form field name {key[:60]!r}: it must start with a name.")
     parts = [head, *_BRACKETS.findall(key[len(head) :])]
     if len(parts) > MAX_FORM_DEPTH + 1 or key.count("[") > MAX_FORM_DEPTH:
         raise InvalidArgument(
@@ -115,13 +117,14 @@ def _set(tree: dict[Any, Any], path: list[Any], value: Any) -> None:
 
 
 def _listify(node: Any) -> Any:
-    """Dicts keyed by positions become lists, in position order."""
+    """Dicts keyed by positions become lists, in position order; in a dict that also has
+    names (`a[0]` and `a[b]`), a position is a name like the others (`"0"`), as JSON's are."""
     if not isinstance(node, dict):
         return node
     converted = {k: _listify(v) for k, v in node.items()}
     if converted and all(isinstance(k, int) for k in converted):
         return [converted[k] for k in sorted(converted)]
-    return converted
+    return {str(k): v for k, v in converted.items()}
 
 
 def unflatten_form(items: list[tuple[str, Any]]) -> dict[str, Any]:

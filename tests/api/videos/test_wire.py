@@ -8,6 +8,7 @@ import pytest
 
 from cinegen.api.videos import translate
 from cinegen.api.videos.wire import CreateVideoRequest, coerce_form_values, unflatten_form
+from cinegen.core.errors import InvalidArgument
 from cinegen.core.rules import RuleError
 
 from .support import RED_PNG, b64
@@ -62,6 +63,19 @@ def test_indexed_fields_and_json_string_metadata() -> None:
     assert indexed == {"a": [{"x": "first"}, {"x": "second"}]}
     as_json = coerce_form_values({"metadata": '{"durationSeconds": 6, "aspectRatio": "9:16"}'})
     assert as_json["metadata"] == {"durationSeconds": 6, "aspectRatio": "9:16"}
+
+
+def test_positions_beside_names_stay_names() -> None:
+    """`a[0]` beside `a[x]`: a dict with string keys only (ints among them broke the
+    idempotency fingerprint's sorted JSON, a 500 schemathesis found)."""
+    assert unflatten_form([("m[0]", "a"), ("m[x]", "b")]) == {"m": {"0": "a", "x": "b"}}
+
+
+@pytest.mark.parametrize("name", ["", "[0]", "[a][b]"])
+def test_a_field_name_without_a_name_is_400(name: str) -> None:
+    """A part named `""` made the body a list, not an object (a 500, found by schemathesis)."""
+    with pytest.raises(InvalidArgument, match="must start with a name"):
+        unflatten_form([(name, "v"), ("prompt", "a cat")])
 
 
 def test_only_numeric_strings_become_numbers() -> None:
