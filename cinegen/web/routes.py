@@ -9,8 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from fastapi import APIRouter
-from fastapi.responses import FileResponse
+from fastapi.responses import FileResponse, HTMLResponse, Response
 
+from cinegen.api import openapi as doc
 from cinegen.core.errors import NotFound
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -23,21 +24,29 @@ _TYPES = {
 # Revalidate on every load: a new cinegen version must never run yesterday's script.
 _HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 
 
 def _static_file(name: str) -> FileResponse:
-    path = (STATIC / name).resolve()
-    if not path.is_relative_to(STATIC) or not path.is_file() or path.suffix not in _TYPES:
+    try:
+        path = (STATIC / name).resolve()
+        found = path.is_relative_to(STATIC) and path.is_file() and path.suffix in _TYPES
+    except (OSError, ValueError):  # a name no file can have (too long, a NUL): not one here
+        found = False
+    if not found:
         raise NotFound("Method not found.")
     return FileResponse(path, media_type=_TYPES[path.suffix], headers=_HEADERS)
 
 
-@router.get("/")
+@router.get("/", response_class=HTMLResponse)
 async def playground() -> FileResponse:
     return _static_file("index.html")
 
 
-@router.get("/static/{name:path}")
+@router.get(
+    "/static/{name:path}",
+    response_class=Response,
+    responses={200: {"content": {t: {} for t in sorted(set(_TYPES.values()))}}, **doc.errors(404)},
+)
 async def static_file(name: str) -> FileResponse:
     return _static_file(name)

@@ -7,12 +7,13 @@ Every success is exactly 200: the Python SDK treats anything else as an error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from cinegen.api import openapi as doc
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.hosts import public_base
 from cinegen.api.runtime import Runtime, runtime
@@ -29,17 +30,44 @@ from .wire import PredictLongRunningRequest
 VERSIONS = ("v1beta", "v1", "v1alpha")
 router = APIRouter()
 
+Version = Annotated[str, doc.version_path(VERSIONS)]
+Model = Annotated[str, doc.model_path()]
+_VERSION = doc.version_parameter(VERSIONS)
+_MODEL = doc.parameter("path", "model", doc.MODEL)
+_OP_ID = doc.parameter("path", "op_id", "The operation's id, the last part of its name.")
+FileRest = Annotated[
+    str,
+    Path(
+        description="`{id}` (metadata), `{id}:download` (the MP4), or the `uri` an SDK "
+        "rebuilds from an `http://` file uri."
+    ),
+]
+_ALT = doc.parameter("query", "alt", "`media`: the file's bytes rather than its metadata.")
+_PAGE_SIZE = doc.parameter(
+    "query", "pageSize", "At most this many operations.", {"type": "integer", "minimum": 0}
+)
+_PAGE_TOKEN = doc.parameter("query", "pageToken", "The `nextPageToken` of the previous page.")
+_POLL_ERRORS = doc.errors(*doc.AUTH, 404)
+
 
 # polls first: the hot path. These take only the Request and read the path parameters
 # themselves, which skips FastAPI's per-parameter validation (a large part of a poll's cost).
 
 
-@router.get("/{version}/models/{model}/operations/{op_id}")
+@router.get(
+    "/{version}/models/{model}/operations/{op_id}",
+    responses=_POLL_ERRORS,
+    openapi_extra=doc.extra([_VERSION, _MODEL, _OP_ID, doc.API_KEY]),
+)
 async def get_model_operation(request: Request) -> JSONResponse:
     return _operation_json(request)
 
 
-@router.get("/{version}/operations/{op_id}")
+@router.get(
+    "/{version}/operations/{op_id}",
+    responses=_POLL_ERRORS,
+    openapi_extra=doc.extra([_VERSION, _OP_ID, doc.API_KEY]),
+)
 async def get_operation(request: Request) -> JSONResponse:
     return _operation_json(request)
 
@@ -65,8 +93,14 @@ def video_uri_builder(request: Request, rt: Runtime, version: str) -> Callable[[
 # create -----------------------------------------------------------------------------------
 
 
-@router.post("/{version}/models/{model}:predictLongRunning")
-async def predict_long_running(version: str, model: str, request: Request) -> JSONResponse:
+@router.post(
+    "/{version}/models/{model}:predictLongRunning",
+    responses=doc.errors(400, *doc.AUTH, 404, 413, 429, 503),
+    openapi_extra=doc.extra(
+        [doc.API_KEY], doc.body(PredictLongRunningRequest, example=doc.PREDICT_EXAMPLE)
+    ),
+)
+async def predict_long_running(version: Version, model: Model, request: Request) -> JSONResponse:
     rt = runtime(request)
     _version(version)
     owner = rt.auth.owner(request)
@@ -108,13 +142,19 @@ def _list(request: Request, version: str, model: str | None) -> JSONResponse:
     return JSONResponse(body)
 
 
-@router.get("/{version}/operations")
-async def list_operations(version: str, request: Request) -> JSONResponse:
+_LIST_ERRORS = doc.errors(400, *doc.AUTH, 404)
+_LIST_EXTRA = doc.extra([_PAGE_SIZE, _PAGE_TOKEN, doc.API_KEY])
+
+
+@router.get("/{version}/operations", responses=_LIST_ERRORS, openapi_extra=_LIST_EXTRA)
+async def list_operations(version: Version, request: Request) -> JSONResponse:
     return _list(request, _version(version), None)
 
 
-@router.get("/{version}/models/{model}/operations")
-async def list_model_operations(version: str, model: str, request: Request) -> JSONResponse:
+@router.get(
+    "/{version}/models/{model}/operations", responses=_LIST_ERRORS, openapi_extra=_LIST_EXTRA
+)
+async def list_model_operations(version: Version, model: Model, request: Request) -> JSONResponse:
     return _list(request, _version(version), model.removeprefix("models/"))
 
 
@@ -124,16 +164,26 @@ async def _cancel(request: Request, op_id: str) -> JSONResponse:
     return JSONResponse({})
 
 
-@router.post("/{version}/models/{model}/operations/{op_id}:cancel")
+_CHANGE_ERRORS = doc.errors(*doc.AUTH, 404, 503)
+_KEY_ONLY = doc.extra([doc.API_KEY])
+
+
+@router.post(
+    "/{version}/models/{model}/operations/{op_id}:cancel",
+    responses=_CHANGE_ERRORS,
+    openapi_extra=_KEY_ONLY,
+)
 async def cancel_model_operation(
-    version: str, model: str, op_id: str, request: Request
+    version: Version, model: Model, op_id: str, request: Request
 ) -> JSONResponse:
     _version(version)
     return await _cancel(request, op_id)
 
 
-@router.post("/{version}/operations/{op_id}:cancel")
-async def cancel_operation(version: str, op_id: str, request: Request) -> JSONResponse:
+@router.post(
+    "/{version}/operations/{op_id}:cancel", responses=_CHANGE_ERRORS, openapi_extra=_KEY_ONLY
+)
+async def cancel_operation(version: Version, op_id: str, request: Request) -> JSONResponse:
     _version(version)
     return await _cancel(request, op_id)
 
@@ -144,16 +194,20 @@ async def _delete(request: Request, op_id: str) -> JSONResponse:
     return JSONResponse({})
 
 
-@router.delete("/{version}/models/{model}/operations/{op_id}")
+@router.delete(
+    "/{version}/models/{model}/operations/{op_id}",
+    responses=_CHANGE_ERRORS,
+    openapi_extra=_KEY_ONLY,
+)
 async def delete_model_operation(
-    version: str, model: str, op_id: str, request: Request
+    version: Version, model: Model, op_id: str, request: Request
 ) -> JSONResponse:
     _version(version)
     return await _delete(request, op_id)
 
 
-@router.delete("/{version}/operations/{op_id}")
-async def delete_operation(version: str, op_id: str, request: Request) -> JSONResponse:
+@router.delete("/{version}/operations/{op_id}", responses=_CHANGE_ERRORS, openapi_extra=_KEY_ONLY)
+async def delete_operation(version: Version, op_id: str, request: Request) -> JSONResponse:
     _version(version)
     return await _delete(request, op_id)
 
@@ -161,9 +215,17 @@ async def delete_operation(version: str, op_id: str, request: Request) -> JSONRe
 # files ------------------------------------------------------------------------------------
 
 
-@router.get("/{version}/files/{rest:path}")
-@router.head("/{version}/files/{rest:path}")
-async def get_file(version: str, rest: str, request: Request) -> Any:
+_FILE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: doc.binary("video/mp4"),
+    206: {"description": "The bytes of the `Range` asked for.", **doc.binary("video/mp4")},
+    **doc.errors(*doc.AUTH, 404, 416, 503),
+}
+_FILE_EXTRA = doc.extra([_ALT, doc.RANGE, doc.API_KEY])
+
+
+@router.get("/{version}/files/{rest:path}", responses=_FILE_RESPONSES, openapi_extra=_FILE_EXTRA)
+@router.head("/{version}/files/{rest:path}", responses=_FILE_RESPONSES, openapi_extra=_FILE_EXTRA)
+async def get_file(version: Version, rest: FileRest, request: Request) -> Any:
     """`files/{id}:download?alt=media` streams the MP4 (Range supported); `files/{id}` is its
     metadata; HEAD answers either with the headers alone. Also serves the path the SDKs build
     from an `http://` uri (`files/http://host/v1beta/files/{id}:download`), so plain-http
@@ -223,15 +285,18 @@ def model_json(model: ModelInfo) -> dict[str, Any]:
     }
 
 
-@router.get("/{version}/models")
-async def list_models(version: str, request: Request) -> JSONResponse:
+_MODELS_ERRORS = doc.errors(*doc.AUTH, 404)
+
+
+@router.get("/{version}/models", responses=_MODELS_ERRORS, openapi_extra=_KEY_ONLY)
+async def list_models(version: Version, request: Request) -> JSONResponse:
     _version(version)
     runtime(request).auth.owner(request)
     return JSONResponse({"models": [model_json(m) for m in runtime(request).catalog.rows()]})
 
 
-@router.get("/{version}/models/{model}")
-async def get_model(version: str, model: str, request: Request) -> JSONResponse:
+@router.get("/{version}/models/{model}", responses=_MODELS_ERRORS, openapi_extra=_KEY_ONLY)
+async def get_model(version: Version, model: Model, request: Request) -> JSONResponse:
     _version(version)
     runtime(request).auth.owner(request)
     return JSONResponse(model_json(rules.resolve_model(model, version, runtime(request).catalog)))

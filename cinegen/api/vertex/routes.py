@@ -9,12 +9,13 @@ too, as Vertex long-running operations allow. Auth and tenancy are the Gemini di
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from cinegen.api import openapi as doc
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.gemini.translate import to_request
 from cinegen.api.runtime import Runtime, runtime
@@ -40,6 +41,32 @@ _SCOPED = "/{version}/projects/{project}/locations/{location}/publishers/{publis
 _EXPRESS = "/{version}/publishers/{publisher}/models/{model}"
 
 router = APIRouter()
+
+_SCOPE_PARAMETERS = [
+    doc.parameter("path", "project", "The Google Cloud project: kept in operation names."),
+    doc.parameter("path", "location", "The region, e.g. `us-central1`: kept in operation names."),
+]
+_PARAMETERS = [
+    doc.version_parameter(VERSIONS),
+    doc.parameter(
+        "path", "publisher", "Only `google` has models.", {"type": "string", "enum": [PUBLISHER]}
+    ),
+    doc.parameter("path", "model", doc.MODEL),
+    doc.API_KEY,
+]
+_OP_ID = doc.parameter("path", "op_id", "The operation's id, the last part of its name.")
+_CREATE_ERRORS = doc.errors(400, *doc.AUTH, 404, 413, 429, 503)
+_POLL_ERRORS = doc.errors(400, *doc.AUTH, 404, 413, 503)
+_GET_ERRORS = doc.errors(*doc.AUTH, 404, 503)
+
+
+def _extra(
+    scoped: bool, *more: dict[str, Any], request_body: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`openapi_extra=` of a route in its scoped or express form (these routes read their
+    path parameters from the request, so FastAPI documents none of them)."""
+    scope = _SCOPE_PARAMETERS if scoped else []
+    return doc.extra([*scope, *_PARAMETERS, *more], request_body)
 
 
 def _version(request: Request) -> str:
@@ -106,8 +133,19 @@ def _chunks(stream: BinaryIO) -> Iterator[bytes]:
 # create -----------------------------------------------------------------------------------
 
 
-@router.post(_SCOPED + ":predictLongRunning")
-@router.post(_EXPRESS + ":predictLongRunning")
+_CREATE_BODY = doc.body(PredictLongRunningRequest, example=doc.PREDICT_EXAMPLE)
+
+
+@router.post(
+    _SCOPED + ":predictLongRunning",
+    responses=_CREATE_ERRORS,
+    openapi_extra=_extra(True, request_body=_CREATE_BODY),
+)
+@router.post(
+    _EXPRESS + ":predictLongRunning",
+    responses=_CREATE_ERRORS,
+    openapi_extra=_extra(False, request_body=_CREATE_BODY),
+)
 async def predict_long_running(request: Request) -> JSONResponse:
     rt = runtime(request)
     version = _version(request)
@@ -129,8 +167,25 @@ async def predict_long_running(request: Request) -> JSONResponse:
 # poll -------------------------------------------------------------------------------------
 
 
-@router.post(_SCOPED + ":fetchPredictOperation")
-@router.post(_EXPRESS + ":fetchPredictOperation")
+_POLL_BODY = doc.body(
+    FetchPredictOperationRequest,
+    example={
+        "operationName": "projects/my-project/locations/us-central1/publishers/google/models/"
+        "veo-3.1-generate-preview/operations/0"
+    },
+)
+
+
+@router.post(
+    _SCOPED + ":fetchPredictOperation",
+    responses=_POLL_ERRORS,
+    openapi_extra=_extra(True, request_body=_POLL_BODY),
+)
+@router.post(
+    _EXPRESS + ":fetchPredictOperation",
+    responses=_POLL_ERRORS,
+    openapi_extra=_extra(False, request_body=_POLL_BODY),
+)
 async def fetch_predict_operation(request: Request) -> Response:
     rt = runtime(request)
     version = _version(request)
@@ -149,8 +204,12 @@ async def fetch_predict_operation(request: Request) -> Response:
     return await _render(rt, op, owner)
 
 
-@router.get(_SCOPED + "/operations/{op_id}")
-@router.get(_EXPRESS + "/operations/{op_id}")
+@router.get(
+    _SCOPED + "/operations/{op_id}", responses=_GET_ERRORS, openapi_extra=_extra(True, _OP_ID)
+)
+@router.get(
+    _EXPRESS + "/operations/{op_id}", responses=_GET_ERRORS, openapi_extra=_extra(False, _OP_ID)
+)
 async def get_operation(request: Request) -> Response:
     rt = runtime(request)
     _version(request)

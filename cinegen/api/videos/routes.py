@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from cinegen.api import openapi as doc
 from cinegen.api.body import check_values, parse_body, read_form, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.api.streaming import file_response
@@ -45,6 +46,64 @@ API_VERSION = "v1"
 IDEMPOTENCY_TTL_HOURS = 24.0
 VARIANTS = ("video", "thumbnail", "spritesheet")
 _UNSUPPORTED_ACTIONS = ("edits", "extensions", "characters")
+
+# /openapi.json -------------------------------------------------------------------------
+_COMPAT = [
+    doc.parameter(
+        "query",
+        "compat",
+        "`openai`: statuses in the OpenAI SDK's words (`queued`, `failed`); `gateway`: the "
+        "gateway's (`\"\"`, `failure`). By default, the OpenAI SDK's own requests get its words.",
+        {"type": "string", "enum": ["openai", "gateway"]},
+    ),
+    doc.parameter("header", "X-Video-Compat", "As `?compat=`.", {"type": "string"}),
+    doc.API_KEY,
+]
+_VIDEO_ID = doc.parameter("path", "video_id", "The video's id (`video_...`).")
+_FORM_FIELD = {"type": "string"}
+_CREATE_FORM = {
+    "type": "object",
+    "description": "The OpenAI SDK's multipart body: the JSON fields as strings, "
+    "`metadata` / `images` as JSON strings or bracket-named fields (`metadata[seed]`, "
+    "`images[]`), `input_reference` an uploaded image.",
+    "properties": {
+        "model": _FORM_FIELD,
+        "prompt": _FORM_FIELD,
+        "seconds": _FORM_FIELD,
+        "size": {"type": "string", "maxLength": 32},
+        "metadata": _FORM_FIELD,
+        "input_reference": {"type": "string", "format": "binary"},
+    },
+    "additionalProperties": _FORM_FIELD,
+}
+_REMIX_FORM = {
+    "type": "object",
+    "properties": {"prompt": {"type": "string", "minLength": 1}},
+    "required": ["prompt"],
+}
+_IDEMPOTENCY_KEY = doc.parameter(
+    "header",
+    "Idempotency-Key",
+    "At most 255 characters: the same key and body within 24 hours return the video the "
+    "first request started.",
+    {"type": "string", "maxLength": 255},
+)
+_LIST = [
+    doc.parameter(
+        "query", "limit", "1 to 100 (20).", {"type": "integer", "minimum": 1, "maximum": 100}
+    ),
+    doc.parameter(
+        "query", "order", "By creation time.", {"type": "string", "enum": ["asc", "desc"]}
+    ),
+    doc.parameter("query", "after", "The id of the last video of the previous page."),
+]
+_VARIANT = doc.parameter(
+    "query", "variant", "Which file (`video`).", {"type": "string", "enum": list(VARIANTS)}
+)
+_CONTENT: dict[int | str, dict[str, Any]] = {
+    200: doc.binary("video/mp4", "image/webp", "image/jpeg"),
+    206: {"description": "The bytes of the `Range` asked for.", **doc.binary("video/mp4")},
+}
 
 
 # ------------------------------------------------------------------------------ helpers
@@ -210,7 +269,18 @@ def _create(rt: Runtime, owner: str | None, raw: dict[str, Any], key: str | None
     )
 
 
-@router.post(PREFIX)
+@router.post(
+    PREFIX,
+    responses=doc.errors(400, *doc.AUTH, 413, 429, 503),
+    openapi_extra=doc.extra(
+        [_IDEMPOTENCY_KEY, *_COMPAT],
+        doc.body(
+            CreateVideoRequest,
+            example={"model": "veo-3.1-generate-preview", "prompt": doc.PROMPT, "seconds": "8"},
+            form=_CREATE_FORM,
+        ),
+    ),
+)
 async def create_video(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
@@ -222,7 +292,12 @@ async def create_video(request: Request) -> JSONResponse:
     return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
 
 
-@router.post(PREFIX + "/{action}")
+@router.post(
+    PREFIX + "/{action}",
+    description="`edits`, `extensions` and `characters` are OpenAI's; cinegen refuses them.",
+    responses=doc.errors(400, *doc.AUTH, 404),
+    openapi_extra=doc.extra([doc.API_KEY]),
+)
 async def unsupported_action(action: str, request: Request) -> JSONResponse:
     runtime(request).auth.owner(request)
     if action in _UNSUPPORTED_ACTIONS:
@@ -236,7 +311,11 @@ async def unsupported_action(action: str, request: Request) -> JSONResponse:
 # ------------------------------------------------------------------------------- read
 
 
-@router.get(PREFIX)
+@router.get(
+    PREFIX,
+    responses=doc.errors(400, *doc.AUTH),
+    openapi_extra=doc.extra([*_LIST, *_COMPAT]),
+)
 async def list_videos(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
@@ -270,14 +349,22 @@ async def list_videos(request: Request) -> JSONResponse:
     )
 
 
-@router.get(PREFIX + "/{video_id}")
+@router.get(
+    PREFIX + "/{video_id}",
+    responses=doc.errors(*doc.AUTH, 404),
+    openapi_extra=doc.extra(_COMPAT),
+)
 async def retrieve_video(video_id: str, request: Request) -> JSONResponse:
     rt = runtime(request)
     op = _find(rt, video_id, rt.auth.owner(request))
     return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
 
 
-@router.get(PREFIX + "/{video_id}/content")
+@router.get(
+    PREFIX + "/{video_id}/content",
+    responses={**_CONTENT, **doc.errors(400, *doc.AUTH, 404, 416, 503)},
+    openapi_extra=doc.extra([_VARIANT, doc.RANGE, *_COMPAT]),
+)
 async def video_content(video_id: str, request: Request) -> Response:
     rt = runtime(request)
     owner = rt.auth.owner(request)
@@ -309,7 +396,11 @@ async def video_content(video_id: str, request: Request) -> Response:
 # ------------------------------------------------------------------------------ change
 
 
-@router.delete(PREFIX + "/{video_id}")
+@router.delete(
+    PREFIX + "/{video_id}",
+    responses=doc.errors(*doc.AUTH, 404, 503),
+    openapi_extra=doc.extra([doc.API_KEY]),
+)
 async def delete_video(video_id: str, request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
@@ -318,7 +409,13 @@ async def delete_video(video_id: str, request: Request) -> JSONResponse:
     return JSONResponse({"id": translate.video_id(op), "object": "video.deleted", "deleted": True})
 
 
-@router.post(PREFIX + "/{video_id}/remix")
+@router.post(
+    PREFIX + "/{video_id}/remix",
+    responses=doc.errors(400, *doc.AUTH, 404, 413, 429, 503),
+    openapi_extra=doc.extra(
+        _COMPAT, doc.body(RemixRequest, example={"prompt": doc.PROMPT}, form=_REMIX_FORM)
+    ),
+)
 async def remix_video(video_id: str, request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
