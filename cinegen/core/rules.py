@@ -14,10 +14,12 @@ from __future__ import annotations
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import replace
 
 from cinegen.core.catalog import (
     ASPECT_RATIOS,
+    EXTENSION_SECONDS,
     MAX_EXTENSION_INPUT_SECONDS,
     RESOLUTIONS,
     Catalog,
@@ -252,6 +254,46 @@ def extension_input_invalid(reason: str) -> RuleError:
         f"The input video cannot be extended: {reason}. The video to extend must be 720p, "
         f"16:9 or 9:16, and at most {MAX_EXTENSION_INPUT_SECONDS} seconds long."
     )
+
+
+# Vertex's extension: "You can use Veo on Vertex AI to extend videos that you previously
+# generated using Veo that are 1 to 30 seconds in length" and each extension adds 7 s, so the
+# extended video is at most 37 s (https://docs.cloud.google.com/vertex-ai/generative-ai/docs/
+# video/extend-a-veo-video). Vertex publishes no error text for it: Choice: the sentence below,
+# in the style of `extension_input_invalid`, with Vertex's own bounds. The Gemini API's chain
+# (MAX_EXTENSION_INPUT_SECONDS) stays for the other dialects.
+VERTEX_MIN_EXTENSION_INPUT_SECONDS = 1
+VERTEX_MAX_EXTENSION_INPUT_SECONDS = 30
+VERTEX_MAX_EXTENDED_SECONDS = VERTEX_MAX_EXTENSION_INPUT_SECONDS + EXTENSION_SECONDS  # 37
+
+
+def vertex_extension_input_invalid(reason: str) -> RuleError:
+    return RuleError(
+        f"The input video cannot be extended: {reason}. Veo on Vertex AI extends videos that "
+        f"are {VERTEX_MIN_EXTENSION_INPUT_SECONDS} to {VERTEX_MAX_EXTENSION_INPUT_SECONDS} "
+        "seconds in length, 720p, 16:9 or 9:16; the extended video is at most "
+        f"{VERTEX_MAX_EXTENDED_SECONDS} seconds long."
+    )
+
+
+def extension_bounds(dialect: str) -> tuple[int, int, Callable[[str], RuleError]]:
+    """(shortest, longest input in seconds, the refusal) for an extension in `dialect`."""
+    if dialect == "vertex":
+        return (
+            VERTEX_MIN_EXTENSION_INPUT_SECONDS,
+            VERTEX_MAX_EXTENSION_INPUT_SECONDS,
+            vertex_extension_input_invalid,
+        )
+    return 0, MAX_EXTENSION_INPUT_SECONDS, extension_input_invalid
+
+
+# resizeMode (Vertex: Veo 3 models, with `image` for image-to-video; the SDKs send `PAD`/`CROP`):
+# `pad` keeps the whole image and fills the rest of the frame with black, `crop` centre-crops
+# it to fill the frame. Vertex's default is `pad` (https://cloud.google.com/vertex-ai/
+# generative-ai/docs/model-reference/veo-video-generation, "pad (default)"); the Gemini API
+# documents no resizeMode, so its requests keep cinegen's crop unless they name a mode.
+RESIZE_MODES = ("pad", "crop")
+VERTEX_DEFAULT_RESIZE_MODE = "pad"
 
 
 def video_uri_not_found() -> RuleError:
@@ -553,6 +595,18 @@ def _check_compression(value: str | None) -> str | None:
     return lowered
 
 
+def _check_resize_mode(req: GenerateRequest) -> str | None:
+    """`pad` or `crop` (any case); absent: Vertex's `pad` when a frame image is given, else
+    None (the crop every other dialect has always had)."""
+    if req.resize_mode is None:
+        framed = req.image is not None or req.last_frame is not None
+        return VERTEX_DEFAULT_RESIZE_MODE if req.dialect == "vertex" and framed else None
+    lowered = req.resize_mode.strip().lower()
+    if lowered not in RESIZE_MODES:
+        raise invalid_string("resizeMode", req.resize_mode)
+    return lowered
+
+
 def _check_combinations(
     info: ModelInfo, req: GenerateRequest, resolution: str, duration: int, aspect: str
 ) -> None:
@@ -613,5 +667,5 @@ def check(
         sample_count=samples,
         generate_audio=audio,
         compression_quality=compression,
-        resize_mode=req.resize_mode.strip().lower() if req.resize_mode else req.resize_mode,
+        resize_mode=_check_resize_mode(req),
     )

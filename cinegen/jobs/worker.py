@@ -285,6 +285,7 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         decode.decode_image(ctx.service.inputs.read(r.image), fit=(width, height))
         for r in req.reference_images
     )
+    fit = decode.pad_image if req.resize_mode == "pad" else decode.fit_image
     return RenderSpec(
         mode=req.mode,
         prompt=req.prompt or "",
@@ -295,8 +296,10 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         num_frames=num_frames,
         seed=seed,
         audio=bool(req.generate_audio),
-        first_frame=decode.fit_image(first, width, height) if first is not None else None,
-        last_frame=decode.fit_image(last, width, height) if last is not None else None,
+        # resizeMode acts on the frames only: reference images are not frames of the video but
+        # appearances to keep, so they are fitted as before.
+        first_frame=fit(first, width, height) if first is not None else None,
+        last_frame=fit(last, width, height) if last is not None else None,
         reference_images=refs,
         reference_types=tuple(r.reference_type for r in req.reference_images),
         input_video=input_video,

@@ -281,6 +281,29 @@ def fit_image(img: np.ndarray, width: int, height: int) -> np.ndarray:
     return np.ascontiguousarray(resized[top : top + height, left : left + width])
 
 
+def pad_image(
+    img: np.ndarray, width: int, height: int, fill: tuple[int, int, int] = (0, 0, 0)
+) -> np.ndarray:
+    """Scale to fit inside width×height, centred on `fill` (black bars): the whole image kept.
+
+    Vertex's `resizeMode: pad`; `fit_image` is its `crop`. Same interpolation choice.
+    """
+    src_h, src_w = img.shape[:2]
+    if (src_w, src_h) == (width, height):
+        return np.array(img, dtype=np.uint8, copy=True)
+    scale = min(width / src_w, height / src_h)
+    new_w = max(1, min(width, round(src_w * scale)))
+    new_h = max(1, min(height, round(src_h * scale)))
+    interpolation = cv2.INTER_AREA if scale < 1.0 else cv2.INTER_CUBIC
+    resized = cv2.resize(img, (new_w, new_h), interpolation=interpolation)
+    canvas = np.empty((height, width, 3), np.uint8)
+    canvas[:] = fill
+    left = (width - new_w) // 2
+    top = (height - new_h) // 2
+    canvas[top : top + new_h, left : left + new_w] = resized
+    return canvas
+
+
 # --------------------------------------------------------------------------- videos
 
 
