@@ -21,6 +21,7 @@ class Mode(StrEnum):
     INTERPOLATION = "interpolation"  # first + last frame
     REFERENCES = "references"  # up to three reference images
     EXTENSION = "extension"  # continue a video this server generated
+    EDIT = "edit"  # a video edited under a mask (Vertex `mask`): same length as the input
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,8 @@ class GenerateRequest:
     last_frame: MediaRef | None = None
     reference_images: tuple[ReferenceImage, ...] = ()
     video: MediaRef | None = None
+    mask: MediaRef | None = None  # Vertex `instances[0].mask`: white marks the region
+    mask_mode: str | None = None  # INSERT | REMOVE | REMOVE_STATIC | OUTPAINT, upper-cased by rules
     negative_prompt: str | None = None
     aspect_ratio: str | None = None
     resolution: str | None = None
@@ -84,7 +87,9 @@ class GenerateRequest:
     @property
     def mode(self) -> Mode:
         if self.video is not None:
-            return Mode.EXTENSION
+            # Vertex: "If mask is also provided, the input video will be edited based on the
+            # mask"; never an extension then.
+            return Mode.EDIT if self.mask is not None else Mode.EXTENSION
         if self.reference_images:
             return Mode.REFERENCES
         if self.image is not None and self.last_frame is not None:
@@ -105,6 +110,8 @@ class GenerateRequest:
             named["last_frame"] = self.last_frame
         if self.video is not None:
             named["video"] = self.video
+        if self.mask is not None:
+            named["mask"] = self.mask
         for index, ref in enumerate(self.reference_images):
             named[f"reference_{index}"] = ref.image
         return named
@@ -120,6 +127,7 @@ class GenerateRequest:
             image=one("image", self.image),
             last_frame=one("last_frame", self.last_frame),
             video=one("video", self.video),
+            mask=one("mask", self.mask),
             reference_images=tuple(
                 ReferenceImage(change(f"reference_{i}", r.image), r.reference_type)
                 for i, r in enumerate(self.reference_images)

@@ -47,6 +47,8 @@ class RenderSpec:
     reference_images: tuple[np.ndarray, ...] = ()  # H×W×3 uint8, native size
     reference_types: tuple[str, ...] = ()
     input_video: InputVideo | None = None
+    mask: np.ndarray | None = None  # an edit's region: H×W bool at width×height (white = True)
+    mask_mode: str = ""  # an edit's INSERT | REMOVE | REMOVE_STATIC | OUTPAINT
     model: str = ""  # the requested model id (the diffusers engine picks its pipeline by it)
 
     @property

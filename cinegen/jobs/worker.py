@@ -261,12 +261,21 @@ def _load_image(ctx: JobContext, ref: MediaRef | None, size: tuple[int, int]) ->
     return decode.decode_image(ctx.service.inputs.read(ref), fit=size)
 
 
+def _load_mask(ctx: JobContext, ref: MediaRef | None, size: tuple[int, int]) -> np.ndarray | None:
+    """An edit's mask fitted to the output size as frames are; white (any channel over half
+    grey) marks the region."""
+    if ref is None:
+        return None
+    image = decode.decode_image(ctx.service.inputs.read(ref), fit=size)
+    return decode.fit_image(image, *size).max(axis=2) > 127
+
+
 def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path) -> RenderSpec:
     aspect = req.aspect_ratio or "16:9"
     width, height = catalog.frame_size(req.resolution or "720p", aspect)
     num_frames = (req.duration_seconds or 8) * FPS
     input_video = None
-    if req.mode == Mode.EXTENSION and req.video is not None:
+    if req.mode in (Mode.EXTENSION, Mode.EDIT) and req.video is not None:
         path = ctx.service.inputs.copy_to(req.video, scratch / "input.mp4")
         info = decode.probe_video(str(path))
         input_video = InputVideo(
@@ -278,7 +287,9 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
             has_audio=info.has_audio,
         )
         width, height = info.width, info.height
-        num_frames = info.num_frames + catalog.EXTENSION_SECONDS * FPS
+        num_frames = info.num_frames + (
+            catalog.EXTENSION_SECONDS * FPS if req.mode == Mode.EXTENSION else 0
+        )  # an edit is as long as its input
     first = _load_image(ctx, req.image, (width, height))
     last = _load_image(ctx, req.last_frame, (width, height))
     refs = tuple(
@@ -303,5 +314,7 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         reference_images=refs,
         reference_types=tuple(r.reference_type for r in req.reference_images),
         input_video=input_video,
+        mask=_load_mask(ctx, req.mask, (width, height)),
+        mask_mode=req.mask_mode or "",
         model=req.model,
     )

@@ -48,7 +48,7 @@ def request_to_json(req: GenerateRequest) -> dict[str, Any]:
 
 def request_from_json(data: dict[str, Any]) -> GenerateRequest:
     fields = dict(data)
-    for name in ("image", "last_frame", "video"):
+    for name in ("image", "last_frame", "video", "mask"):
         fields[name] = _media_from_json(fields.get(name))
     fields["reference_images"] = tuple(
         ReferenceImage(image=MediaRef(**r["image"]), reference_type=r["reference_type"])

@@ -16,7 +16,7 @@ from cinegen.core.errors import InvalidArgument
 from cinegen.core.operation import Operation
 from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage, Webhook
 
-from .wire import PredictLongRunningRequest, WireImage, WireParameters, WireVideo
+from .wire import PredictLongRunningRequest, WireImage, WireMask, WireParameters, WireVideo
 
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 METADATA_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningMetadata"
@@ -70,6 +70,16 @@ def _video(wire: WireVideo | None, where: str) -> MediaRef | None:
     return _image(wire, where)
 
 
+def _mask(wire: WireMask | None, where: str) -> MediaRef | None:
+    """The mask's image: nested under `image`, or its fields inline beside `maskMode` (what
+    the SDKs send)."""
+    if wire is None:
+        return None
+    if wire.image is not None:
+        return _image(wire.image, f"{where}.image")
+    return _image(wire, where)
+
+
 def _references(wire: list, where: str) -> tuple[ReferenceImage, ...]:
     refs = []
     for index, ref in enumerate(wire):
@@ -105,6 +115,8 @@ def to_request(
         last_frame=_image(last_frame, last_where),
         reference_images=_references(ref_wire, "instances[0].referenceImages"),
         video=_video(instance.video, "instances[0].video"),
+        mask=_mask(instance.mask, "instances[0].mask"),
+        mask_mode=instance.mask.mask_mode if instance.mask is not None else None,
         **request_parameters(params, sample_count=sample_count),
         webhook=webhook,
         labels=dict(body.labels or {}),

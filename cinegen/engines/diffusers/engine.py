@@ -73,6 +73,11 @@ class DiffusersEngine:
 
     def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
         model = spec.model
+        if spec.mode is Mode.EDIT:  # the rules refuse a mask on its rows; this says why
+            raise EngineError(
+                "The diffusers engine does not edit videos under a mask: Wan VACE's masked "
+                "video-to-video is not wired. The preview engine serves masked edits."
+            )
         entry = self.registry.pipeline_for(model, spec.mode.value)
         if entry is None:
             raise EngineError(

@@ -7,7 +7,8 @@ and signal processing (NumPy, OpenCV, PyAV). Per mode:
 - image: the camera moves over the first frame with parallax (parallax.py);
 - interpolation: optical-flow motion from the first frame to the last (interpolate.py);
 - references: the assets composited into the prompt's scene, moving (references.py);
-- extension: the input video unchanged, then 7 s continuing its motion (extension.py).
+- extension: the input video unchanged, then 7 s continuing its motion (extension.py);
+- edit: the input video edited under a mask, as long as it is (editing.py).
 
 In the modes that start from footage, each sample's seed picks how its camera moves over it
 (samples.py): samples of one request differ, as text samples do, and none touches the given
@@ -30,6 +31,7 @@ import numpy as np
 from cinegen.core.errors import EngineError
 from cinegen.core.request import Mode
 from cinegen.engines.base import ProgressFn, RenderSpec
+from cinegen.engines.preview.editing import edit_frames
 from cinegen.engines.preview.extension import Extension
 from cinegen.engines.preview.interpolate import FlowInterpolation
 from cinegen.engines.preview.parallax import ParallaxShot
@@ -105,6 +107,8 @@ def _check(spec: RenderSpec) -> None:
         raise EngineError("The requested video has no frames or no size.")
     if spec.mode is Mode.EXTENSION and spec.input_video is None:
         raise EngineError("An extension needs an input video.")
+    if spec.mode is Mode.EDIT and (spec.input_video is None or spec.mask is None):
+        raise EngineError("A masked edit needs an input video and a mask.")
     if spec.mode in (Mode.IMAGE, Mode.INTERPOLATION) and spec.first_frame is None:
         raise EngineError("This mode needs a first frame.")
     if spec.mode is Mode.INTERPOLATION and spec.last_frame is None:
@@ -160,6 +164,9 @@ def _frames_for(
         )
         notes = {"mode": "extension", "input_frames": spec.input_video.num_frames}
         return ext.frames(), (spec.width, spec.height), notes
+    if spec.mode is Mode.EDIT:
+        frames, notes = edit_frames(spec, plan)
+        return frames, (spec.width, spec.height), notes
     scene = LandscapeScene(plan, spec.width, spec.height, spec.fps, spec.num_frames, spec.seed)
     if spec.mode is Mode.REFERENCES and spec.reference_images:
         frames, notes = _with_references(scene, spec)

@@ -155,12 +155,10 @@ def test_enhance_prompt_is_recorded_in_metadata(vertex_server) -> None:
 
 
 def test_vertex_only_fields_are_accepted(vertex_server, tmp_path) -> None:
-    """fps, resizeMode, pubsubTopic, labels and mask as the SDK sends them: accepted."""
+    """fps, resizeMode, pubsubTopic and labels as the SDK sends them: accepted. (A mask
+    edits a video: test_mask_editing.py.)"""
     body = {
-        "instances": [
-            {"prompt": "everything", "image": _image((200, 30, 30)),
-             "mask": {**_image((0, 0, 0)), "maskMode": "INSERT"}}
-        ],
+        "instances": [{"prompt": "everything", "image": _image((200, 30, 30))}],
         "parameters": {"durationSeconds": 4, "fps": 24, "resizeMode": "PAD",
                        "pubsubTopic": "projects/p/topics/t", "personGeneration": "allow_adult",
                        "negativePrompt": "blurry", "aspectRatio": "9:16"},
