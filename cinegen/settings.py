@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     fetch_workers: int = 8  # image URLs fetched at once, on threads of their own
     fetch_queue: int = 8  # fetches waiting for one of those; past it a create is a 503
     videos_poll_after_ms: int = 2000  # `openai-poll-after-ms` sent on /v1/videos
+    # /v1/videos status words when a request does not ask (`?compat=`, the OpenAI SDK's
+    # headers): `auto`, each video's create's own (OpenAI-shaped: OpenAI's `queued`/`failed`,
+    # else the gateway's `""`/`failure`); `openai` or `gateway`, those words for every video
+    # (a deployment behind a proxy such as LiteLLM that hands them on to OpenAI clients).
+    videos_dialect: Literal["auto", "openai", "gateway"] = "auto"
     # Google Cloud Storage (Vertex `gcsUri` inputs, `storageUri` outputs): an endpoint such as
     # an emulator (anonymous credentials), or real GCS with Application Default Credentials.
     gcs_endpoint: str | None = None  # e.g. http://127.0.0.1:4443 (fake-gcs-server)

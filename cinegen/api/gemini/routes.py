@@ -13,6 +13,7 @@ from fastapi import APIRouter, Path, Request
 from fastapi.responses import JSONResponse
 from starlette.concurrency import run_in_threadpool
 
+from cinegen.api import idempotency
 from cinegen.api import openapi as doc
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.hosts import public_base
@@ -97,16 +98,28 @@ def video_uri_builder(request: Request, rt: Runtime, version: str) -> Callable[[
     "/{version}/models/{model}:predictLongRunning",
     responses=doc.errors(400, *doc.AUTH, 404, 413, 429, 503),
     openapi_extra=doc.extra(
-        [doc.API_KEY], doc.body(PredictLongRunningRequest, example=doc.PREDICT_EXAMPLE)
+        [idempotency.PARAMETER, doc.API_KEY],
+        doc.body(PredictLongRunningRequest, example=doc.PREDICT_EXAMPLE),
     ),
 )
 async def predict_long_running(version: Version, model: Model, request: Request) -> JSONResponse:
+    """With an `Idempotency-Key`, a repeated create answers the first one's name."""
     rt = runtime(request)
     _version(version)
     owner = rt.auth.owner(request)
     rules.resolve_model(model, version, rt.catalog)
+    key = idempotency.read_key(request)
     payload = await read_json(request, rt.settings.max_request_bytes)
-    op = await run_in_threadpool(submit_prediction, rt.service, model, version, payload, owner)
+    op = await run_in_threadpool(
+        idempotency.create_once,
+        rt.service,
+        owner,
+        key,
+        route=f"gemini {version}",
+        model=model,
+        body=payload,
+        submit=lambda: submit_prediction(rt.service, model, version, payload, owner),
+    )
     return JSONResponse({"name": operation_name(op)})
 
 

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.concurrency import run_in_threadpool
 
+from cinegen.api import idempotency
 from cinegen.api import openapi as doc
 from cinegen.api.body import parse_body, read_json
 from cinegen.api.gemini.translate import to_request
@@ -139,27 +140,36 @@ _CREATE_BODY = doc.body(PredictLongRunningRequest, example=doc.PREDICT_EXAMPLE)
 @router.post(
     _SCOPED + ":predictLongRunning",
     responses=_CREATE_ERRORS,
-    openapi_extra=_extra(True, request_body=_CREATE_BODY),
+    openapi_extra=_extra(True, idempotency.PARAMETER, request_body=_CREATE_BODY),
 )
 @router.post(
     _EXPRESS + ":predictLongRunning",
     responses=_CREATE_ERRORS,
-    openapi_extra=_extra(False, request_body=_CREATE_BODY),
+    openapi_extra=_extra(False, idempotency.PARAMETER, request_body=_CREATE_BODY),
 )
 async def predict_long_running(request: Request) -> JSONResponse:
+    """With an `Idempotency-Key`, a repeated create answers the first one's name (the key is
+    bound to this route's project and location, which the name carries)."""
     rt = runtime(request)
     version = _version(request)
     owner = rt.auth.owner(request)
     model = _model(request, version)
+    key = idempotency.read_key(request)
     payload = await read_json(request, rt.settings.max_request_bytes)
     body = parse_body(PredictLongRunningRequest, coerce_proto_integers(payload))
     req = to_request(body, model, dialect="vertex")
+    prefix = _prefix(request)
     op = await run_in_threadpool(
-        rt.service.submit,
-        req,
-        owner=owner,
-        api_version=version,
-        resource_prefix=_prefix(request),
+        idempotency.create_once,
+        rt.service,
+        owner,
+        key,
+        route=f"vertex {version} {prefix}",
+        model=model,
+        body=payload,
+        submit=lambda: rt.service.submit(
+            req, owner=owner, api_version=version, resource_prefix=prefix
+        ),
     )
     return JSONResponse({"name": operation_name(op)})
 

@@ -1,17 +1,17 @@
-"""`/v1/videos`: the gateway format (seed 004) and the OpenAI Python SDK's Videos client.
+"""`/v1/videos`: the gateway format (seed 004) and the OpenAI Videos API's clients.
 
 create (JSON or multipart), retrieve, list, delete, remix, and content (`variant` video,
-thumbnail, spritesheet). Every status is rendered in the gateway's words (`""`, `failure`)
-unless the caller is the OpenAI SDK (its `X-Stainless-*` headers, a `User-Agent` of
-`OpenAI/…`) or asks with `?compat=openai` / `X-Video-Compat: openai`; `compat=gateway` forces
-the gateway's. Create honours an `Idempotency-Key` header: the same key (and body) returns
-the video the first request started.
+thumbnail, spritesheet). A video's statuses are rendered in one of two sets of words: the
+gateway's (`""`, `failure`) or OpenAI's (`queued`, `failed`), see `wants_openai`. A create
+that is OpenAI-shaped (multipart, or `seconds` / `size` / `input_reference` without the
+gateway's `images` / `metadata`) or comes from the OpenAI SDK is stored in the `openai`
+dialect and keeps OpenAI's words on every later request, so a client such as LiteLLM's
+`openai/` provider, which sends no SDK headers, gets the words its own clients understand.
+Create and remix honour an `Idempotency-Key` header (cinegen/api/idempotency.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 from datetime import datetime
 from typing import Any
@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from cinegen.api import idempotency
 from cinegen.api import openapi as doc
 from cinegen.api.body import check_values, parse_body, read_form, read_json, validation_message
 from cinegen.api.runtime import Runtime, runtime
@@ -43,7 +44,6 @@ router = APIRouter()
 
 PREFIX = "/v1/videos"
 API_VERSION = "v1"
-IDEMPOTENCY_TTL_HOURS = 24.0
 VARIANTS = ("video", "thumbnail", "spritesheet")
 _UNSUPPORTED_ACTIONS = ("edits", "extensions", "characters")
 
@@ -53,7 +53,8 @@ _COMPAT = [
         "query",
         "compat",
         "`openai`: statuses in the OpenAI SDK's words (`queued`, `failed`); `gateway`: the "
-        "gateway's (`\"\"`, `failure`). By default, the OpenAI SDK's own requests get its words.",
+        "gateway's (`\"\"`, `failure`). By default, the OpenAI SDK's own requests and videos "
+        "created OpenAI-shaped get OpenAI's words (`CINEGEN_VIDEOS_DIALECT`).",
         {"type": "string", "enum": ["openai", "gateway"]},
     ),
     doc.parameter("header", "X-Video-Compat", "As `?compat=`.", {"type": "string"}),
@@ -81,13 +82,6 @@ _REMIX_FORM = {
     "properties": {"prompt": {"type": "string", "minLength": 1}},
     "required": ["prompt"],
 }
-_IDEMPOTENCY_KEY = doc.parameter(
-    "header",
-    "Idempotency-Key",
-    "At most 255 characters: the same key and body within 24 hours return the video the "
-    "first request started.",
-    {"type": "string", "maxLength": 255},
-)
 _LIST = [
     doc.parameter(
         "query", "limit", "1 to 100 (20).", {"type": "integer", "minimum": 1, "maximum": 100}
@@ -109,14 +103,38 @@ _CONTENT: dict[int | str, dict[str, Any]] = {
 # ------------------------------------------------------------------------------ helpers
 
 
-def wants_openai(request: Request) -> bool:
-    """The OpenAI dialect (`queued` / `failed`) or the gateway's (`""` / `failure`)."""
+def _asked(request: Request) -> bool | None:
+    """What the request itself says: OpenAI's words (True), the gateway's (False), or
+    nothing (None). `?compat=` / `X-Video-Compat` first, then the OpenAI SDK's headers."""
     compat = request.query_params.get("compat") or request.headers.get("x-video-compat")
     if compat:
         return compat.strip().lower() == "openai"
     if any(name.startswith("x-stainless-") for name in request.headers):
         return True
-    return request.headers.get("user-agent", "").lower().startswith("openai/")
+    if request.headers.get("user-agent", "").lower().startswith("openai/"):
+        return True
+    return None
+
+
+def wants_openai(request: Request, rt: Runtime, op: Operation) -> bool:
+    """The OpenAI words (`queued` / `failed`) or the gateway's (`""` / `failure`) for `op`:
+    what the request asks, else the deployment's `videos_dialect`, else (`auto`) what the
+    video's create was (`openai` dialect)."""
+    asked = _asked(request)
+    if asked is not None:
+        return asked
+    default = rt.settings.videos_dialect
+    if default != "auto":
+        return default == "openai"
+    return op.dialect == translate.OPENAI_DIALECT
+
+
+def _create_dialect(request: Request, raw: dict[str, Any]) -> str:
+    """The dialect a new video is stored in: the request's own word, else its shape."""
+    asked = _asked(request)
+    if asked is None:
+        asked = translate.openai_shaped(raw, multipart=_is_multipart(request))
+    return translate.OPENAI_DIALECT if asked else translate.GATEWAY_DIALECT
 
 
 def _poll_headers(rt: Runtime) -> dict[str, str]:
@@ -127,7 +145,8 @@ def _expires_at(rt: Runtime, op: Operation) -> datetime | None:
     return rt.service.files.first_expire_time(op.samples[0].file_id) if op.samples else None
 
 
-def _render(rt: Runtime, op: Operation, openai: bool) -> dict[str, Any]:
+def _render(request: Request, rt: Runtime, op: Operation) -> dict[str, Any]:
+    openai = wants_openai(request, rt, op)
     return translate.render_video(op, openai=openai, expires_at=_expires_at(rt, op))
 
 
@@ -147,8 +166,9 @@ async def _read_body(request: Request, limit: int) -> dict[str, Any]:
     Either is held to `limit` while it streams in (413 past it, whatever `Content-Length`
     says or omits), an uploaded file to the 20 MB Veo takes for an image (as for an image
     URL), and no string in the result may be one UTF-8 cannot carry."""
-    content_type = request.headers.get("content-type", "").lower()
-    if content_type.startswith(("multipart/form-data", "application/x-www-form-urlencoded")):
+    if _content_type(request).startswith(
+        ("multipart/form-data", "application/x-www-form-urlencoded")
+    ):
         form = await read_form(
             request,
             limit,
@@ -178,14 +198,12 @@ async def _read_body(request: Request, limit: int) -> dict[str, Any]:
     return payload
 
 
-def _fingerprint(body: dict[str, Any]) -> str:
-    def default(value: Any) -> str:
-        if isinstance(value, FilePart):
-            return "file:" + hashlib.sha256(value.data).hexdigest()
-        return repr(value)
+def _content_type(request: Request) -> str:
+    return request.headers.get("content-type", "").lower()
 
-    text = json.dumps(body, sort_keys=True, default=default, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()
+
+def _is_multipart(request: Request) -> bool:
+    return _content_type(request).startswith("multipart/form-data")
 
 
 def _safe_url(url: str) -> str:
@@ -238,11 +256,11 @@ def _fetch_all(rt: Runtime, draft: translate.Draft) -> dict[str, MediaRef]:
     return fetched
 
 
-def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any]) -> Operation:
+def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any], dialect: str) -> Operation:
     """Validate, judge by the rules before any download, fetch the URLs, submit."""
     try:
         body = CreateVideoRequest.model_validate(raw)
-        draft = translate.to_draft(body)
+        draft = translate.to_draft(body, dialect=dialect)
         rules.check(
             draft.request,
             api_version=API_VERSION,
@@ -257,23 +275,11 @@ def _submit(rt: Runtime, owner: str | None, raw: dict[str, Any]) -> Operation:
         raise translate.gateway_error(exc) from exc
 
 
-def _create(rt: Runtime, owner: str | None, raw: dict[str, Any], key: str | None) -> Operation:
-    if key is None:
-        return _submit(rt, owner, raw)
-    return rt.service.submit_once(
-        owner,
-        key,
-        _fingerprint(raw),
-        lambda: _submit(rt, owner, raw),
-        ttl_hours=IDEMPOTENCY_TTL_HOURS,
-    )
-
-
 @router.post(
     PREFIX,
     responses=doc.errors(400, *doc.AUTH, 413, 429, 503),
     openapi_extra=doc.extra(
-        [_IDEMPOTENCY_KEY, *_COMPAT],
+        [idempotency.PARAMETER, *_COMPAT],
         doc.body(
             CreateVideoRequest,
             example={"model": "veo-3.1-generate-preview", "prompt": doc.PROMPT, "seconds": "8"},
@@ -285,11 +291,19 @@ async def create_video(request: Request) -> JSONResponse:
     rt = runtime(request)
     owner = rt.auth.owner(request)
     raw = await _read_body(request, rt.settings.max_request_bytes)
-    key = (request.headers.get("idempotency-key") or "").strip() or None
-    if key is not None and len(key) > 255:
-        raise InvalidArgument("Invalid value at 'Idempotency-Key': at most 255 characters.")
-    op = await run_in_threadpool(_create, rt, owner, raw, key)
-    return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
+    key = idempotency.read_key(request)
+    dialect = _create_dialect(request, raw)
+    op = await run_in_threadpool(
+        idempotency.create_once,
+        rt.service,
+        owner,
+        key,
+        route=f"POST {PREFIX}",
+        model=None,  # in the body
+        body=raw,
+        submit=lambda: _submit(rt, owner, raw, dialect),
+    )
+    return JSONResponse(_render(request, rt, op), headers=_poll_headers(rt))
 
 
 @router.post(
@@ -336,8 +350,7 @@ async def list_videos(request: Request) -> JSONResponse:
             raise InvalidArgument(f"Invalid value at 'after': {exc.message}") from exc
     limit = int(limit_text)
     ops = rt.service.list_after(owner, limit=limit + 1, after=after, ascending=order == "asc")
-    openai = wants_openai(request)
-    data = [_render(rt, op, openai) for op in ops[:limit]]
+    data = [_render(request, rt, op) for op in ops[:limit]]
     return JSONResponse(
         {
             "object": "list",
@@ -357,7 +370,7 @@ async def list_videos(request: Request) -> JSONResponse:
 async def retrieve_video(video_id: str, request: Request) -> JSONResponse:
     rt = runtime(request)
     op = _find(rt, video_id, rt.auth.owner(request))
-    return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
+    return JSONResponse(_render(request, rt, op), headers=_poll_headers(rt))
 
 
 @router.get(
@@ -374,7 +387,8 @@ async def video_content(video_id: str, request: Request) -> Response:
             f"Invalid value at 'variant': {variant!r} (video, thumbnail or spritesheet)."
         )
     op = _find(rt, video_id, owner)
-    status = translate.render_video(op, openai=wants_openai(request), expires_at=None)["status"]
+    openai = wants_openai(request, rt, op)
+    status = translate.render_video(op, openai=openai, expires_at=None)["status"]
     if status != "completed":
         word = status or "queued"
         message = (
@@ -413,24 +427,43 @@ async def delete_video(video_id: str, request: Request) -> JSONResponse:
     PREFIX + "/{video_id}/remix",
     responses=doc.errors(400, *doc.AUTH, 404, 413, 429, 503),
     openapi_extra=doc.extra(
-        _COMPAT, doc.body(RemixRequest, example={"prompt": doc.PROMPT}, form=_REMIX_FORM)
+        [idempotency.PARAMETER, *_COMPAT],
+        doc.body(RemixRequest, example={"prompt": doc.PROMPT}, form=_REMIX_FORM),
     ),
 )
 async def remix_video(video_id: str, request: Request) -> JSONResponse:
+    """A new video from the source's request; it keeps the source's status words unless
+    this request says otherwise."""
     rt = runtime(request)
     owner = rt.auth.owner(request)
     raw = await _read_body(request, rt.settings.max_request_bytes)
+    key = idempotency.read_key(request)
     body = parse_body(RemixRequest, raw)
     source = _find(rt, video_id, owner)
-    try:
-        op = await run_in_threadpool(
-            rt.service.remix,
-            source.id,
-            owner,
-            prompt=body.prompt,
-            api_version=API_VERSION,
-            notes={"remixed_from_video_id": translate.video_id(source)},
-        )
-    except RuleError as exc:
-        raise translate.gateway_error(exc) from exc
-    return JSONResponse(_render(rt, op, wants_openai(request)), headers=_poll_headers(rt))
+    asked = _asked(request)
+    openai = source.dialect == translate.OPENAI_DIALECT if asked is None else asked
+
+    def submit() -> Operation:
+        try:
+            return rt.service.remix(
+                source.id,
+                owner,
+                prompt=body.prompt,
+                api_version=API_VERSION,
+                dialect=translate.OPENAI_DIALECT if openai else translate.GATEWAY_DIALECT,
+                notes={"remixed_from_video_id": translate.video_id(source)},
+            )
+        except RuleError as exc:
+            raise translate.gateway_error(exc) from exc
+
+    op = await run_in_threadpool(
+        idempotency.create_once,
+        rt.service,
+        owner,
+        key,
+        route=f"POST {PREFIX}/{source.id}/remix",
+        model=source.model,
+        body=raw,
+        submit=submit,
+    )
+    return JSONResponse(_render(request, rt, op), headers=_poll_headers(rt))

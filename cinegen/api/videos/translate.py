@@ -6,7 +6,8 @@ downloaded; only then are the URLs fetched (media/fetch.py) and the placeholders
 
 An Operation renders as a video object in one of two dialects that differ only in two status
 words: the gateway's (`""` queued, `failure`) and the OpenAI SDK's (`queued`, `failed`, which
-its `poll()` needs). Every other field is sent in both. The id is the base64url of the
+its `poll()` needs). Every other field is sent in both. A video remembers which its create
+was in its operation's `dialect`: `videos` (the gateway's) or `openai` (`openai_shaped`). The id is the base64url of the
 operation name, as the gateway does, so the Gemini dialect reaches the same operation.
 """
 
@@ -38,6 +39,12 @@ FAILED_TO_DOWNLOAD = "failed to download image"
 INVALID_BASE64 = "invalid base64"
 USE_CASE_SHORT = "Your use case is currently not supported."
 MAX_IMAGES = 2
+
+# The operation's `dialect` for a /v1/videos create: the gateway format, or OpenAI's Videos API.
+GATEWAY_DIALECT = "videos"
+OPENAI_DIALECT = "openai"
+_OPENAI_FIELDS = ("seconds", "size", "input_reference")
+_GATEWAY_FIELDS = ("images", "metadata")
 
 _URL = re.compile(r"^[a-zA-Z][a-zA-Z0-9+.-]*://")
 _NOT_SUPPORTED = re.compile(r"^(`[^`]+` isn't supported by this model\.) Please remove it")
@@ -87,6 +94,17 @@ def operation_id(video: str) -> str | None:
     if not sep or not head.startswith("models/") or not tail:
         return None
     return tail
+
+
+def openai_shaped(raw: dict[str, Any], *, multipart: bool) -> bool:
+    """A create body in OpenAI's Videos API format rather than the gateway's: multipart (the
+    OpenAI SDKs since 2.27; the gateway format is JSON), or JSON with OpenAI's `seconds` /
+    `size` / `input_reference` and none of the gateway's `images` / `metadata` (what
+    LiteLLM's `openai/` provider sends). A body with neither is the gateway's."""
+    if multipart:
+        return True
+    present = {name for name, value in raw.items() if value is not None}
+    return bool(present.intersection(_OPENAI_FIELDS)) and not present.intersection(_GATEWAY_FIELDS)
 
 
 # ---------------------------------------------------------------------------- images
@@ -207,8 +225,9 @@ def _references(meta: WireMetadata, urls: list[PendingUrl]) -> tuple[ReferenceIm
     return tuple(refs)
 
 
-def to_draft(body: CreateVideoRequest) -> Draft:
-    """The gateway body (plus the OpenAI fields) as a GenerateRequest with URL placeholders."""
+def to_draft(body: CreateVideoRequest, *, dialect: str = GATEWAY_DIALECT) -> Draft:
+    """The gateway body (plus the OpenAI fields) as a GenerateRequest with URL placeholders;
+    `dialect` (`GATEWAY_DIALECT` or `OPENAI_DIALECT`) says which status words it keeps."""
     if body.model is None or not body.model.strip():
         raise RuleError("Invalid JSON payload received. Missing required field 'model'.")
     images = body.images or []
@@ -236,7 +255,7 @@ def to_draft(body: CreateVideoRequest) -> Draft:
         last_frame=last,
         reference_images=references,
         **fields,
-        dialect="videos",
+        dialect=dialect,
     )
     return Draft(request=request, urls=urls)
 

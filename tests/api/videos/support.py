@@ -245,13 +245,15 @@ def operation_name(video_id: str) -> str:
 
 class FlakyProxy:
     """A loopback proxy in front of cinegen that forwards every request, but answers the
-    first `failures` creates (`POST /v1/videos`) with a 503 *after* cinegen has handled them:
+    first `failures` creates (a `POST` to a path ending in `create_suffix`: `/v1/videos`, or
+    `:predictLongRunning` for the other dialects) with a 503 *after* cinegen has handled them:
     the case where a client retries a create that did start a job."""
 
-    def __init__(self, target: str, failures: int = 1) -> None:
+    def __init__(self, target: str, failures: int = 1, create_suffix: str = "/v1/videos") -> None:
         outer = self
         self.target = target
         self.failures = failures
+        self.create_suffix = create_suffix  # a path ending so is a create (any dialect's)
         self.creates: list[dict[str, str]] = []  # the headers of every create seen
 
         class Handler(BaseHTTPRequestHandler):
@@ -268,7 +270,8 @@ class FlakyProxy:
                 }
                 with httpx.Client(base_url=outer.target, timeout=60, trust_env=False) as http:
                     answer = http.request(self.command, self.path, content=body, headers=headers)
-                is_create = self.command == "POST" and self.path.split("?")[0] == "/v1/videos"
+                path = self.path.split("?")[0]
+                is_create = self.command == "POST" and path.endswith(outer.create_suffix)
                 if is_create:
                     outer.creates.append(dict(self.headers.items()))
                 if is_create and outer.failures > 0:
