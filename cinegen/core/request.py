@@ -80,6 +80,7 @@ class GenerateRequest:
     storage_uri: str | None = None
     fps: int | None = None
     resize_mode: str | None = None
+    camera_control: str | None = None  # Vertex `instances[0].cameraControl` (image mode)
     webhook: Webhook | None = None
     labels: dict[str, str] = field(default_factory=dict)
     dialect: str = "gemini"  # which API family carried it: gemini | vertex | videos

@@ -340,6 +340,38 @@ def insert_prompt_required() -> RuleError:
     )
 
 
+# cameraControl (Vertex only): "Camera motion to use in generated videos. An input image must
+# also be provided." (https://cloud.google.com/vertex-ai/generative-ai/docs/reference/rest/
+# Shared.Types/VideoGenerationModelInstance, which lists the values below and names no model).
+# Vertex's "Veo camera controls" page offered it as a Veo 2 image-to-video feature; that page
+# (and its model list) was not available here. Choice: accepted on the Veo 2 rows only, with
+# an image and no lastFrame (image to video); other models get "`cameraControl` isn't
+# supported by this model. ...", first + last frame the "use case" sentence. The Gemini API's
+# instance has no such field: its dialect refuses the name as unknown (api/gemini/translate.py).
+# The google-genai SDK (3.4.0) has no field for it either: only REST callers send it.
+CAMERA_CONTROLS = (
+    "fixed",
+    "pan_left",
+    "pan_right",
+    "tilt_up",
+    "tilt_down",
+    "truck_left",
+    "truck_right",
+    "pedestal_up",
+    "pedestal_down",
+    "push_in",
+    "pull_out",
+)
+
+
+def camera_control_needs_image() -> RuleError:
+    # Choice: Vertex's words are unknown; its reference's sentence, in the rules' style.
+    return RuleError(
+        "`cameraControl` requires an input image. Please provide `image`, or remove "
+        "`cameraControl`."
+    )
+
+
 def video_uri_not_found() -> RuleError:
     return RuleError(VIDEO_URI_NOT_FOUND)
 
@@ -525,6 +557,7 @@ def _check_free_strings(req: GenerateRequest) -> None:
         ("personGeneration", req.person_generation),
         ("compressionQuality", req.compression_quality),
         ("resizeMode", req.resize_mode),
+        ("cameraControl", req.camera_control),
     ):
         _check_length(field, value, MAX_ENUM_CHARACTERS)
     for name, media in req.media().items():
@@ -675,6 +708,22 @@ def _check_resize_mode(req: GenerateRequest) -> str | None:
     return lowered
 
 
+def _check_camera_control(info: ModelInfo, req: GenerateRequest) -> str | None:
+    """One of CAMERA_CONTROLS (any case), on a model that takes it, over an image only."""
+    if req.camera_control is None:
+        return None
+    if not info.is_veo2:
+        raise not_supported("cameraControl")
+    if req.image is None:
+        raise camera_control_needs_image()
+    if req.mode is not Mode.IMAGE:
+        raise use_case_not_supported()
+    lowered = req.camera_control.strip().lower()
+    if lowered not in CAMERA_CONTROLS:
+        raise invalid_string("cameraControl", req.camera_control)
+    return lowered
+
+
 def _check_combinations(
     info: ModelInfo, req: GenerateRequest, resolution: str, duration: int, aspect: str
 ) -> None:
@@ -724,6 +773,7 @@ def check(
         raise not_supported("enhancePrompt")
     audio = _check_audio(info, req.generate_audio)
     compression = _check_compression(req.compression_quality)
+    camera_control = _check_camera_control(info, req)
     _check_combinations(info, req, resolution, duration, aspect)
     return req.with_(
         model=info.id,
@@ -736,6 +786,7 @@ def check(
         sample_count=samples,
         generate_audio=audio,
         compression_quality=compression,
+        camera_control=camera_control,
         mask_mode=mask_mode,
         resize_mode=_check_resize_mode(req),
     )

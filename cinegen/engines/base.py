@@ -50,6 +50,7 @@ class RenderSpec:
     mask: np.ndarray | None = None  # an edit's region: H×W bool at width×height (white = True)
     mask_mode: str = ""  # an edit's INSERT | REMOVE | REMOVE_STATIC | OUTPAINT
     model: str = ""  # the requested model id (the diffusers engine picks its pipeline by it)
+    camera_control: str | None = None  # Vertex's cameraControl: overrides the prompt's move
 
     @property
     def seam(self) -> frozenset[int]:

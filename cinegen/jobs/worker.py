@@ -317,4 +317,5 @@ def _render_spec(req: GenerateRequest, ctx: JobContext, seed: int, scratch: Path
         mask=_load_mask(ctx, req.mask, (width, height)),
         mask_mode=req.mask_mode or "",
         model=req.model,
+        camera_control=req.camera_control,
     )

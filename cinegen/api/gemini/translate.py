@@ -12,11 +12,18 @@ from typing import Any
 from cinegen.api.lro import render_lro, timestamp
 from cinegen.api.parameters import request_parameters
 from cinegen.core import rules
-from cinegen.core.errors import InvalidArgument
+from cinegen.core.errors import InvalidArgument, UnknownField
 from cinegen.core.operation import Operation
 from cinegen.core.request import GenerateRequest, MediaRef, ReferenceImage, Webhook
 
-from .wire import PredictLongRunningRequest, WireImage, WireMask, WireParameters, WireVideo
+from .wire import (
+    PredictLongRunningRequest,
+    WireImage,
+    WireInstance,
+    WireMask,
+    WireParameters,
+    WireVideo,
+)
 
 RESPONSE_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningResponse"
 METADATA_TYPE = "type.googleapis.com/google.ai.generativelanguage.v1beta.PredictLongRunningMetadata"
@@ -88,6 +95,18 @@ def _references(wire: list, where: str) -> tuple[ReferenceImage, ...]:
     return tuple(refs)
 
 
+def _camera_control(instance: WireInstance, dialect: str) -> str | None:
+    """Vertex's `cameraControl`. The Gemini API's instance has no such field (its reference
+    and the SDKs' Gemini API converters name none), so there it is an unknown name, refused
+    in the words `api/body.parse_body` uses for any other."""
+    if instance.camera_control is None or dialect != "gemini":
+        return instance.camera_control
+    where = "instances[0]"
+    name = instance.camera_control_name
+    sentence = f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': "
+    raise UnknownField([(where, sentence + "Cannot find field.")])
+
+
 def to_request(
     body: PredictLongRunningRequest, model: str, dialect: str = "gemini"
 ) -> GenerateRequest:
@@ -115,6 +134,7 @@ def to_request(
         last_frame=_image(last_frame, last_where),
         reference_images=_references(ref_wire, "instances[0].referenceImages"),
         video=_video(instance.video, "instances[0].video"),
+        camera_control=_camera_control(instance, dialect),
         mask=_mask(instance.mask, "instances[0].mask"),
         mask_mode=instance.mask.mask_mode if instance.mask is not None else None,
         **request_parameters(params, sample_count=sample_count),

@@ -15,7 +15,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    PrivateAttr,
+    StrictStr,
+    model_validator,
+)
 
 
 class _Wire(BaseModel):
@@ -59,6 +67,23 @@ class WireInstance(_Wire):
     video: WireVideo | None = None
     reference_images: list[WireReferenceImage] | None = Field(None, alias="referenceImages")
     mask: WireMask | None = None
+    # Vertex only (VideoGenerationModelInstance): the Gemini API has no such field, and its
+    # dialect refuses it as unknown (translate.py), by the name it came as.
+    camera_control: StrictStr | None = Field(None, alias="cameraControl")
+    _camera_control_name: str = PrivateAttr("cameraControl")
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _remember_names(cls, data: Any, handler: ModelWrapValidatorHandler[WireInstance]) -> Any:
+        """The instance, noting which spelling of `cameraControl` the body used."""
+        instance = handler(data)
+        if isinstance(data, dict) and "camera_control" in data and "cameraControl" not in data:
+            instance._camera_control_name = "camera_control"
+        return instance
+
+    @property
+    def camera_control_name(self) -> str:
+        return self._camera_control_name
 
 
 class WireParameters(_Wire):

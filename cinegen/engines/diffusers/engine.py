@@ -24,6 +24,7 @@ from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import video
 from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count, seeded
+from cinegen.engines.diffusers.camera import camera_note, camera_prompt
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
 from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
 from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
@@ -256,7 +257,7 @@ class DiffusersEngine:
         kwargs = call_kwargs(
             entry,
             cond,
-            prompt=spec.prompt,
+            prompt=camera_prompt(spec.prompt, spec.camera_control),
             negative_prompt=spec.negative_prompt,
             width=width,
             height=height,
@@ -390,6 +391,7 @@ class DiffusersEngine:
             notes["resize"] = f"{plan.width}x{plan.height} -> {spec.width}x{spec.height}"
         if not spec.audio:
             notes["audio"] = "none"
+        notes.update(camera_note(spec.camera_control))
         return notes
 
     @staticmethod

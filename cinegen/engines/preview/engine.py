@@ -66,7 +66,7 @@ class PreviewEngine:
         frames, size, notes = _frames_for(spec, plan)
         notes.update(
             engine=self.name,
-            camera=plan.camera,
+            camera=spec.camera_control or plan.camera,
             setting=plan.setting,
             time_of_day=plan.time_of_day,
             weather=sorted(plan.weather),
@@ -140,10 +140,18 @@ def _frames_for(
         assert spec.first_frame is not None
         size = footage_size((spec.first_frame,), spec.width, spec.height)
         shot = ParallaxShot(
-            _resized(spec.first_frame, size), plan, spec.fps, spec.num_frames, spec.seed
+            _resized(spec.first_frame, size),
+            plan,
+            spec.fps,
+            spec.num_frames,
+            spec.seed,
+            spec.camera_control,
         )
         frames = _with_weather(shot.frames(), _weather(spec, plan), spec.fps)
-        return frames, size, {"mode": "image"}
+        notes: dict[str, object] = {"mode": "image"}
+        if spec.camera_control is not None:
+            notes["camera_control"] = f"{spec.camera_control} (the prompt's camera ignored)"
+        return frames, size, notes
     if spec.mode is Mode.INTERPOLATION:
         assert spec.first_frame is not None and spec.last_frame is not None
         ends = (spec.first_frame, spec.last_frame)

@@ -17,6 +17,7 @@ import cv2
 import numpy as np
 
 from cinegen.engines.preview.camera import Pose, Velocity, handheld_jitter, pose_at, velocity_for
+from cinegen.engines.preview.camera_control import FITTED, control_velocity
 from cinegen.engines.preview.samples import varied_velocity
 from cinegen.engines.preview.warp import FUSED, four_channels, three_channels, warp_blend
 from cinegen.engines.prompt import ScenePlan
@@ -123,7 +124,8 @@ def _zoom_to_fit(
 
 class ParallaxShot:
     """A camera move over a still image: the prompt's, or with a seed, that sample's (its own
-    speed, drift and handheld jitter; samples.py)."""
+    speed, drift and handheld jitter; samples.py); or, given Vertex's `cameraControl`, that
+    move exactly (camera_control.py), at the sample's speed."""
 
     def __init__(
         self,
@@ -132,13 +134,18 @@ class ParallaxShot:
         fps: int,
         num_frames: int,
         seed: int | None = None,
+        camera_control: str | None = None,
     ) -> None:
         self.image = np.ascontiguousarray(image)
         self.source = four_channels(self.image)
         self.height, self.width = image.shape[:2]
         self.fps = fps
         self.num_frames = num_frames
-        self.velocity = image_velocity(plan, num_frames / fps, seed)
+        seconds = num_frames / fps
+        if camera_control is None:
+            self.velocity = image_velocity(plan, seconds, seed)
+        else:
+            self.velocity = control_velocity(camera_control, seconds, MAX_TRAVEL, seed)
         self.jitter = (
             np.zeros((num_frames, 2))
             if seed is None
@@ -147,7 +154,10 @@ class ParallaxShot:
         self.near = estimate_nearness(image)
         self.gx, self.gy = _grid(self.width, self.height)
         # Moving away from the image reveals what is outside it: there, mirror the borders.
+        # So does a control's move sideways (camera_control.py: it adds no zoom).
         self.fit = self.velocity.dolly >= 0 and self.velocity.zoom >= 0
+        if camera_control is not None:
+            self.fit = camera_control in FITTED
         # The fused kernel where every lookup stays inside the image, else OpenCV's remap.
         self.one_pass = self.fit and FUSED
         # Each path's buffers, reused by every frame: at 4k the full-size ones are over
