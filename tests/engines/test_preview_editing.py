@@ -191,3 +191,26 @@ def test_a_mask_with_no_region_is_an_engine_error(tmp_path) -> None:
     )
     with pytest.raises(EngineError, match="no region"):
         list(ENGINE.render(spec, lambda _: None).frames)
+
+
+def test_remove_stops_when_the_object_leaves_and_keeps_the_others(tmp_path) -> None:
+    """The tracked (small) square drives out on the right; a green one that comes in later,
+    in the corner where an empty track would look, is not the masked object and stays."""
+    small, frames = 12, []
+    for index in range(FRAMES):
+        frame = _background().copy()
+        x = 150 + 8 * index
+        frame[46 : 46 + small, x : x + small] = (230, 30, 40)  # clipped by the edge
+        if index >= 20:
+            frame[0:30, 0:30] = (30, 220, 60)
+        frames.append(frame)
+    video, given = _input(tmp_path, frames)
+    out = _edit(video, _box_mask(149, 45, small + 2, small + 2), "REMOVE")
+    background = _background()
+    for index in range(3):
+        x = 150 + 8 * index
+        where = (slice(46, 46 + small), slice(x, min(W, x + small)))
+        assert mean_abs_diff(out[index][where], background[where]) < 8, index
+    green = (slice(0, 30), slice(0, 30))
+    for index in range(20, FRAMES):
+        assert mean_abs_diff(out[index][green], given[index][green]) < 2, index

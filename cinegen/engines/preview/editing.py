@@ -148,9 +148,13 @@ class _Tracker:
     def follow(self, moving: np.ndarray, first: bool) -> np.ndarray:
         """The object's pixels in this frame."""
         if first:
-            found = self.shape | (moving & cv2.dilate(self.shape.astype(np.uint8), _DISC) > 0)
+            near = cv2.dilate(self.shape.astype(np.uint8), _DISC) > 0
+            found = self.shape | (moving & near)
         else:
             guess = _shifted(self.shape, self.velocity)
+            if not guess.any():  # it has left the frame: nothing more to remove
+                self.shape = guess
+                return guess
             x, y, w, h = bounding_box(guess.astype(np.uint8))
             reach = max(8, (w + h) // 4)
             window = np.zeros_like(moving)
