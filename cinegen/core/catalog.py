@@ -106,6 +106,11 @@ _PREVIEW_NOTE = (
 # - veo-3.0-*: https://docs.cloud.google.com/gemini-enterprise-agent-platform/models/veo/3-0-generate
 #   ("Retirement date: June 30, 2026"; migrate veo-3.0-generate-001 to veo-3.1-generate-001 and
 #   veo-3.0-fast-generate-001 to veo-3.1-fast-generate-001). cinegen keeps serving them.
+# - veo-2.0-generate-preview: Google's Veo 2 model page
+#   https://cloud.google.com/vertex-ai/generative-ai/docs/models/veo/2-0-generate-001 lists it
+#   beside veo-2.0-generate-exp with the same capabilities (text and image to video, prompt
+#   rewriting, extend, first and last frames, reference images, insert and remove objects;
+#   Preview), 16:9 and 9:16, 720p, 24 fps, 5 to 8 s, at most 4 videos a request: the same row.
 
 _FRAMES = "text, first frame, first + last frame"
 _VEO31_TIERS = {
@@ -194,6 +199,7 @@ MODELS: Mapping[str, ModelInfo] = MappingProxyType(
             _veo30("veo-3.0-fast-generate-preview", "Veo 3 Fast (preview)", True, _VEO31_FAST_GA),
             _veo2("veo-2.0-generate-001", "Veo 2", exp=False),
             _veo2("veo-2.0-generate-exp", "Veo 2 (experimental)", exp=True),
+            _veo2("veo-2.0-generate-preview", "Veo 2 (preview)", exp=True),
         )
     }
 )

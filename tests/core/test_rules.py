@@ -50,6 +50,7 @@ SPEC: dict[str, Spec] = {
     "veo-3.0-fast-generate-preview": _V30,
     "veo-2.0-generate-001": _V2,
     "veo-2.0-generate-exp": _V2X,
+    "veo-2.0-generate-preview": _V2X,
 }
 ALL = sorted(SPEC)
 VEO2 = [m for m in ALL if SPEC[m].veo2]
@@ -635,6 +636,7 @@ NO_REF_MODELS = [m for m in ALL if m not in REF_MODELS]
 def test_reference_models_match_spec() -> None:
     assert REF_MODELS == [
         "veo-2.0-generate-exp",
+        "veo-2.0-generate-preview",
         "veo-3.1-generate-001",
         "veo-3.1-generate-preview",
     ]
