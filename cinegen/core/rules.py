@@ -256,6 +256,17 @@ def extension_input_invalid(reason: str) -> RuleError:
     )
 
 
+def edit_input_invalid(reason: str, shortest: int, longest: int) -> RuleError:
+    """A masked edit's input video refused. Vertex documents no bounds of its own for an
+    edit's input: Choice: the extension's bounds in the request's dialect (`extension_bounds`),
+    in words that say edit, since no extension was asked for."""
+    length = f"{shortest} to {longest}" if shortest else f"at most {longest}"
+    return RuleError(
+        f"The input video cannot be edited: {reason}. The video to edit must be 720p, "
+        f"16:9 or 9:16, and {length} seconds long."
+    )
+
+
 # Vertex's extension: "You can use Veo on Vertex AI to extend videos that you previously
 # generated using Veo that are 1 to 30 seconds in length" and each extension adds 7 s, so the
 # extended video is at most 37 s (https://docs.cloud.google.com/vertex-ai/generative-ai/docs/
