@@ -172,7 +172,7 @@ def inline_videos(op: dict) -> list[bytes]:
 
 # ------------------------------------------------------- google-genai 3.x, its own venv
 
-GENAI3_VERSION = "3.4.0"  # the newest 3.x on PyPI when this was written
+GENAI3_VERSION = "3.6.1"  # the newest 3.x on PyPI when this was written
 CACHE = Path(os.environ.get("CINEGEN_TEST_CACHE", Path.home() / ".cache" / "cinegen-tests"))
 
 
