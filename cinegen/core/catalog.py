@@ -45,6 +45,10 @@ class ModelInfo:
     resolution_param: bool = True  # Veo 2 refuses `resolution` outright
     max_samples_gemini: int = 4
     engine: str = "preview"
+    # Whether the engine serving the row edits videos under a mask (Vertex `mask`, on the ids
+    # rules.MASK_MODELS names): the preview engine does; the diffusers engine where its
+    # registry configures `edit` for the model.
+    mask_edit: bool = True
     aliases: tuple[str, ...] = field(default_factory=tuple)
     # Why and when Google retires the id ("" while current). A deprecated id is still served,
     # with the same rules; the words are also in `description`, which the model routes show.
@@ -233,6 +237,8 @@ class Catalog:
         return row.engine if row is not None else "preview"
 
 
-def served_by(row: ModelInfo, engine: str, note: str) -> ModelInfo:
-    """`row` routed to another engine, its description saying which instead of the preview."""
-    return replace(row, engine=engine, description=row.description.replace(_PREVIEW_NOTE, note))
+def served_by(row: ModelInfo, engine: str, note: str, mask_edit: bool = False) -> ModelInfo:
+    """`row` routed to another engine, its description saying which instead of the preview;
+    it takes a mask only where that engine says it edits."""
+    description = row.description.replace(_PREVIEW_NOTE, note)
+    return replace(row, engine=engine, description=description, mask_edit=mask_edit)

@@ -483,11 +483,13 @@ def _check_mask(info: ModelInfo, req: GenerateRequest, prompt: str | None) -> st
         return None
     if req.video is None:
         raise mask_needs_video()
-    if req.dialect == "gemini" or info.id not in MASK_MODELS:
+    # Choice: a native row of an open-weight engine edits when its engine says it does.
+    takes_mask = info.id in MASK_MODELS or info.family == "open"
+    if req.dialect == "gemini" or not takes_mask:
         raise not_supported("mask")
-    if info.engine != "preview":
-        # Choice: the diffusers engine has no masked video-to-video (Wan VACE's is not wired),
-        # so a row it serves refuses the mask here rather than failing the job later.
+    if not info.mask_edit:
+        # A row the diffusers engine serves with no `edit` pipeline (Wan VACE) in its
+        # registry refuses the mask here rather than failing the job later.
         raise not_supported("mask")
     if req.mask_mode is None or not req.mask_mode.strip():
         raise mask_mode_required()

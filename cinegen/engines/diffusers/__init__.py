@@ -39,6 +39,7 @@ def _native_row(entry: ModelEntry) -> ModelInfo:
         max_references_asset=3 if "references" in entry.modes else 0,
         extension="extension" in entry.modes,
         engine=ENGINE,
+        mask_edit="edit" in entry.modes,
     )
 
 
@@ -50,7 +51,7 @@ def register_models(registry: Registry, catalog: Catalog) -> None:
             catalog.add(_native_row(entry))
         else:
             note = _NOTE.format(modes=", ".join(entry.modes))
-            catalog.add(served_by(row, ENGINE, note))
+            catalog.add(served_by(row, ENGINE, note, mask_edit="edit" in entry.modes))
 
 
 def build_engine(settings: Settings, catalog: Catalog):  # noqa: ANN201 - DiffusersEngine

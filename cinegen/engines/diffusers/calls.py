@@ -4,7 +4,7 @@ One `Conditioning` describes a chunk whatever the mode: a first frame, a last fr
 reference images, or context frames to continue from (an extension, or the next chunk of a
 long video). Each class expresses it its own way (spec §1): Wan I2V takes `image` /
 `last_image`; VACE a `video` with a `mask` (white = generate, black = keep) and
-`reference_images`; LTX condition items placed at frame indices.
+`reference_images` (a masked edit gives its own video and per-frame masks); LTX condition items placed at frame indices.
 """
 
 from __future__ import annotations
@@ -27,6 +27,9 @@ class Conditioning:
     last: np.ndarray | None = None
     references: tuple[np.ndarray, ...] = ()  # native size
     context: list[np.ndarray] = field(default_factory=list)  # frames to continue from
+    # A masked edit (VACE only): every frame of the chunk and its hole (True = generate).
+    video: list[np.ndarray] = field(default_factory=list)
+    masks: list[np.ndarray] = field(default_factory=list)
 
     def anchor(self) -> np.ndarray | None:
         """The frame a single-image class starts from: the context's last, or the first."""
@@ -47,7 +50,15 @@ def _pil(frame: np.ndarray) -> Image.Image:
 
 
 def _vace(cond: Conditioning, width: int, height: int, num_frames: int) -> dict[str, Any]:
-    """A VACE video + mask: kept frames black in the mask, generated frames white."""
+    """A VACE video + mask: kept frames black in the mask, generated frames white (an
+    edit's masks, pixel by pixel)."""
+    if cond.masks:
+        return {
+            "video": [_pil(f) for f in cond.video],
+            "mask": [
+                Image.fromarray(np.where(m, 255, 0).astype(np.uint8), "L") for m in cond.masks
+            ],
+        }
     grey = np.full((height, width, 3), GREY, np.uint8)
     video = [grey] * num_frames
     keep = [False] * num_frames

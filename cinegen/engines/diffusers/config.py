@@ -16,6 +16,7 @@ A TOML file named by `CINEGEN_DIFFUSERS_REGISTRY` (README, "GPU engine (diffuser
     [models."veo-3.1-generate-preview"]  # a catalog model (or a new, native one)
     text = "wan-ti2v"
     image = "wan-ti2v-i2v"
+    edit = "wan-vace"                    # masked editing (Vertex `mask`): WanVACEPipeline only
     ...
 
 Parsing is pure (no torch): a bad file is refused at start-up with the reason.
@@ -28,10 +29,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-MODES = ("text", "image", "interpolation", "references", "extension")
+MODES = ("text", "image", "interpolation", "references", "extension", "edit")
 
 # Which modes each supported class can serve (pitfall 6: TI2V-5B ignores `last_image`, so a
-# Wan I2V entry says `last_frame = false` to refuse interpolation).
+# Wan I2V entry says `last_frame = false` to refuse interpolation). Only VACE edits under a
+# mask (masked video-to-video): an `edit` on another class is refused at start-up.
 CLASS_MODES: dict[str, tuple[str, ...]] = {
     "WanPipeline": ("text",),
     "WanImageToVideoPipeline": ("image", "interpolation", "extension"),

@@ -3,6 +3,8 @@
 `render` picks the pipeline the registry configures for the request's model and mode, makes
 the frames at the model's own size, rate and frame count (in overlapping chunks when the model
 cannot make the whole length at once), then streams them out in the contract's shape (video.py).
+A masked edit (Vertex `mask`) runs Wan VACE over the input in windows and pastes the input's
+pixels back outside the mask (editing.py).
 Progress comes from `callback_on_step_end`; the progress callback raises `Cancelled` to abort
 at the next step. Out of memory fails the operation with a clear error and frees what the call
 held, so the next job runs normally.
@@ -22,7 +24,7 @@ from cinegen.core.errors import Cancelled, EngineError, OutOfMemory
 from cinegen.core.request import Mode
 from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
-from cinegen.engines.diffusers import video
+from cinegen.engines.diffusers import editing, video
 from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count, seeded
 from cinegen.engines.diffusers.camera import camera_note, camera_prompt
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
@@ -74,11 +76,6 @@ class DiffusersEngine:
 
     def render(self, spec: RenderSpec, progress: ProgressFn) -> Clip:
         model = spec.model
-        if spec.mode is Mode.EDIT:  # the rules refuse a mask on its rows; this says why
-            raise EngineError(
-                "The diffusers engine does not edit videos under a mask: Wan VACE's masked "
-                "video-to-video is not wired. The preview engine serves masked edits."
-            )
         entry = self.registry.pipeline_for(model, spec.mode.value)
         if entry is None:
             raise EngineError(
@@ -86,9 +83,13 @@ class DiffusersEngine:
                 f"{spec.mode.value} requests (see the [models] table of {self.registry.source})."
             )
         plan = self._plan(spec, model, entry)
+        edit = editing.edit_plan(spec) if spec.mode is Mode.EDIT else None
         with self.cache.lock:
             try:
-                timeline = self._generate(spec, plan, progress)
+                if edit is not None:
+                    timeline = self._edit(spec, plan, edit, progress)
+                else:
+                    timeline = self._generate(spec, plan, progress)
                 track = self._audio(spec) if spec.audio else None
             except Cancelled:
                 free_memory()
@@ -103,7 +104,12 @@ class DiffusersEngine:
                 raise
         notes = self._notes(spec, plan, timeline, track)
         new = spec.num_frames - self._input_frames(spec)
-        frames = self._output(spec, plan, timeline, new, progress)
+        if edit is not None:
+            notes.pop("upscaler", None)  # an edit's frames are resized, not upscaled
+            notes.update(self._edit_notes(spec, plan, edit))
+            frames = self._edited(spec, plan, edit, timeline, progress)
+        else:
+            frames = self._output(spec, plan, timeline, new, progress)
         return Clip(
             frames=frames,
             num_frames=spec.num_frames,
@@ -119,7 +125,10 @@ class DiffusersEngine:
 
     @staticmethod
     def _input_frames(spec: RenderSpec) -> int:
-        return spec.input_video.num_frames if spec.input_video is not None else 0
+        """Input frames the output starts with: an extension's (an edit replaces its input)."""
+        if spec.mode is not Mode.EXTENSION or spec.input_video is None:
+            return 0
+        return spec.input_video.num_frames
 
     def _plan(self, spec: RenderSpec, model: str, entry: PipelineEntry) -> _Plan:
         if spec.fps != FPS:
@@ -283,6 +292,65 @@ class DiffusersEngine:
         kwargs.update(prompt_embeds=prompt_embeds, negative_prompt_embeds=negative_embeds)
         with paired_guidance(pipe, negative_embeds):
             return pipe(**kwargs)
+
+    # ------------------------------------------------------------------ masked editing
+
+    def _edit(
+        self, spec: RenderSpec, plan: _Plan, edit: editing.EditPlan, progress: ProgressFn
+    ) -> list[np.ndarray]:
+        """VACE's frames for the whole input, in windows of the most frames the pipeline makes
+        at once; each window after the first starts on the last frames made (kept whole)."""
+        entry = plan.entry
+        size = (plan.width, plan.height)
+        video_in, masks = editing.conditioning(spec, edit, entry.fps, plan.need, size)
+        timeline: list[np.ndarray] = []
+        chunk = 0
+        while len(timeline) < plan.need:
+            overlap = min(context_count(entry), len(timeline)) if chunk else 0
+            start = len(timeline) - overlap
+            count = min(
+                video.model_frame_count(plan.need - start, entry.frames_per_latent),
+                _largest_valid(entry),
+            )
+            picks = [min(i, plan.need - 1) for i in range(start, start + count)]
+            cond = Conditioning(
+                video=timeline[start:] + [video_in[i] for i in picks[overlap:]],
+                masks=[np.zeros_like(masks[0])] * overlap + [masks[i] for i in picks[overlap:]],
+            )
+            frames = self._call(spec, plan, entry, cond, count, chunk, progress)
+            timeline.extend(self._join(timeline, frames, overlap))
+            chunk += 1
+        return timeline[: plan.need]
+
+    def _edited(
+        self,
+        spec: RenderSpec,
+        plan: _Plan,
+        edit: editing.EditPlan,
+        timeline: list[np.ndarray],
+        progress: ProgressFn,
+    ) -> Iterator[np.ndarray]:
+        """The output: VACE's frames at 24 fps and the output size inside each frame's hole,
+        the source's pixels, exactly, outside it."""
+        where = video.positions(spec.num_frames, plan.entry.fps)
+        made = video.resample(timeline, where)
+        feather = editing.feather_of(spec)
+        pairs = editing.sources_and_holes(spec, edit)
+        for index, ((source, hole), frame) in enumerate(zip(pairs, made, strict=True)):
+            progress(GENERATION_SHARE + (1 - GENERATION_SHARE) * index / spec.num_frames)
+            full = video.fit_frame(frame, spec.width, spec.height)
+            yield editing.composite(source, full, hole, feather)
+
+    @staticmethod
+    def _edit_notes(spec: RenderSpec, plan: _Plan, edit: editing.EditPlan) -> dict[str, object]:
+        return {
+            "mask_mode": edit.mode,
+            "edit": (
+                f"masked video-to-video by Wan VACE ({plan.entry.cls}): {edit.note}; "
+                "the pixels outside the mask are the input's"
+            ),
+            "resize": f"{plan.width}x{plan.height} -> {spec.width}x{spec.height}",
+        }
 
     # ------------------------------------------------------------------ output
 

@@ -28,28 +28,19 @@ import numpy as np
 
 from cinegen.core.errors import EngineError
 from cinegen.engines.base import InputVideo, RenderSpec
-from cinegen.engines.preview.extension.parts import bounding_box, largest_channel
+from cinegen.engines.preview.extension.parts import bounding_box
 from cinegen.engines.preview.scene import LandscapeScene
 from cinegen.engines.preview.sprites import Sprite, draw_sprites
 from cinegen.engines.prompt import ScenePlan
+from cinegen.engines.tracking import DISC, moves, tracked
+from cinegen.engines.tracking import median_background as median_of
 from cinegen.media.decode import fit_image, iter_video_frames
 
-MEDIAN_SAMPLES = 31
-"""Frames the background median is taken over (odd: the median is one of them)."""
-FOREGROUND_LEVEL = 30
-"""Levels (largest of R, G, B) by which a pixel differs from the background to be foreground."""
-MOVING_SHARE = 0.3
-"""The share of the masked pixels on frame 1 that must differ from the background for the
-object to be tracked; less, and it stands still (it is the background): it is inpainted."""
-LOST_SHARE = 0.2
-"""A tracked object whose foreground in its search window falls under this share of its
-first size is lost for that frame: its last shape moves on at its last velocity."""
 INPAINT_RADIUS = 5
 SMOOTHING_STEPS = 60
 FADE_SHARE = 0.12
 """OUTPAINT: over this share of the frame's long side, the reflection of the input fades into
 the prompt's scene."""
-_DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 _SPRITE_KINDS = ("cars", "people", "boats", "birds")
 
 
@@ -65,7 +56,7 @@ def edit_frames(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray]
     notes: dict[str, object] = {"mode": "edit", "mask_mode": mode}
     if mode == "REMOVE":
         background = median_background(spec.input_video, spec.width, spec.height)
-        if _moves(frames_first(spec.input_video, spec.width, spec.height), mask, background):
+        if moves(frames_first(spec.input_video, spec.width, spec.height), mask, background):
             notes["removed_by"] = "tracked against the median background"
             return _removed(frames, mask, background), notes
         notes["removed_by"] = "inpainted (the object does not move)"
@@ -110,78 +101,14 @@ def frames_first(video: InputVideo, width: int, height: int) -> np.ndarray:
 
 
 def median_background(video: InputVideo, width: int, height: int) -> np.ndarray:
-    """The per-pixel median of MEDIAN_SAMPLES frames spread over the input: what stays still."""
-    step = max(1, video.num_frames // MEDIAN_SAMPLES)
-    kept = [f for i, f in enumerate(_input(video, width, height)) if i % step == 0]
-    if not kept:
-        raise EngineError("The input video has no frames.")
-    stack = np.stack(kept[:MEDIAN_SAMPLES])
-    middle = len(stack) // 2
-    return np.partition(stack, middle, axis=0)[middle]
-
-
-def _foreground(frame: np.ndarray, background: np.ndarray) -> np.ndarray:
-    moving = largest_channel(cv2.absdiff(frame, background)) > FOREGROUND_LEVEL
-    opened = cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
-    return opened.astype(bool)
-
-
-def _moves(first: np.ndarray, mask: np.ndarray, background: np.ndarray) -> bool:
-    return bool(_foreground(first, background)[mask].mean() >= MOVING_SHARE)
-
-
-class _Tracker:
-    """The object under the mask, followed from frame to frame: the foreground near where
-    its last velocity puts it."""
-
-    def __init__(self, mask: np.ndarray) -> None:
-        self.shape = mask.copy()
-        self.area = max(1, int(mask.sum()))
-        self.velocity = np.zeros(2)
-        self.centre = self._centre(mask)
-
-    @staticmethod
-    def _centre(mask: np.ndarray) -> np.ndarray:
-        ys, xs = np.nonzero(mask)
-        return np.array([xs.mean(), ys.mean()]) if len(xs) else np.zeros(2)
-
-    def follow(self, moving: np.ndarray, first: bool) -> np.ndarray:
-        """The object's pixels in this frame."""
-        if first:
-            near = cv2.dilate(self.shape.astype(np.uint8), _DISC) > 0
-            found = self.shape | (moving & near)
-        else:
-            guess = _shifted(self.shape, self.velocity)
-            if not guess.any():  # it has left the frame: nothing more to remove
-                self.shape = guess
-                return guess
-            x, y, w, h = bounding_box(guess.astype(np.uint8))
-            reach = max(8, (w + h) // 4)
-            window = np.zeros_like(moving)
-            window[max(0, y - reach) : y + h + reach, max(0, x - reach) : x + w + reach] = True
-            found = moving & window
-            if found.sum() < LOST_SHARE * self.area:
-                found = guess
-        centre = self._centre(found)
-        if not first:
-            self.velocity = 0.5 * self.velocity + 0.5 * (centre - self.centre)
-        self.centre, self.shape = centre, found
-        return found
-
-
-def _shifted(mask: np.ndarray, shift: np.ndarray) -> np.ndarray:
-    matrix = np.array([[1, 0, shift[0]], [0, 1, shift[1]]], np.float32)
-    h, w = mask.shape
-    return cv2.warpAffine(mask.astype(np.uint8), matrix, (w, h), flags=cv2.INTER_NEAREST) > 0
+    """The per-pixel median of frames spread over the input: what stays still."""
+    return median_of(_input(video, width, height), video.num_frames)
 
 
 def _removed(
     frames: Iterator[np.ndarray], mask: np.ndarray, background: np.ndarray
 ) -> Iterator[np.ndarray]:
-    tracker = _Tracker(mask)
-    for index, frame in enumerate(frames):
-        found = tracker.follow(_foreground(frame, background), first=index == 0)
-        hole = cv2.dilate(found.astype(np.uint8), _DISC) > 0
+    for frame, hole in tracked(frames, mask, background):
         frame[hole] = background[hole]
         yield frame
 
@@ -189,7 +116,7 @@ def _removed(
 def _inpainted(frames: Iterator[np.ndarray], mask: np.ndarray) -> Iterator[np.ndarray]:
     """Each frame's masked region inpainted from the pixels around it (in a crop of the
     region and a margin: inpainting costs what it is given)."""
-    hole = cv2.dilate(mask.astype(np.uint8), _DISC)
+    hole = cv2.dilate(mask.astype(np.uint8), DISC)
     x, y, w, h = bounding_box(hole)
     margin = 4 * INPAINT_RADIUS
     height, width = mask.shape
