@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from cinegen.core.catalog import Catalog
+from cinegen.core.errors import Cancelled
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
 from cinegen.core.rules import RuleError, check
 from cinegen.engines.base import InputVideo, RenderSpec
@@ -265,6 +266,17 @@ def test_outpaint_keeps_the_scaled_input_in_the_rectangle(
         assert psnr(frames[index][ry : ry + rh, rx : rx + rw], inner) >= 40
         outside = ~mask_of("OUTPAINT")
         assert diff(frames[index][outside], given[index][outside]) > 8
+
+
+def test_an_edit_is_cancelled_at_a_step(
+    engine: DiffusersEngine, input_video: InputVideo, calls: list[dict[str, Any]]
+) -> None:
+    def progress(fraction: float) -> None:
+        raise Cancelled()
+
+    with pytest.raises(Cancelled):
+        list(engine.render(edit_spec(input_video, "INSERT"), progress).frames)
+    assert len(calls) == 1  # aborted in the first window's first step
 
 
 # --------------------------------------------------------------------------- registry
