@@ -198,7 +198,7 @@ def test_the_gemini_api_refuses_a_mask(client: httpx.Client, video: bytes) -> No
 
 
 def test_a_row_the_diffusers_engine_serves_refuses_the_mask_at_submit() -> None:
-    """The diffusers engine has no masked edit: its rows refuse the mask before a job."""
+    """A row the diffusers engine serves with no `edit` pipeline refuses the mask before a job."""
     from cinegen.core.catalog import MODELS, Catalog, served_by
     from cinegen.core.request import GenerateRequest, MediaRef
     from cinegen.core.rules import RuleError, check
