@@ -16,6 +16,7 @@ import hashlib
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from cinegen.store.db import Database
@@ -171,3 +172,51 @@ def test_a_1_s_video_is_extended_to_8_s(
     assert out["error"] is None
     facts = video_facts(tmp_path / "extended.mp4")
     assert (facts.width, facts.height, facts.frames, facts.fps) == (1280, 720, 192, 24.0)
+
+
+SAMPLES_DRIVER = (
+    COMMON
+    + """
+mode = sys.argv[1]
+image = types.Image(image_bytes=open("first.png", "rb").read(), mime_type="image/png")
+last = types.Image(image_bytes=open("last.png", "rb").read(), mime_type="image/png")
+config = types.GenerateVideosConfig(
+    duration_seconds=8 if mode == "interpolation" else 4, aspect_ratio="16:9", resolution="720p",
+    number_of_videos=2, seed=7,
+    last_frame=last if mode == "interpolation" else None,
+)
+made = wait(client.models.generate_videos(
+    model=MODEL, source=types.GenerateVideosSource(prompt="a slow drift", image=image),
+    config=config,
+))
+for index, generated in enumerate(made.response.generated_videos):
+    generated.video.save(f"{mode}_{index}.mp4")
+result(count=len(made.response.generated_videos))
+"""
+)
+
+
+def _middle_luma(path: Path) -> np.ndarray:
+    import av
+
+    with av.open(str(path)) as container:
+        frames = [f.to_ndarray(format="gray").astype(np.float64) for f in container.decode(video=0)]
+    return frames[len(frames) // 2]
+
+
+@pytest.mark.parametrize("mode", ["image", "interpolation"])
+def test_two_samples_of_one_image_request_differ(
+    vertex_server: ServerProcess, genai3_python: Path, tmp_path: Path, mode: str
+) -> None:
+    """Issue 30, fault 3: `number_of_videos=2` with a first frame (and a last frame) gave two
+    copies, every luma frame equal. Each sample now moves its own way from the same frame 0."""
+    first = png(square_image())
+    (tmp_path / "first.png").write_bytes(first)
+    (tmp_path / "last.png").write_bytes(png(square_image()[::-1].copy()))
+    out = run_driver(vertex_server, genai3_python, tmp_path, SAMPLES_DRIVER, mode)
+    assert out["count"] == 2
+    paths = [tmp_path / f"{mode}_{i}.mp4" for i in range(2)]
+    firsts = [first_and_last_frames(p)[0] for p in paths]
+    assert psnr(firsts[0], firsts[1]) >= 35  # the same given image opens both
+    difference = np.abs(_middle_luma(paths[0]) - _middle_luma(paths[1])).mean()
+    assert difference > 2.0, difference  # copies measured 0.0 before the fix
