@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from cinegen.api.auth import Authenticator
 from cinegen.api.errors import install_error_handlers
 from cinegen.api.gemini.routes import router as gemini_router
+from cinegen.api.keys import router as keys_router
 from cinegen.api.runtime import Runtime
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
@@ -107,5 +108,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(gemini_router)
     app.include_router(videos_router)
     app.include_router(vertex_router)
+    app.include_router(keys_router)
     app.include_router(web_router)
     return app

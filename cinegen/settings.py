@@ -73,6 +73,15 @@ class Settings(BaseSettings):
     # Per-key limits (issue 31): queued + running operations one API key (or, with no keys,
     # the anonymous caller) may have; a submit beyond it is a 429 RESOURCE_EXHAUSTED. 0: none.
     max_queued_per_key: int = 32
+    # Issue 27: the other limits of a key that sets none of its own (`cinegen keys create`
+    # sets them per key; `max_queued_per_key` above is the default concurrent limit). Seconds
+    # of video a key's operations created today (UTC) may ask for, failed and cancelled ones
+    # aside; requests per minute other than reads; and reads (polls: GETs of operations,
+    # videos, files) per minute, apart and generous (a client polling every second is
+    # normal). Counted in the database, so shared by every process of a deployment. 0: none.
+    video_seconds_per_day: int = 0
+    requests_per_minute: int = 0
+    polls_per_minute: int = 600
     # A job running longer than this (from when a worker took it; its time in the queue does
     # not count) fails with DEADLINE_EXCEEDED at the engine's next progress report. 0: none.
     job_timeout_seconds: float = 3600.0

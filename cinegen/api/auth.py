@@ -7,21 +7,32 @@ key deleted while it runs closes it rather than opening it), unless `allow_publi
 an open server is wanted. Once a key exists, every request needs a valid one and sees only its own operations.
 Keys are stored as SHA-256 hashes; the lookups are cached for a couple of seconds so a poll
 costs no extra query, while a key created by `cinegen keys create` works almost at once.
+
+A key may be an admin (it sees every key's operations and files, and manages keys over HTTP,
+api/keys.py), may expire or be revoked (then 403), and has limits (service/quotas.py). The
+per-minute limits are checked here, as every route asks `owner()` first: reads (GET, HEAD:
+polls) and other requests are counted apart, in the database, so every process shares them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import ipaddress
+import math
 import secrets
 import time
+from collections.abc import Callable
+from datetime import datetime
 from typing import Any
 
 from fastapi import Request
 
-from cinegen.core.errors import PermissionDenied, Unauthenticated
+from cinegen.api.ratelimit import RateLimiter
+from cinegen.core.errors import PermissionDenied, QuotaExceeded, Unauthenticated
+from cinegen.service.files import AdminOwner
+from cinegen.service.quotas import limits_of
 from cinegen.settings import Settings
-from cinegen.store.db import Database
+from cinegen.store.db import Database, KeyRecord, utcnow
 
 _CACHE_SECONDS = 2.0
 KEY_PREFIX = "cg-"
@@ -31,12 +42,29 @@ def hash_key(key: str) -> str:
     return hashlib.sha256(key.strip().encode()).hexdigest()
 
 
-def create_key(db: Database, name: str = "") -> tuple[str, str]:
-    """Store a new key; returns (key id, the key itself — shown once, never stored)."""
+def create_key(db: Database, name: str = "", **fields: Any) -> tuple[str, str]:
+    """Store a new key (`fields`: admin, expire_time, limits; see `store.db.KEY_FIELDS`);
+    returns (key id, the key itself — shown once, never stored)."""
     key = KEY_PREFIX + secrets.token_urlsafe(30)
     key_id = secrets.token_hex(6)
-    db.insert_key(key_id, hash_key(key), name)
+    db.insert_key(key_id, hash_key(key), name, **fields)
     return key_id, key
+
+
+def rfc3339(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def refuse_unusable(key: KeyRecord, now: datetime) -> None:
+    """403 for a revoked or expired key, saying which and since when."""
+    if key.revoke_time is not None and key.revoke_time <= now:
+        raise PermissionDenied(
+            f"API key revoked on {rfc3339(key.revoke_time)}. Ask an admin for a new one."
+        )
+    if key.expire_time is not None and key.expire_time <= now:
+        raise PermissionDenied(
+            f"API key expired on {rfc3339(key.expire_time)}. Please renew the API key."
+        )
 
 
 def presented_key(request: Request) -> str | None:
@@ -70,8 +98,15 @@ class Authenticator:
         self.db = db
         # None: the app's settings, read from the request (`app.state.runtime.settings`).
         self.settings = settings
+        self.clock: Callable[[], float] = time.time  # unix seconds; tests move it
         self._keys_exist: tuple[float, bool] = (0.0, False)
-        self._owners: dict[str, tuple[float, str | None]] = {}
+        self._keys: dict[str, tuple[float, KeyRecord | None]] = {}
+        self.rates = RateLimiter(db)
+
+    def forget(self) -> None:
+        """Drop the cached lookups (a key was changed here: take it at once)."""
+        self._keys.clear()
+        self._keys_exist = (0.0, False)
 
     def keys_configured(self) -> bool:
         checked, exist = self._keys_exist
@@ -82,7 +117,17 @@ class Authenticator:
         return exist
 
     def owner(self, request: Request) -> str | None:
-        """The key id that owns what this request creates and sees (None when open)."""
+        """The key id that owns what this request creates and sees (None when open; an
+        `AdminOwner` for an admin key), once the key's per-minute limit lets it through."""
+        key = self.key(request)
+        self._count(request, key)
+        if key is None:
+            return None
+        return AdminOwner(key.id) if key.admin else key.id
+
+    def key(self, request: Request) -> KeyRecord | None:
+        """The presented key's record: 401 with none, 403 for a wrong, revoked or expired
+        one; None on an open server (no key exists)."""
         if not self.keys_configured():
             if self._closed_when_keyless(request):
                 raise PermissionDenied(
@@ -91,33 +136,60 @@ class Authenticator:
                     "CINEGEN_ALLOW_PUBLIC_BIND=true to serve anyone."
                 )
             return None
-        key = presented_key(request)
-        if not key:
+        presented = presented_key(request)
+        if not presented:
             raise Unauthenticated(
                 "Method doesn't allow unregistered callers (callers without established "
                 "identity). Please use API Key or other form of API consumer identity to call "
                 "this API."
             )
-        owner = self._lookup(hash_key(key))
-        if owner is None:
+        key = self._lookup(hash_key(presented))
+        if key is None:
             raise PermissionDenied("API key not valid. Please pass a valid API key.")
-        return owner
+        refuse_unusable(key, utcnow())
+        return key
+
+    def _count(self, request: Request, key: KeyRecord | None) -> None:
+        """This request in its key's counter for this minute (api/ratelimit.py); 429 past
+        the limit, with `Retry-After` the seconds to the minute's end."""
+        settings = self._settings(request)
+        if settings is None:
+            return
+        read = request.method in ("GET", "HEAD")
+        limit = settings.polls_per_minute if read else limits_of(key, settings).requests_per_minute
+        if limit <= 0:
+            return
+        now = self.clock()
+        kind = "polls" if read else "requests"
+        if self.rates.over(key.id if key else "", kind, limit, now):
+            what = (
+                f"{limit} reads per minute (polls of operations, videos and files)"
+                if read
+                else f"{limit} requests per minute"
+            )
+            raise QuotaExceeded(
+                f"This API key's limit is {what}. Try again in the next minute.",
+                retry_after=math.ceil((now // 60 + 1) * 60 - now),
+            )
+
+    def _settings(self, request: Request) -> Any:
+        if self.settings is not None:
+            return self.settings
+        runtime = getattr(request.app.state, "runtime", None)
+        return getattr(runtime, "settings", None)
 
     def _closed_when_keyless(self, request: Request) -> bool:
-        settings: Any = self.settings
-        if settings is None:
-            runtime = getattr(request.app.state, "runtime", None)
-            settings = getattr(runtime, "settings", None)
+        settings = self._settings(request)
         # No settings to read the bind from: fail closed.
         return settings is None or must_close_when_keyless(settings)
 
-    def _lookup(self, key_hash: str) -> str | None:
+    def _lookup(self, key_hash: str) -> KeyRecord | None:
         now = time.monotonic()
-        cached = self._owners.get(key_hash)
+        cached = self._keys.get(key_hash)
         if cached and now - cached[0] < _CACHE_SECONDS:
             return cached[1]
-        owner = self.db.key_by_hash(key_hash)
-        if len(self._owners) > 10_000:
-            self._owners.clear()
-        self._owners[key_hash] = (now, owner)
-        return owner
+        key = self.db.key_by_hash(key_hash)
+        if len(self._keys) > 10_000:
+            self._keys.clear()
+        self._keys[key_hash] = (now, key)
+        return key

@@ -15,7 +15,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from cinegen.core.errors import STATUS_BY_HTTP, CinegenError
+from cinegen.core.errors import STATUS_BY_HTTP, CinegenError, QuotaExceeded
 from cinegen.store.blobs import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
 
 log = logging.getLogger("cinegen.api")
@@ -35,7 +35,10 @@ async def _cinegen_error(_request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, CinegenError)
     if exc.code >= 500 and not isinstance(exc, StorageFull) and is_storage_full(exc):
         return _storage_full()
-    return envelope(exc.code, exc.message, exc.status, exc.details())
+    response = envelope(exc.code, exc.message, exc.status, exc.details())
+    if isinstance(exc, QuotaExceeded):
+        response.headers["retry-after"] = str(exc.retry_after)
+    return response
 
 
 def _storage_full() -> JSONResponse:

@@ -37,12 +37,13 @@ ERRORS: Mapping[int, str] = {
     400: "INVALID_ARGUMENT (a malformed body, parameter or value the Veo rules refuse) or "
     "FAILED_PRECONDITION (the resource is not in a state that allows the request).",
     401: "UNAUTHENTICATED: the server has API keys and the request presented none.",
-    403: "PERMISSION_DENIED: the API key is not valid, or the server listens beyond loopback "
-    "with no key and answers no one.",
+    403: "PERMISSION_DENIED: the API key is not valid, expired or revoked, is not an admin key "
+    "where one is needed, or the server listens beyond loopback with no key and answers no one.",
     404: "NOT_FOUND: no such API version, model, operation, video or file (for this key).",
     413: "INVALID_ARGUMENT: the body, a form field or an uploaded file is over the limit.",
     416: "OUT_OF_RANGE: the `Range` asks for bytes past the end of the file.",
-    429: "RESOURCE_EXHAUSTED: this API key has as many unfinished operations as allowed.",
+    429: "RESOURCE_EXHAUSTED: this API key is over a limit (concurrent operations, seconds of "
+    "video a day, requests or polls a minute); `Retry-After` says when to try again.",
     503: "UNAVAILABLE: the disk is full, an input is gone, or too many image downloads are "
     "in progress; trying again later may work.",
 }

@@ -12,6 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
+from cinegen.cli import keys
 from cinegen.settings import Settings
 
 if TYPE_CHECKING:
@@ -24,14 +25,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     serve.add_argument("--host", default=None)
     serve.add_argument("--port", type=int, default=None)
     serve.set_defaults(func=cmd_serve)
-    keys = sub.add_parser("keys", help="manage API keys")
-    keys_sub = keys.add_subparsers(dest="keys_command", required=True)
-    create = keys_sub.add_parser("create", help="create a key and print it")
-    create.add_argument("--name", default="")
-    keys_sub.add_parser("list", help="list key ids")
-    delete = keys_sub.add_parser("delete", help="delete a key by id")
-    delete.add_argument("key_id")
-    keys.set_defaults(func=cmd_keys)
+    keys.add_parser(sub)
     models = sub.add_parser("models", help="list the catalog")
     models.set_defaults(func=cmd_models)
 
@@ -115,42 +109,6 @@ def _database(settings: Settings) -> Database:
     db = Database(settings.resolved_database_url)
     db.migrate()
     return db
-
-
-# keys --------------------------------------------------------------------------------------
-
-
-def cmd_keys(args: argparse.Namespace) -> int:
-    """`keys create | list | delete` on the local database."""
-    db = _database(Settings())
-    if args.keys_command == "create":
-        return _create_key(db, args.name or "")
-    if args.keys_command == "list":
-        return _list_keys(db)
-    return _delete_key(db, args.key_id)
-
-
-def _create_key(db: Database, name: str) -> int:
-    """The key on stdout (for `$(cinegen keys create)`), the note on stderr."""
-    from cinegen.api.auth import create_key
-
-    key_id, key = create_key(db, name)
-    print(key)
-    print(f"(key id {key_id}; stored hashed — this is the only time it is shown)", file=sys.stderr)
-    return 0
-
-
-def _list_keys(db: Database) -> int:
-    for row in db.list_keys():
-        print(f"{row['id']}  {row['create_time']:%Y-%m-%d %H:%M}  {row['name']}")
-    return 0
-
-
-def _delete_key(db: Database, key_id: str) -> int:
-    if not db.delete_key(key_id):
-        print(f"cinegen: no key with id {key_id}", file=sys.stderr)
-        return 1
-    return 0
 
 
 # models ------------------------------------------------------------------------------------

@@ -141,6 +141,17 @@ class ResourceExhausted(CinegenError):
     status_word = "RESOURCE_EXHAUSTED"
 
 
+class QuotaExceeded(ResourceExhausted):
+    """A key is over one of its limits (concurrent operations, seconds a day, requests a
+    minute); `retry_after` is the seconds until that limit frees (the `Retry-After` header)."""
+
+    QUOTA_WORDS: ClassVar[str] = "Resource has been exhausted (e.g. check quota)."
+
+    def __init__(self, limit: str, retry_after: int) -> None:
+        super().__init__(f"{self.QUOTA_WORDS} {limit}")
+        self.retry_after = max(1, retry_after)
+
+
 class Unavailable(CinegenError):
     """The server's fault, and possibly passing: trying again later may work."""
 

@@ -50,8 +50,16 @@ def is_valid_id(value: str) -> bool:
     return 0 < len(value) <= 64 and all(c in "0123456789abcdef" for c in value)
 
 
+class AdminOwner(str):
+    """The key id of an admin key (api/auth.py makes it): it owns what it creates like any
+    key, and may also read (cancel, delete) every key's operations and files."""
+
+    __slots__ = ()
+
+
 def visible(record_owner: str | None, caller: str | None) -> bool:
-    return record_owner == caller
+    """The one place that says who sees an operation or a file: its owner, and admins."""
+    return record_owner == caller or isinstance(caller, AdminOwner)
 
 
 @dataclass

@@ -22,11 +22,12 @@ from cinegen.core.errors import (
     CinegenError,
     InvalidArgument,
     NotFound,
-    ResourceExhausted,
+    QuotaExceeded,
     RpcCode,
 )
 from cinegen.core.operation import Operation, Sample, State
 from cinegen.core.request import GenerateRequest
+from cinegen.service import quotas
 from cinegen.service.codec import request_from_json, request_to_json
 from cinegen.service.files import FileService, is_valid_id, new_id, visible
 from cinegen.service.inputs import InputService
@@ -91,7 +92,7 @@ class OperationService:
             restricted_region=self.settings.restricted_region,
             catalog=self.catalog,
         )
-        self._check_queue_cap(owner)
+        self._check_limits(owner, req)
         self.files.check_free_space()
         req, extension_file = self.inputs.check(req, owner)
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
@@ -120,18 +121,31 @@ class OperationService:
         self.jobs.submit(op.id)
         return op
 
-    def _check_queue_cap(self, owner: str | None) -> None:
-        """At most `max_queued_per_key` unfinished operations per key, checked before the
-        inputs are read. Choice: two submits racing at the cap may both pass (one over)."""
-        cap = self.settings.max_queued_per_key
-        if cap <= 0:
+    def _check_limits(self, owner: str | None, req: GenerateRequest) -> None:
+        """The key's concurrent operations (queued + running) and its seconds of video today,
+        checked before the inputs are read, so a refusal keeps nothing (an SDK retrying a
+        429 makes no duplicates). Choice: two submits racing at a limit may both pass."""
+        key = self.db.get_key(owner) if owner is not None else None
+        limits = quotas.limits_of(key, self.settings)
+        cap = limits.max_concurrent
+        if cap > 0 and (unfinished := self.db.count_unfinished(owner)) >= cap:
+            raise QuotaExceeded(
+                f"This API key has {unfinished} operations queued or running, and its limit "
+                f"of concurrent operations is {cap}. Wait for one to finish, or cancel one, "
+                "and try again.",
+                retry_after=quotas.CONCURRENT_RETRY_AFTER,
+            )
+        budget = limits.video_seconds_per_day
+        if budget <= 0:
             return
-        unfinished = self.db.count_unfinished(owner)
-        if unfinished >= cap:
-            raise ResourceExhausted(
-                f"Resource has been exhausted: this API key has {unfinished} operations queued "
-                f"or running, and at most {cap} are allowed at once. Wait for one to finish, "
-                "or cancel one, and try again."
+        asked = quotas.requested_seconds(request_to_json(req))
+        used = quotas.usage_today(self.db, owner).video_seconds
+        if used + asked > budget:
+            raise QuotaExceeded(
+                f"This API key's limit of video seconds per day is {budget} (UTC days): "
+                f"{used} s are asked for today and this request asks for {asked} s more. "
+                "It frees at midnight UTC.",
+                retry_after=quotas.seconds_to_midnight(),
             )
 
     def remix(

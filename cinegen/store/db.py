@@ -98,6 +98,23 @@ api_keys = Table(
     Column("key_hash", String(128), nullable=False, unique=True),
     Column("name", String(128), nullable=False, default=""),
     Column("create_time", DateTime(timezone=True), nullable=False),
+    # Migration 0006: NULL limits are the server's defaults (settings), 0 is no limit.
+    Column("admin", Boolean, nullable=False, default=False),
+    Column("expire_time", DateTime(timezone=True)),
+    Column("revoke_time", DateTime(timezone=True)),
+    Column("max_concurrent", Integer),
+    Column("video_seconds_per_day", Integer),
+    Column("requests_per_minute", Integer),
+)
+
+# Requests per key, kind (`requests`, `polls`) and minute, shared by every process (0006).
+rate_counts = Table(
+    "rate_counts",
+    metadata,
+    Column("owner", String(64), primary_key=True),  # the key id; "" for the anonymous owner
+    Column("kind", String(16), primary_key=True),
+    Column("minute", BigInteger, primary_key=True),  # unix time // 60
+    Column("count", Integer, nullable=False),
 )
 
 
@@ -124,7 +141,18 @@ made_videos = Table(
 # Hot-path statements, built once: constructing a select costs more than running it on SQLite.
 _GET_OPERATION = select(operations).where(operations.c.id == bindparam("op_id"))
 _GET_FILE = select(files).where(files.c.id == bindparam("file_id"))
-_KEY_BY_HASH = select(api_keys.c.id).where(api_keys.c.key_hash == bindparam("key_hash"))
+_KEY_COLUMNS = (
+    api_keys.c.id,
+    api_keys.c.name,
+    api_keys.c.create_time,
+    api_keys.c.admin,
+    api_keys.c.expire_time,
+    api_keys.c.revoke_time,
+    api_keys.c.max_concurrent,
+    api_keys.c.video_seconds_per_day,
+    api_keys.c.requests_per_minute,
+)
+_KEY_BY_HASH = select(*_KEY_COLUMNS).where(api_keys.c.key_hash == bindparam("key_hash"))
 _CANCEL_REQUESTED = select(operations.c.cancel_requested).where(
     operations.c.id == bindparam("op_id")
 )
@@ -172,6 +200,50 @@ def _operation_from_row(row: Any) -> Operation:
         notes=dict(row.notes),
         resource_prefix=row.resource_prefix,
         attempts=row.attempts,
+    )
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """An API key as stored (never the key itself). Limits: None is the server's default,
+    0 none at all."""
+
+    id: str
+    name: str
+    create_time: datetime
+    admin: bool = False
+    expire_time: datetime | None = None
+    revoke_time: datetime | None = None
+    max_concurrent: int | None = None
+    video_seconds_per_day: int | None = None
+    requests_per_minute: int | None = None
+
+
+# What `update_key` may change.
+KEY_FIELDS = frozenset(
+    {
+        "name",
+        "admin",
+        "expire_time",
+        "revoke_time",
+        "max_concurrent",
+        "video_seconds_per_day",
+        "requests_per_minute",
+    }
+)
+
+
+def _key_from_row(row: Any) -> KeyRecord:
+    return KeyRecord(
+        id=row.id,
+        name=row.name,
+        create_time=_aware(row.create_time),
+        admin=bool(row.admin),
+        expire_time=_aware(row.expire_time) if row.expire_time is not None else None,
+        revoke_time=_aware(row.revoke_time) if row.revoke_time is not None else None,
+        max_concurrent=row.max_concurrent,
+        video_seconds_per_day=row.video_seconds_per_day,
+        requests_per_minute=row.requests_per_minute,
     )
 
 
@@ -642,30 +714,90 @@ class Database:
 
     # api keys ---------------------------------------------------------------------------
 
-    def insert_key(self, key_id: str, key_hash: str, name: str) -> None:
+    def insert_key(self, key_id: str, key_hash: str, name: str, **values: Any) -> None:
+        """A new key; `values` are columns of `KEY_FIELDS` (admin, expiry, limits)."""
+        unknown = set(values) - KEY_FIELDS
+        if unknown:
+            raise ValueError(f"not key fields: {sorted(unknown)}")
         with self._write() as conn:
             conn.execute(
                 api_keys.insert().values(
-                    id=key_id, key_hash=key_hash, name=name, create_time=utcnow()
+                    id=key_id, key_hash=key_hash, name=name, create_time=utcnow(), **values
                 )
             )
 
-    def key_by_hash(self, key_hash: str) -> str | None:
+    def key_by_hash(self, key_hash: str) -> KeyRecord | None:
         row = self._fetch_one(self._key_by_hash, key_hash=key_hash)
-        return row.id if row else None
+        return _key_from_row(row) if row else None
+
+    def get_key(self, key_id: str) -> KeyRecord | None:
+        with self._read() as conn:
+            row = conn.execute(select(*_KEY_COLUMNS).where(api_keys.c.id == key_id)).first()
+        return _key_from_row(row) if row else None
+
+    def update_key(self, key_id: str, **values: Any) -> bool:
+        """Change `KEY_FIELDS` of a key; False if there is no such key."""
+        unknown = set(values) - KEY_FIELDS
+        if unknown:
+            raise ValueError(f"not key fields: {sorted(unknown)}")
+        if not values:
+            return self.get_key(key_id) is not None
+        with self._write() as conn:
+            statement = update(api_keys).where(api_keys.c.id == key_id).values(**values)
+            return conn.execute(statement).rowcount == 1
 
     def count_keys(self) -> int:
         with self._read() as conn:
             return len(conn.execute(select(api_keys.c.id)).all())
 
-    def list_keys(self) -> list[dict[str, Any]]:
+    def list_keys(self) -> list[KeyRecord]:
+        query = select(*_KEY_COLUMNS).order_by(api_keys.c.create_time, api_keys.c.id)
         with self._read() as conn:
-            rows = conn.execute(select(api_keys.c.id, api_keys.c.name, api_keys.c.create_time))
-            return [dict(r._mapping) for r in rows]
+            return [_key_from_row(r) for r in conn.execute(query)]
 
     def delete_key(self, key_id: str) -> bool:
         with self._write() as conn:
             return conn.execute(api_keys.delete().where(api_keys.c.id == key_id)).rowcount == 1
+
+    def operations_since(
+        self, since: datetime, *, owner: str | None = None, everyone: bool = False
+    ) -> list[Any]:
+        """(owner, state, request) of the operations created at or after `since`: one
+        owner's (None: the anonymous one), or with `everyone` all of them."""
+        o = operations.c
+        query = select(o.owner, o.state, o.request).where(o.create_time >= since)
+        if not everyone:
+            query = query.where(o.owner.is_(None) if owner is None else o.owner == owner)
+        with self._read() as conn:
+            return list(conn.execute(query))
+
+    # rate limits ------------------------------------------------------------------------
+
+    def count_request(self, owner: str, kind: str, minute: int, added: int = 1) -> int:
+        """Add `added` requests of `owner` to its counter of `minute` (unix time // 60);
+        returns the count so far, every process's. One upsert, so the processes share it."""
+        dialect = self.engine.dialect.name
+        with self._write() as conn:
+            if dialect not in ("sqlite", "postgresql"):  # no ON CONFLICT: write, then read
+                return self._count_portably(conn, owner, kind, minute, added)
+            row = {"owner": owner, "kind": kind, "minute": minute, "count": added}
+            return int(conn.execute(_upsert_count(dialect, added).values(**row)).scalar_one())
+
+    def _count_portably(
+        self, conn: Connection, owner: str, kind: str, minute: int, added: int
+    ) -> int:
+        r = rate_counts.c
+        where = (r.owner == owner, r.kind == kind, r.minute == minute)
+        bumped = conn.execute(update(rate_counts).where(*where).values(count=r.count + added))
+        if bumped.rowcount == 0:
+            row = {"owner": owner, "kind": kind, "minute": minute, "count": added}
+            conn.execute(rate_counts.insert().values(**row))
+        return int(conn.execute(select(r.count).where(*where)).scalar_one())
+
+    def forget_counts_before(self, minute: int) -> None:
+        """Drop the counters of minutes before `minute`: they limit nothing any more."""
+        with self._write() as conn:
+            conn.execute(rate_counts.delete().where(rate_counts.c.minute < minute))
 
     # /v1/videos: idempotency keys ---------------------------------------
 
@@ -728,6 +860,18 @@ class Database:
         query = select(made_videos.c.sha256).where(made_videos.c.sha256 == sha256)
         with self._read() as conn:
             return conn.execute(query).first() is not None
+
+
+def _upsert_count(dialect: str, added: int) -> Any:
+    """INSERT a counter at `added`, or add `added` to it, RETURNING the count (SQLite,
+    PostgreSQL: the callers check the dialect)."""
+    insert: Any = (
+        sqlite_insert(rate_counts) if dialect == "sqlite" else postgresql_insert(rate_counts)
+    )
+    return insert.on_conflict_do_update(
+        index_elements=["owner", "kind", "minute"],
+        set_={"count": rate_counts.c.count + added},
+    ).returning(rate_counts.c.count)
 
 
 def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:

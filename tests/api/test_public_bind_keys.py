@@ -34,7 +34,7 @@ def public(tmp_path: Path) -> Iterator[InProcessServer]:
 
 def _delete_all_keys(server: InProcessServer) -> None:
     for row in server.db.list_keys():
-        assert server.db.delete_key(row["id"])
+        assert server.db.delete_key(row.id)
 
 
 def test_deleting_the_last_key_closes_a_public_server(public: InProcessServer) -> None:

@@ -74,6 +74,8 @@ BODIES = {
     ("post", _VERTEX + ":fetchPredictOperation"),
     ("post", "/v1/videos"),
     ("post", "/v1/videos/{video_id}/remix"),
+    ("post", "/v1beta/cinegen/keys"),
+    ("patch", "/v1beta/cinegen/keys/{key_id}"),
 }
 
 

@@ -10,8 +10,9 @@ from tests.support.app import in_process, op_id
 from tests.support.engines import ScriptedEngine
 
 CAP_WORDS = (
-    "Resource has been exhausted: this API key has 2 operations queued or running, and at "
-    "most 2 are allowed at once. Wait for one to finish, or cancel one, and try again."
+    "Resource has been exhausted (e.g. check quota). This API key has 2 operations queued or "
+    "running, and its limit of concurrent operations is 2. Wait for one to finish, or cancel "
+    "one, and try again."
 )
 
 
