@@ -14,9 +14,11 @@ from cinegen.api.auth import Authenticator
 from cinegen.api.errors import install_error_handlers
 from cinegen.api.gemini.routes import router as gemini_router
 from cinegen.api.keys import router as keys_router
+from cinegen.api.request_context import install as install_request_context
 from cinegen.api.runtime import Runtime
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
+from cinegen.core import tracing
 from cinegen.core.catalog import Catalog
 from cinegen.engines.registry import build_engines
 from cinegen.jobs.queue import InProcessQueue
@@ -103,6 +105,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.runtime = rt
     install_error_handlers(app)
+    tracing.configure_from_env()
+    install_request_context(app, access_log=settings.log_access)
     # The Gemini routes first: their poll route is the hot path, and no path of the other
     # dialects matches a Gemini pattern (each has a literal second segment of its own).
     app.include_router(gemini_router)

@@ -85,6 +85,11 @@ class Settings(BaseSettings):
     # A job running longer than this (from when a worker took it; its time in the queue does
     # not count) fails with DEADLINE_EXCEEDED at the engine's next progress report. 0: none.
     job_timeout_seconds: float = 3600.0
+    # Logs (README "Logs and traces"): `json`, one object a line; `text`, for a person;
+    # `auto`, text when stderr is a terminal and JSON otherwise (a container, a service).
+    log_format: Literal["auto", "text", "json"] = "auto"
+    log_level: str = "INFO"
+    log_access: bool = True  # one line per HTTP request: route, status, milliseconds
 
     @cached_property
     def resolved_database_url(self) -> str:

@@ -15,6 +15,19 @@ if TYPE_CHECKING:  # the app's imports (FastAPI, the engines) only where a test 
     from tests.support.app import InProcessServer
 
 
+@pytest.fixture(scope="session", autouse=True)
+def no_key_in_server_logs() -> Iterator[None]:
+    """No API key the tests made (`create_key`) is in any server's log, at the session's end."""
+    yield
+    from tests.support.server import CREATED_KEYS, SERVER_LOGS
+
+    logs = {path: path.read_text(errors="replace") for path in SERVER_LOGS if path.exists()}
+    leaked = [
+        (str(path), key[:6]) for path, text in logs.items() for key in CREATED_KEYS if key in text
+    ]
+    assert not leaked, f"API keys in server logs: {leaked}"
+
+
 @pytest.fixture(scope="session")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     """One shared server for tests that only need a working endpoint."""

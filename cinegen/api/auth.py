@@ -10,8 +10,9 @@ costs no extra query, while a key created by `cinegen keys create` works almost 
 
 A key may be an admin (it sees every key's operations and files, and manages keys over HTTP,
 api/keys.py), may expire or be revoked (then 403), and has limits (service/quotas.py). The
-per-minute limits are checked here, as every route asks `owner()` first: reads (GET, HEAD:
-polls) and other requests are counted apart, in the database, so every process shares them.
+per-minute limits of a key are checked here, as every route asks `owner()` first: reads (GET,
+HEAD: polls) and other requests are counted apart, in the database, so every process shares
+them.
 """
 
 from __future__ import annotations
@@ -151,9 +152,10 @@ class Authenticator:
 
     def _count(self, request: Request, key: KeyRecord | None) -> None:
         """This request in its key's counter for this minute (api/ratelimit.py); 429 past
-        the limit, with `Retry-After` the seconds to the minute's end."""
+        the limit, with `Retry-After` the seconds to the minute's end. An open server (no
+        key) has no per-minute limits: its one anonymous owner is every local caller."""
         settings = self._settings(request)
-        if settings is None:
+        if settings is None or key is None:
             return
         read = request.method in ("GET", "HEAD")
         limit = settings.polls_per_minute if read else limits_of(key, settings).requests_per_minute
@@ -161,7 +163,7 @@ class Authenticator:
             return
         now = self.clock()
         kind = "polls" if read else "requests"
-        if self.rates.over(key.id if key else "", kind, limit, now):
+        if self.rates.over(key.id, kind, limit, now):
             what = (
                 f"{limit} reads per minute (polls of operations, videos and files)"
                 if read

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import argparse
 import ipaddress
-import logging
 import sys
 from typing import TYPE_CHECKING
 
 from cinegen.cli import keys
+from cinegen.core import logs
 from cinegen.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,15 +49,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logs.configure(settings.log_format, settings.log_level)
     _print_banner(settings)
     uvicorn.run(
         create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        log_config=None,  # uvicorn's records go to the root handler: redacted, with ids
+        access_log=False,  # the app writes its own access line, with the request id
         timeout_graceful_shutdown=5,
     )
     return 0

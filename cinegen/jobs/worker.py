@@ -28,6 +28,7 @@ from cinegen.core import catalog
 from cinegen.core.errors import Cancelled, CinegenError, DeadlineExceeded, Internal
 from cinegen.core.operation import Operation, Sample
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
+from cinegen.core.tracing import job_scope, job_started, traced
 from cinegen.engines.base import Engine, InputVideo, RenderSpec
 from cinegen.media import decode
 from cinegen.media.clip import FPS
@@ -119,11 +120,13 @@ class _Progress:
         self.keep_alive()
 
 
+@job_scope
 def run_job(op_id: str, ctx: JobContext) -> None:
     service = ctx.service
     op = service.claim(op_id)
     if op is None:
         return
+    job_started(op)
     if service.cancel_requested(op_id):
         _final_write(op_id, partial(service.finish_cancelled, op_id))
         return
@@ -223,11 +226,12 @@ def _render_all(
         for index in range(req.sample_count or 1):
             progress.index = index
             seed = sample_seed(op.seed, index)
-            clip = engine.render(replace(base_spec, seed=seed), progress)
+            render = traced("cinegen.engine.render")(engine.render)
+            clip = render(replace(base_spec, seed=seed), progress)
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
             file_id = new_id()
             out = Path(scratch) / f"{file_id}.mp4"
-            encoded = encode_clip(
+            encoded = traced("cinegen.encode")(encode_clip)(
                 clip,
                 str(out),
                 quality=req.compression_quality or "optimized",
@@ -235,7 +239,7 @@ def _render_all(
                 progress=progress.encoded,
             )
             progress.keep_alive()
-            record = ctx.service.files.store_video(
+            record = traced("cinegen.store")(ctx.service.files.store_video)(
                 operation_id=op.id, owner=op.owner, file_id=file_id, source=out
             )
             written.append(record)

@@ -25,8 +25,10 @@ from cinegen.core.errors import (
     QuotaExceeded,
     RpcCode,
 )
+from cinegen.core.logs import bind_operation
 from cinegen.core.operation import Operation, Sample, State
 from cinegen.core.request import GenerateRequest
+from cinegen.core.tracing import CONTEXT_KEY, carry, traced
 from cinegen.service import quotas
 from cinegen.service.codec import request_from_json, request_to_json
 from cinegen.service.files import FileService, is_valid_id, new_id, visible
@@ -76,6 +78,7 @@ class OperationService:
 
     # submit -----------------------------------------------------------------------------
 
+    @traced("cinegen.service.submit")
     def submit(
         self,
         req: GenerateRequest,
@@ -111,6 +114,7 @@ class OperationService:
             notes=dict(notes or {}),
         )
         op.request = request_to_json(self.inputs.persist(op.id, req))
+        op.request[CONTEXT_KEY] = carry(op.id)  # the request id and trace, for the job
         try:
             self.db.insert_operation(op)
         except Exception:
@@ -216,6 +220,7 @@ class OperationService:
         op = self.db.get_operation(op_id) if is_valid_id(op_id) else None
         if op is None or not visible(op.owner, owner):
             raise NotFound(f"Operation {op_id} not found.")
+        bind_operation(op.id)  # the request's log lines name the operation it reads
         return op
 
     def list_page(

@@ -111,7 +111,7 @@ api_keys = Table(
 rate_counts = Table(
     "rate_counts",
     metadata,
-    Column("owner", String(64), primary_key=True),  # the key id; "" for the anonymous owner
+    Column("owner", String(64), primary_key=True),  # the key id
     Column("kind", String(16), primary_key=True),
     Column("minute", BigInteger, primary_key=True),  # unix time // 60
     Column("count", Integer, nullable=False),

@@ -263,3 +263,11 @@ def test_a_plain_key_may_not_manage_keys(app: InProcessServer) -> None:
     assert [k.admin for k in app.db.list_keys()] == [False]
     with app.client() as anonymous:
         assert anonymous.get(KEYS).status_code == 401
+
+
+def test_an_open_server_has_no_per_minute_limits(tmp_path: Path) -> None:
+    settings = {"polls_per_minute": 2, "requests_per_minute": 2}
+    with in_process(tmp_path / "o", workers=0, **settings) as server, server.client() as c:
+        for i in range(4):
+            assert create(c, text_request(f"open {i}")).status_code == 200
+            assert c.get("/v1beta/operations").status_code == 200

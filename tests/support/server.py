@@ -14,6 +14,10 @@ from pathlib import Path
 import httpx
 
 REPO = Path(__file__).resolve().parents[2]
+# Every key `create_key` made and every server's log: at the end of the session, conftest.py
+# checks that no key reached a log.
+CREATED_KEYS: list[str] = []
+SERVER_LOGS: set[Path] = set()
 
 
 def free_port() -> int:
@@ -50,6 +54,7 @@ class ServerProcess:
 
     def start(self, timeout: float = 120.0) -> ServerProcess:
         self.log_path = self.data_dir / "server.log"
+        SERVER_LOGS.add(self.log_path)
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child keeps it
         self.proc = subprocess.Popen(
@@ -99,4 +104,5 @@ def create_key(server: ServerProcess) -> str:
         cwd=REPO,
         check=True,
     )
+    CREATED_KEYS.append(result.stdout.strip())
     return result.stdout.strip()

@@ -27,7 +27,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("requests_per_minute", sa.Integer()))
     op.create_table(
         "rate_counts",
-        sa.Column("owner", sa.String(64), primary_key=True),  # key id, "" when open
+        sa.Column("owner", sa.String(64), primary_key=True),  # the key id
         sa.Column("kind", sa.String(16), primary_key=True),  # requests | polls
         sa.Column("minute", sa.BigInteger(), primary_key=True),  # unix time // 60
         sa.Column("count", sa.Integer(), nullable=False),
