@@ -16,6 +16,7 @@ from cinegen.api.gemini.routes import router as gemini_router
 from cinegen.api.keys import router as keys_router
 from cinegen.api.request_context import install as install_request_context
 from cinegen.api.runtime import Runtime
+from cinegen.api.usage import router as usage_router
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
 from cinegen.core import tracing
@@ -113,5 +114,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(videos_router)
     app.include_router(vertex_router)
     app.include_router(keys_router)
+    app.include_router(usage_router)
     app.include_router(web_router)
     return app

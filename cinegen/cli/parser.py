@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cinegen.cli import generate, operations, serve
+from cinegen.cli import generate, operations, serve, usage
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -14,6 +14,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_parsers(sub)
     generate.add_parser(sub)
     operations.add_parser(sub)
+    usage.add_parser(sub)
     return parser
 
 

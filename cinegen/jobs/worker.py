@@ -131,8 +131,9 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         _final_write(op_id, partial(service.finish_cancelled, op_id))
         return
     written: list[FileRecord] = []
+    timing = _EngineClock()
     try:
-        samples, notes = _render_all(op, ctx, written)
+        samples, notes = _render_all(op, ctx, written, timing)
     except LeaseLost:
         _discard(service, written)
         log.warning("operation %s: lease lost (ended, deleted or taken over); stopped", op_id)
@@ -153,7 +154,15 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         _final_write(op_id, partial(service.finish_failed, op_id, Internal(_CRASHED)))
         return
     finished = _final_write(
-        op_id, partial(service.finish_succeeded, op_id, samples, {**op.notes, **notes})
+        op_id,
+        partial(
+            service.finish_succeeded,
+            op_id,
+            samples,
+            {**op.notes, **notes},
+            op,
+            timing.seconds,
+        ),
     )
     if finished is False:
         # cancelled, deleted or taken over while encoding the last frames; or never written
@@ -207,8 +216,16 @@ def _final_write(op_id: str, write: Callable[[], bool]) -> bool:
     return False
 
 
+@dataclass
+class _EngineClock:
+    """Engine time of a job for usage metering: the wall time of each sample's render and
+    encode together (the encoder pulls the engine's frames, so the two overlap)."""
+
+    seconds: float = 0.0
+
+
 def _render_all(
-    op: Operation, ctx: JobContext, written: list[FileRecord]
+    op: Operation, ctx: JobContext, written: list[FileRecord], timing: _EngineClock
 ) -> tuple[list[Sample], dict[str, object]]:
     req = request_from_json(op.request)
     engine = ctx.engines[ctx.service.catalog.engine_for(req.model)]
@@ -226,6 +243,7 @@ def _render_all(
         for index in range(req.sample_count or 1):
             progress.index = index
             seed = sample_seed(op.seed, index)
+            started = time.perf_counter()
             render = traced("cinegen.engine.render")(engine.render)
             clip = render(replace(base_spec, seed=seed), progress)
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
@@ -238,6 +256,7 @@ def _render_all(
                 metadata=provenance_tags(engine.name, req.model, seed),
                 progress=progress.encoded,
             )
+            timing.seconds += time.perf_counter() - started
             progress.keep_alive()
             record = traced("cinegen.store")(ctx.service.files.store_video)(
                 operation_id=op.id, owner=op.owner, file_id=file_id, source=out

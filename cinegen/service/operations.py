@@ -33,6 +33,7 @@ from cinegen.service import quotas
 from cinegen.service.codec import request_from_json, request_to_json
 from cinegen.service.files import FileService, is_valid_id, new_id, visible
 from cinegen.service.inputs import InputService
+from cinegen.service.usage import usage_row
 from cinegen.service.workers import new_worker_id, owner_is_dead
 from cinegen.settings import Settings
 from cinegen.store.db import Database, utcnow
@@ -325,13 +326,23 @@ class OperationService:
             error_message=error.message,
         )
 
-    def finish_succeeded(self, op_id: str, samples: list[Sample], notes: dict[str, Any]) -> bool:
+    def finish_succeeded(
+        self,
+        op_id: str,
+        samples: list[Sample],
+        notes: dict[str, Any],
+        op: Operation | None = None,
+        engine_seconds: float = 0.0,
+    ) -> bool:
         """False if the operation ended meanwhile (cancelled or deleted while encoding) or
-        its lease was taken over: the caller discards its files."""
+        its lease was taken over: the caller discards its files. Given the operation as
+        claimed (`op`), its usage row is written with its end (service/usage.py)."""
+        usage = usage_row(op, samples, engine_seconds, self.catalog) if op is not None else None
         return self.db.finish_operation(
             op_id,
             State.SUCCEEDED,
             lease_owner=self.worker_id,
+            usage_row=usage,
             samples=samples,
             progress=100.0,
             notes=notes,

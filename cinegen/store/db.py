@@ -138,6 +138,35 @@ made_videos = Table(
     Column("create_time", DateTime(timezone=True), nullable=False),
 )
 
+# One row per succeeded operation (migration 0007): what usage metering reports. Written in
+# the transaction that ends the operation (`finish_operation`), kept after it is deleted.
+usage = Table(
+    "usage",
+    metadata,
+    Column("operation_id", String(64), primary_key=True),
+    Column("owner", String(64)),  # the key id; NULL for the anonymous owner
+    Column("model", String(128), nullable=False),
+    Column("mode", String(16), nullable=False),
+    Column("resolution", String(16), nullable=False),
+    Column("audio", Boolean, nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("samples", Integer, nullable=False),
+    Column("engine_seconds", Float, nullable=False),
+    Column("veo_price_per_second", Float),  # NULL: Veo has no price for it
+    Column("veo_price_usd", Float),
+    Column("finish_time", DateTime(timezone=True), nullable=False, index=True),
+    Column("day", String(10), nullable=False),  # finish_time's UTC date, YYYY-MM-DD
+)
+Index("ix_usage_owner_finish_time", usage.c.owner, usage.c.finish_time)
+# What usage can be grouped by, and the column of each.
+USAGE_GROUPS = {
+    "key": usage.c.owner,
+    "model": usage.c.model,
+    "mode": usage.c.mode,
+    "resolution": usage.c.resolution,
+    "day": usage.c.day,
+}
+
 # Hot-path statements, built once: constructing a select costs more than running it on SQLite.
 _GET_OPERATION = select(operations).where(operations.c.id == bindparam("op_id"))
 _GET_FILE = select(files).where(files.c.id == bindparam("file_id"))
@@ -575,16 +604,20 @@ class Database:
         *,
         expect: State = State.RUNNING,
         lease_owner: str | None = None,
+        usage_row: dict[str, Any] | None = None,
         **values: Any,
     ) -> bool:
         """End an operation that is still in state `expect` (and, given `lease_owner`, still
         leased to it); False if it is not (a cancel won the race, it was deleted, or the
-        lease was taken over)."""
+        lease was taken over). `usage_row` (the columns of a `usage` row but the time) is
+        written in the same transaction, only if the guarded update matched: one row per
+        operation that ended, however often a failed final write is tried again."""
         if "samples" in values:
             values["samples"] = [s.__dict__ for s in values["samples"]]
         guard = [operations.c.id == op_id, operations.c.state == expect.value]
         if lease_owner is not None:
             guard.append(operations.c.lease_owner == lease_owner)
+        now = utcnow()
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
@@ -593,11 +626,22 @@ class Database:
                     state=state.value,
                     lease_owner=None,
                     lease_expires=None,
-                    update_time=utcnow(),
+                    update_time=now,
                     **values,
                 )
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            if usage_row is not None:
+                conn.execute(
+                    usage.insert().values(
+                        operation_id=op_id,
+                        finish_time=now,
+                        day=now.date().isoformat(),
+                        **usage_row,
+                    )
+                )
+            return True
 
     def request_cancel(self, op_id: str) -> None:
         with self._write() as conn:
@@ -683,6 +727,49 @@ class Database:
                 .values(lease_owner=None, lease_expires=None, update_time=utcnow(), **values)
             )
             return result.rowcount == 1
+
+    # usage ------------------------------------------------------------------------------
+
+    def usage_totals(
+        self,
+        start: datetime,
+        end: datetime,
+        group_by: Sequence[str] = (),
+        *,
+        owner: str | None = None,
+        everyone: bool = False,
+    ) -> list[dict[str, Any]]:
+        """Sums of the usage rows that finished in [start, end), one dict per group of
+        `group_by` (names of `USAGE_GROUPS`), in group order: operations, seconds, samples,
+        engine_seconds, veo_price_usd (None when no row had a price). One owner's rows
+        (None: the anonymous one), or with `everyone` all of them."""
+        u = usage.c
+        groups = [USAGE_GROUPS[name].label(name) for name in group_by]
+        query = select(
+            *groups,
+            func.count().label("operations"),
+            func.coalesce(func.sum(u.seconds), 0.0).label("seconds"),
+            func.coalesce(func.sum(u.samples), 0).label("samples"),
+            func.coalesce(func.sum(u.engine_seconds), 0.0).label("engine_seconds"),
+            func.sum(u.veo_price_usd).label("veo_price_usd"),
+        ).where(u.finish_time >= start, u.finish_time < end)
+        if not everyone:
+            query = query.where(u.owner.is_(None) if owner is None else u.owner == owner)
+        if groups:
+            columns = [USAGE_GROUPS[name] for name in group_by]
+            query = query.group_by(*columns).order_by(*columns)
+        with self._read() as conn:
+            rows = [dict(r._mapping) for r in conn.execute(query)]
+        # An aggregate with no group answers one row even when nothing matched.
+        return [r for r in rows if r["operations"]]
+
+    def usage_of(self, op_id: str) -> dict[str, Any] | None:
+        """The usage row of one operation, or None (it did not succeed)."""
+        with self._read() as conn:
+            row = conn.execute(select(usage).where(usage.c.operation_id == op_id)).first()
+        if row is None:
+            return None
+        return {**row._mapping, "finish_time": _aware(row.finish_time)}
 
     # files ------------------------------------------------------------------------------
 

@@ -189,6 +189,18 @@ def test_text_to_video_progress_samples_and_playback(
     got = video_facts(saved)
     assert (got.width, got.height, got.frames, got.audio_rate) == (1280, 720, 96, 48000)
 
+    # The key's usage today, as GET /v1beta/cinegen/usage sums it (these 2 videos included).
+    total = studio.api.get("/v1beta/cinegen/usage").json()["total"]
+    assert total["samples"] >= 2
+    page.click("#history-refresh")
+    expected = (
+        f"Today: {total['samples']} videos, {total['seconds']:.1f} s made, "
+        f"${total['veoPriceUsd']:.2f} on Veo"
+    )
+    page.wait_for_function(
+        "t => document.querySelector('#usage-today').textContent === t", arg=expected
+    )
+
 
 def test_image_to_video_with_an_upload(page: Page, studio: Studio, tmp_path: Path) -> None:
     first = tmp_path / "harbour.png"

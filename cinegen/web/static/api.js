@@ -82,6 +82,8 @@ export const api = {
     ),
   cancel: (name) => call("POST", `${opPath(name)}:cancel`),
   remove: (name) => call("DELETE", opPath(name)),
+  // cinegen's own extension: this key's usage today (UTC), priced at Veo's list prices.
+  usageToday: () => call("GET", `/${VERSION}/cinegen/usage`),
 };
 
 /** A video uri the server returned, usable by <video> and <a download> (key as ?key=). */

@@ -8,6 +8,13 @@ import { $, el, icon, opState, STATE_LABELS, timeAgo } from "./ui.js";
 
 const POLL_MS = 1500;
 
+/** "Today: 3 videos, 24.0 s made, $3.20 on Veo" from GET /v1beta/cinegen/usage. */
+export function usageLine(total) {
+  const videos = total.samples === 1 ? "1 video" : `${total.samples} videos`;
+  const price = total.veoPriceUsd == null ? "" : `, $${total.veoPriceUsd.toFixed(2)} on Veo`;
+  return `Today: ${videos}, ${total.seconds.toFixed(1)} s made${price}`;
+}
+
 export class History {
   /** actions: {play(op), extend(op), copy(op, kind), remove(op), cancel(op), modelName(id), onError(err)} */
   constructor(actions) {
@@ -20,8 +27,19 @@ export class History {
     $("#history-more").addEventListener("click", () => this.more());
   }
 
+  async showUsage() {
+    const line = $("#usage-today");
+    try {
+      line.textContent = usageLine((await api.usageToday()).total);
+      line.hidden = false;
+    } catch {
+      line.hidden = true; // an older server, or no key yet: the history says why
+    }
+  }
+
   async refresh() {
     clearTimeout(this.timer);
+    this.showUsage();
     let page;
     try {
       page = await api.list();
