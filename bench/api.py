@@ -11,6 +11,11 @@ client does not eat the server's cores), else an httpx asyncio client.
     python bench/api.py [--seconds 8] [--concurrency 8]
 
 Targets (issue 2): poll throughput ≥ 0.5 × the bare route; create p99 < 50 ms (no uploads).
+
+Metrics on versus off (issue 27): a second cinegen server with `CINEGEN_METRICS=off` (no
+request timing middleware, no /metrics) and the first (metrics on, the default) are polled in
+turn, three runs each; the overhead is 1 − on/off of the best runs' poll throughput, target
+< 10 %. The time of one `GET /metrics` scrape is printed too.
 """
 
 from __future__ import annotations
@@ -34,7 +39,7 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.conftest import ServerProcess, free_port  # noqa: E402
+from tests.support.server import ServerProcess, free_port  # noqa: E402
 
 BARE_APP = textwrap.dedent(
     """
@@ -153,6 +158,78 @@ def start_bare(poll_body: dict) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("bare app did not start")
 
 
+def start_cinegen(data: Path, **env: str) -> tuple[ServerProcess, str, str, dict]:
+    """A cinegen server (API only) with one operation made: (server, create url, poll url,
+    create body)."""
+    # No workers and no cap on queued jobs: the creates of the burst all stay queued; no
+    # per-minute limits either (a benchmark's client polls far faster than any real one).
+    limits = {"CINEGEN_MAX_QUEUED_PER_KEY": "0", "CINEGEN_POLLS_PER_MINUTE": "0"}
+    limits["CINEGEN_REQUESTS_PER_MINUTE"] = "0"
+    server = ServerProcess(data, env_extra={"CINEGEN_WORKERS": "0", **limits, **env})
+    server.start()
+    create_url = f"{server.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
+    create_body = {
+        "instances": [{"prompt": "A drone shot over a canyon at sunset"}],
+        "parameters": {"durationSeconds": 8, "seed": 1},
+    }
+    name = httpx.post(create_url, json=create_body).json()["name"]
+    return server, create_url, f"{server.url}/v1beta/{name}", create_body
+
+
+def scrape_ms(url: str, times: int = 20) -> float:
+    """Median time of one GET /metrics (its database query included)."""
+    took = []
+    with httpx.Client() as client:
+        for _ in range(times):
+            start = time.perf_counter()
+            response = client.get(f"{url}/metrics")
+            took.append(time.perf_counter() - start)
+            if response.status_code != 200:
+                raise SystemExit(f"/metrics: {response.status_code} {response.text[:200]}")
+    return statistics.median(took) * 1000
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time the process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@dataclass
+class OnOff:
+    off: Result
+    on: Result
+    off_cpu_us: float  # server CPU per request, best round
+    on_cpu_us: float
+
+
+def metrics_on_off(
+    on: tuple[ServerProcess, str],
+    off: tuple[ServerProcess, str],
+    seconds: float,
+    concurrency: int,
+    rounds: int = 3,
+) -> OnOff:
+    """Poll throughput and the server's CPU time per request with metrics off and on,
+    alternating for `rounds` rounds; the best round of each (other load on the machine only
+    slows a run). CPU per request is the steadier figure on a busy machine."""
+    runs: dict[str, list[tuple[Result, float]]] = {"off": [], "on": []}
+    for _ in range(rounds):
+        for label, (server, url) in (("off", off), ("on", on)):
+            assert server.proc is not None
+            before = cpu_seconds(server.proc.pid)
+            name = "poll, CINEGEN_METRICS=off" if label == "off" else "poll, metrics on"
+            result = drive(name, url, "GET", None, seconds, concurrency)
+            used = cpu_seconds(server.proc.pid) - before
+            runs[label].append((result, used / max(result.requests, 1) * 1e6))
+    return OnOff(
+        off=max((r for r, _ in runs["off"]), key=lambda r: r.rps),
+        on=max((r for r, _ in runs["on"]), key=lambda r: r.rps),
+        off_cpu_us=min(cpu for _, cpu in runs["off"]),
+        on_cpu_us=min(cpu for _, cpu in runs["on"]),
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -162,18 +239,9 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data:
-        # No workers and no cap on queued jobs: the creates of the burst all stay queued.
-        env = {"CINEGEN_WORKERS": "0", "CINEGEN_MAX_QUEUED_PER_KEY": "0"}
-        server = ServerProcess(Path(data), env_extra=env)
-        server.start()
+        server, create_url, poll_url, create_body = start_cinegen(Path(data) / "on")
+        quiet, _, quiet_poll_url, _ = start_cinegen(Path(data) / "off", CINEGEN_METRICS="off")
         try:
-            create_url = f"{server.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
-            create_body = {
-                "instances": [{"prompt": "A drone shot over a canyon at sunset"}],
-                "parameters": {"durationSeconds": 8, "seed": 1},
-            }
-            name = httpx.post(create_url, json=create_body).json()["name"]
-            poll_url = f"{server.url}/v1beta/{name}"
             poll_body = httpx.get(poll_url).json()
             bare, bare_url = start_bare(poll_body)
             try:
@@ -206,6 +274,11 @@ def main() -> None:
                 bare2 = drive(
                     "bare FastAPI (again)", bare_url, "GET", None, args.seconds, args.concurrency
                 )
+                drive("warm-up", quiet_poll_url, "GET", None, 1, args.concurrency)
+                onoff = metrics_on_off(
+                    (server, poll_url), (quiet, quiet_poll_url), args.seconds, args.concurrency
+                )
+                scrape = scrape_ms(server.url)
                 create = drive(
                     "POST :predictLongRunning (create)",
                     create_url,
@@ -219,11 +292,12 @@ def main() -> None:
                 bare.wait()
         finally:
             server.stop()
+            quiet.stop()
 
     print(
         f"load generator: {'wrk' if shutil.which('wrk') else 'httpx (install wrk for a lighter one)'}"
     )
-    for result in (bare1, poll, bare2, create):
+    for result in (bare1, poll, bare2, onoff.off, onoff.on, create):
         print(result.line())
     bare_rps = (bare1.rps + bare2.rps) / 2
     bare_median = (bare1.median_ms + bare2.median_ms) / 2
@@ -231,6 +305,17 @@ def main() -> None:
     print(f"poll median latency / bare:   {poll.median_ms / bare_median:.2f}")
     print(f"create throughput / bare:     {create.rps / bare_rps:.2f}")
     print(f"create p99: {create.p99_ms:.1f} ms   (target < 50 ms)")
+    ratio = onoff.on.rps / onoff.off.rps
+    print(
+        f"poll throughput, metrics on / off (best of 3 alternating runs each): {ratio:.3f}   "
+        f"overhead {100 * (1 - ratio):.1f} %   (target < 10 %)"
+    )
+    cpu = onoff.on_cpu_us / onoff.off_cpu_us
+    print(
+        f"server CPU per poll, metrics on / off: {onoff.on_cpu_us:.0f} / "
+        f"{onoff.off_cpu_us:.0f} us = {cpu:.3f}   overhead {100 * (cpu - 1):.1f} %"
+    )
+    print(f"GET /metrics (one scrape, median of 20): {scrape:.2f} ms")
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ import threading
 import time
 from typing import Protocol
 
+from cinegen.core import metrics
 from cinegen.jobs.worker import JobContext, run_job
 
 log = logging.getLogger("cinegen.queue")
@@ -74,7 +75,10 @@ class InProcessQueue:
             self.submit(op_id)
         for index in range(self.workers):
             thread = threading.Thread(
-                target=self._loop, args=(ctx,), name=f"cinegen-worker-{index}", daemon=True
+                target=metrics.counting_alive(self._loop),
+                args=(ctx,),
+                name=f"cinegen-worker-{index}",
+                daemon=True,
             )
             thread.start()
             self._threads.append(thread)
@@ -106,7 +110,8 @@ class InProcessQueue:
                 self._take_wakeup()
             woken = False
             try:
-                run_job(op_id, ctx)  # claims it first; a lost claim runs nothing
+                with metrics.JOBS_IN_FLIGHT.track_inprogress():
+                    run_job(op_id, ctx)  # claims it first; a lost claim runs nothing
             except Exception:  # run_job records failures itself; this is the last guard
                 log.exception("job %s escaped its handler", op_id)
                 self._stop.wait(self.poll_interval)  # no busy loop on a failing database

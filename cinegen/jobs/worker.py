@@ -24,7 +24,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cinegen.core import catalog
+from cinegen.core import catalog, metrics
 from cinegen.core.errors import Cancelled, CinegenError, DeadlineExceeded, Internal
 from cinegen.core.operation import Operation, Sample
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
@@ -231,6 +231,7 @@ def _render_all(
     engine = ctx.engines[ctx.service.catalog.engine_for(req.model)]
     progress = _Progress(ctx.service, op.id, req.sample_count or 1)
     samples: list[Sample] = []
+    stopwatch = metrics.JobTimings(engine.name, str(req.mode), req.resolution or "720p")
     notes: dict[str, object] = {"engine": engine.name, "seed": op.seed}
     if req.enhance_prompt and not getattr(engine, "prompt_enhancer", False):
         notes["enhancePrompt"] = (
@@ -242,11 +243,13 @@ def _render_all(
         progress.keep_alive()
         for index in range(req.sample_count or 1):
             progress.index = index
+            stopwatch.lap()
             seed = sample_seed(op.seed, index)
             started = time.perf_counter()
             render = traced("cinegen.engine.render")(engine.render)
             clip = render(replace(base_spec, seed=seed), progress)
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
+            stopwatch.rendered()
             file_id = new_id()
             out = Path(scratch) / f"{file_id}.mp4"
             encoded = traced("cinegen.encode")(encode_clip)(
@@ -256,12 +259,14 @@ def _render_all(
                 metadata=provenance_tags(engine.name, req.model, seed),
                 progress=progress.encoded,
             )
+            stopwatch.encoded()
             timing.seconds += time.perf_counter() - started
             progress.keep_alive()
             record = traced("cinegen.store")(ctx.service.files.store_video)(
                 operation_id=op.id, owner=op.owner, file_id=file_id, source=out
             )
             written.append(record)
+            stopwatch.stored()
             progress.keep_alive()
             if req.storage_uri:
                 ctx.service.inputs.export_sample(req.storage_uri, op.id, index, record)
@@ -274,6 +279,7 @@ def _render_all(
                     duration_seconds=encoded.duration_seconds,
                 )
             )
+    stopwatch.done()
     return samples, notes
 
 

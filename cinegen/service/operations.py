@@ -8,15 +8,16 @@ process does next (crash, SIGKILL), the row and its inputs are enough to run it 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import secrets
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Concatenate, ParamSpec, Protocol
 
-from cinegen.core import rules
+from cinegen.core import metrics, rules
 from cinegen.core.catalog import Catalog
 from cinegen.core.errors import (
     CinegenError,
@@ -43,6 +44,23 @@ log = logging.getLogger("cinegen.service")
 MAX_SEED = 2**32
 CANCELLED_MESSAGE = "Operation cancelled."
 _KEY_LOCKS = [threading.Lock() for _ in range(64)]  # one idempotency key at a time, per process
+P = ParamSpec("P")
+
+
+def _counts_end(
+    method: Callable[Concatenate[OperationService, str, P], bool],
+) -> Callable[Concatenate[OperationService, str, P], bool]:
+    """A job's final write, counted in `cinegen_operations_finished` when it ended the
+    operation (True); a lost lease ends nothing and counts nothing."""
+
+    @functools.wraps(method)
+    def counted(self: OperationService, op_id: str, *args: P.args, **kwargs: P.kwargs) -> bool:
+        ended = method(self, op_id, *args, **kwargs)
+        if ended:
+            self._count_end(op_id)
+        return ended
+
+    return counted
 
 
 class JobSink(Protocol):
@@ -124,6 +142,7 @@ class OperationService:
         if extension_file is not None:
             self.files.touch(extension_file)
         self.jobs.submit(op.id)
+        metrics.operation_created(req.model, str(req.mode))
         return op
 
     def _check_limits(self, owner: str | None, req: GenerateRequest) -> None:
@@ -253,14 +272,14 @@ class OperationService:
         self.db.request_cancel(op.id)
         # A queued job never started: end it now. A running one stops at its next step.
         # A worker that claimed it meanwhile finds the flag right after its claim.
-        if op.state == State.QUEUED:
-            self.db.finish_operation(
-                op.id,
-                State.CANCELLED,
-                expect=State.QUEUED,
-                error_code=RpcCode.CANCELLED,
-                error_message=CANCELLED_MESSAGE,
-            )
+        if op.state == State.QUEUED and self.db.finish_operation(
+            op.id,
+            State.CANCELLED,
+            expect=State.QUEUED,
+            error_code=RpcCode.CANCELLED,
+            error_message=CANCELLED_MESSAGE,
+        ):
+            self._count_end(op.id)
         return self.get(op_id, owner)
 
     def delete(self, op_id: str, owner: str | None) -> None:
@@ -308,6 +327,18 @@ class OperationService:
         """Renew the lease during long steps without progress (encode, store); False if lost."""
         return self.db.renew_lease(op_id, self.worker_id, self.lease_seconds)
 
+    def _count_end(self, op_id: str) -> None:
+        """One more operation finished, labelled as its row now says; a failed read costs
+        the count only, never the write that ended it."""
+        try:
+            op = self.db.get_operation(op_id)
+        except Exception:
+            log.warning("operation %s: counting its end failed", op_id, exc_info=True)
+            return
+        if op is not None:
+            metrics.operation_finished(op)
+
+    @_counts_end
     def finish_cancelled(self, op_id: str) -> bool:
         return self.db.finish_operation(
             op_id,
@@ -317,6 +348,7 @@ class OperationService:
             error_message=CANCELLED_MESSAGE,
         )
 
+    @_counts_end
     def finish_failed(self, op_id: str, error: CinegenError) -> bool:
         return self.db.finish_operation(
             op_id,
@@ -326,6 +358,7 @@ class OperationService:
             error_message=error.message,
         )
 
+    @_counts_end
     def finish_succeeded(
         self,
         op_id: str,
@@ -357,14 +390,15 @@ class OperationService:
         dead = [owner for owner in self.db.lease_owners() if owner_is_dead(owner)]
         for op in self.db.expired_leases(now, dead_owners=dead):
             if op.attempts >= max_attempts:
-                self.db.fail_expired(
+                if self.db.fail_expired(
                     op.id,
                     now,
                     dead,
                     RpcCode.UNAVAILABLE,
                     f"The server stopped while generating this video, {op.attempts} "
                     "time(s); it was not retried again. Submit the request again.",
-                )
+                ):
+                    self._count_end(op.id)
                 continue
             if self.db.requeue_expired(op.id, now, dead):
                 log.info("operation %s lost its worker; running it again", op.id)

@@ -1,0 +1,127 @@
+"""Readiness and the database's side of the metrics: cheap checks an orchestrator or a scrape
+may run every few seconds.
+
+Readiness asks what a request needs besides this process: the database answers a query on the
+operations table (so an unmigrated or replaced database is not ready either), the blob store
+takes a small write and gives it back, and, where this process runs jobs, its worker threads
+are alive. Error details go to the log; the answer names the failing part and the error's type
+only, since `/readyz` is unauthenticated.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import func, select
+
+from cinegen.core.metrics import QueueRow
+from cinegen.core.operation import State
+from cinegen.service.files import FileService
+from cinegen.settings import Settings
+from cinegen.store.db import Database, operations, utcnow
+
+log = logging.getLogger("cinegen.health")
+
+WORKER_THREAD_PREFIX = "cinegen-worker-"  # jobs/queue.py names its worker threads so
+_PROBE_PREFIX = "health"
+_PING = select(operations.c.id).limit(1)
+_UNFINISHED = (
+    select(
+        operations.c.model,
+        operations.c.state,
+        func.count(),
+        func.min(operations.c.create_time),
+        func.min(operations.c.update_time),
+    )
+    .where(operations.c.state.in_([State.QUEUED.value, State.RUNNING.value]))
+    .group_by(operations.c.model, operations.c.state)
+)
+
+
+@dataclass
+class Readiness:
+    checks: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def ready(self) -> bool:
+        return all(check["status"] == "ok" for check in self.checks.values())
+
+    def failing(self) -> list[str]:
+        return [name for name, check in self.checks.items() if check["status"] != "ok"]
+
+
+def check_database(db: Database) -> None:
+    """One indexed read on the operations table, on a fresh pool checkout (a connection the
+    pool holds is pinged by it on PostgreSQL)."""
+    with db.engine.connect() as conn:
+        conn.execute(_PING).all()
+
+
+def check_blobs(files: FileService) -> None:
+    """A small blob written, read back and deleted: the store is reachable and writable."""
+    key = f"{_PROBE_PREFIX}/ready-{uuid.uuid4().hex}"
+    try:
+        files.blobs.write(key, b"ok")
+        files.read_blob(key)
+    finally:
+        files.blobs.delete(key)
+
+
+def alive_worker_threads() -> int:
+    return sum(
+        thread.is_alive() and thread.name.startswith(WORKER_THREAD_PREFIX)
+        for thread in threading.enumerate()
+    )
+
+
+def _run(readiness: Readiness, name: str, check: Callable[[], None]) -> None:
+    try:
+        check()
+    except Exception as exc:
+        log.warning("readiness: %s is not ready", name, exc_info=True)
+        readiness.checks[name] = {"status": "error", "error": type(exc).__name__}
+    else:
+        readiness.checks[name] = {"status": "ok"}
+
+
+def readiness(db: Database, files: FileService, settings: Settings) -> Readiness:
+    """Every check, each run even when another failed, so the answer names all that fail."""
+    result = Readiness()
+    _run(result, "database", lambda: check_database(db))
+    _run(result, "blobs", lambda: check_blobs(files))
+    alive = alive_worker_threads()
+    result.checks["queue"] = {
+        "status": "ok" if settings.workers == 0 or alive > 0 else "error",
+        "workers": settings.workers,
+        "alive": alive,
+    }
+    if result.checks["queue"]["status"] != "ok":
+        result.checks["queue"]["error"] = "no worker thread is alive"
+    return result
+
+
+def queue_rows(db: Database) -> list[QueueRow]:
+    """Queued and running operations by model: counts, the oldest create time and the oldest
+    last write (progress report or lease renewal); one grouped query on the state index."""
+    with db.engine.connect() as conn:
+        rows = conn.execute(_UNFINISHED).all()
+    return [
+        QueueRow(
+            model=model,
+            state=state,
+            count=count,
+            oldest_create=_aware(oldest_create),
+            oldest_update=_aware(oldest_update),
+        )
+        for model, state, count, oldest_create, oldest_update in rows
+    ]
+
+
+def _aware(value: Any) -> Any:
+    """SQLite hands datetimes back naive; they were stored as UTC."""
+    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
