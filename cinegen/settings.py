@@ -86,7 +86,7 @@ class Settings(BaseSettings):
     # not count) fails with DEADLINE_EXCEEDED at the engine's next progress report. 0: none.
     job_timeout_seconds: float = 3600.0
     # GET /metrics (README "Metrics and health"): `loopback`, open to clients on this machine
-    # only (403 for others); `open`, to anyone; `admin`, to callers with a valid API key;
+    # only (403 for others); `open`, to anyone; `admin`, to callers with an admin API key;
     # `off`, no /metrics (404) and no per-request metrics at all.
     metrics: Literal["loopback", "open", "admin", "off"] = "loopback"
     # Logs (README "Logs and traces"): `json`, one object a line; `text`, for a person;

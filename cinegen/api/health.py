@@ -7,7 +7,7 @@ Prometheus text format (core/metrics.py), guarded by the `metrics` setting:
 
 - `loopback` (default): clients on this machine only, others get 403 (behind a reverse proxy
   on the same machine every client looks local: use `admin` or `off` there);
-- `open`: anyone; `admin`: a caller with a valid API key; `off`: 404, and no request timing.
+- `open`: anyone; `admin`: a caller with an admin API key; `off`: 404, and no request timing.
 """
 
 from __future__ import annotations
@@ -50,8 +50,8 @@ def readyz(request: Request) -> JSONResponse:
 
 
 def check_metrics_access(rt: Runtime, request: Request) -> None:
-    """Raise unless the `metrics` setting lets this caller read `/metrics`. Until admin keys
-    have a check of their own here, `admin` means any valid API key."""
+    """Raise unless the `metrics` setting lets this caller read `/metrics`. A scrape with an
+    admin key is not counted against the key's per-minute limit."""
     mode = rt.settings.metrics
     if mode == "off":
         raise NotFound("Method not found.")
@@ -64,12 +64,12 @@ def check_metrics_access(rt: Runtime, request: Request) -> None:
                 "admin (an API key) or open."
             )
     elif mode == "admin":
-        if not rt.auth.keys_configured():
+        key = rt.auth.key(request)  # 401 without a key; 403 for a wrong or expired one
+        if key is None or not key.admin:
             raise PermissionDenied(
-                "Metrics need an API key (CINEGEN_METRICS=admin), and this server has none. "
-                "Create one with `cinegen keys create`."
+                "Metrics need an admin API key (CINEGEN_METRICS=admin). Create one with "
+                "`cinegen keys create --admin`."
             )
-        rt.auth.owner(request)  # 401 without a key, 403 for an invalid one
 
 
 @router.get("/metrics")

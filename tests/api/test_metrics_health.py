@@ -219,9 +219,13 @@ def test_metrics_access_follows_the_setting(
         settings.metrics = "admin"
         assert far.get("/metrics").status_code == 403  # no key exists at all
         key = fresh_app.add_key()
+        admin = auth.create_key(fresh_app.db, "ops", admin=True)[1]
         assert far.get("/metrics").status_code == 401
         assert far.get("/metrics", headers={"x-goog-api-key": "wrong"}).status_code == 403
-        assert far.get("/metrics", headers={"x-goog-api-key": key}).status_code == 200
+        plain = far.get("/metrics", headers={"x-goog-api-key": key})
+        assert plain.status_code == 403
+        assert "admin API key" in plain.json()["error"]["message"]
+        assert far.get("/metrics", headers={"x-goog-api-key": admin}).status_code == 200
 
         settings.metrics = "off"
         gone = local.get("/metrics")
