@@ -12,6 +12,7 @@ Prometheus text format (core/metrics.py), guarded by the `metrics` setting:
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Iterable
 from typing import Any
@@ -28,6 +29,7 @@ from cinegen.core.errors import NotFound, PermissionDenied
 from cinegen.service import health
 from cinegen.store.db import utcnow
 
+log = logging.getLogger("cinegen.health")
 router = APIRouter(include_in_schema=False)
 UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404)
 
@@ -78,7 +80,11 @@ def prometheus_metrics(request: Request) -> Response:
     check_metrics_access(rt, request)
 
     def from_database() -> Iterable[Metric]:
-        rows = health.queue_rows(rt.db)
+        try:
+            rows = health.queue_rows(rt.db)
+        except Exception:  # the rest of the metrics still tell what is going on
+            log.warning("metrics: reading the queue from the database failed", exc_info=True)
+            return []
         models = [row.id for row in rt.catalog.rows()]
         return metrics.database_families(rows, models, utcnow())
 

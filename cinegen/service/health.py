@@ -15,6 +15,7 @@ import threading
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import func, select
@@ -23,7 +24,7 @@ from cinegen.core.metrics import QueueRow
 from cinegen.core.operation import State
 from cinegen.service.files import FileService
 from cinegen.settings import Settings
-from cinegen.store.db import Database, operations, utcnow
+from cinegen.store.db import Database, operations
 
 log = logging.getLogger("cinegen.health")
 
@@ -122,6 +123,6 @@ def queue_rows(db: Database) -> list[QueueRow]:
     ]
 
 
-def _aware(value: Any) -> Any:
+def _aware(value: datetime) -> datetime:
     """SQLite hands datetimes back naive; they were stored as UTC."""
-    return value if value.tzinfo else value.replace(tzinfo=utcnow().tzinfo)
+    return value if value.tzinfo else value.replace(tzinfo=UTC)

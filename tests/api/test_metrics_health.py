@@ -93,6 +93,15 @@ def test_readyz_is_503_naming_an_unreachable_database(
     assert body["error"]["message"] == "Not ready: database."
     assert body["checks"]["database"] == {"status": "error", "error": "OperationalError"}
     assert body["checks"]["blobs"] == {"status": "ok"}
+    # /metrics still answers, without what only the database knows
+    runtime.db = db
+    try:
+        with fresh_app.client() as client:
+            samples = scrape(client)
+    finally:
+        runtime.db = kept
+    assert ("cinegen_queue_depth", (("model", MODEL),)) not in samples
+    assert any(name == "cinegen_http_request_duration_seconds_count" for name, _ in samples)
 
 
 def test_readyz_is_503_naming_an_unwritable_blob_store(
