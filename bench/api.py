@@ -12,10 +12,13 @@ client does not eat the server's cores), else an httpx asyncio client.
 
 Targets (issue 2): poll throughput ≥ 0.5 × the bare route; create p99 < 50 ms (no uploads).
 
-Metrics on versus off (issue 27): a second cinegen server with `CINEGEN_METRICS=off` (no
-request timing middleware, no /metrics) and the first (metrics on, the default) are polled in
-turn, three runs each; the overhead is 1 − on/off of the best runs' poll throughput, target
-< 10 %. The time of one `GET /metrics` scrape is printed too.
+Operations surface on versus off (issue 27): the first cinegen server runs as a team would
+run it: metrics on (the default), JSON logs with an access line per request, and an API key
+whose per-minute request and poll limits are counted (set far above the load, so counted and
+never refused). A second server has `CINEGEN_METRICS=off` (no request timing middleware, no
+/metrics), no access lines and no key (no per-minute counting). They are polled in turn,
+three runs each; the overhead is 1 − on/off of the best runs' poll throughput, target < 10 %.
+The time of one `GET /metrics` scrape is printed too.
 """
 
 from __future__ import annotations
@@ -75,12 +78,18 @@ class Result:
 
 
 async def _drive_python(
-    name: str, url: str, method: str, body: dict | None, seconds: float, concurrency: int
+    name: str,
+    url: str,
+    method: str,
+    body: dict | None,
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str],
 ) -> Result:
     latencies: list[float] = []
     stop = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+    async with httpx.AsyncClient(limits=limits, timeout=30, headers=headers) as client:
 
         async def worker() -> None:
             while time.perf_counter() < stop:
@@ -117,18 +126,33 @@ def _wrk_ms(text: str) -> float:
 
 
 def drive(
-    name: str, url: str, method: str, body: dict | None, seconds: float, concurrency: int
+    name: str,
+    url: str,
+    method: str,
+    body: dict | None,
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str] | None = None,
 ) -> Result:
+    headers = headers or {}
     if shutil.which("wrk"):
-        return _drive_wrk(name, url, method, body, seconds, concurrency)
-    return asyncio.run(_drive_python(name, url, method, body, seconds, concurrency))
+        return _drive_wrk(name, url, method, body, seconds, concurrency, headers)
+    return asyncio.run(_drive_python(name, url, method, body, seconds, concurrency, headers))
 
 
 def _drive_wrk(
-    name: str, url: str, method: str, body: dict | None, seconds: float, concurrency: int
+    name: str,
+    url: str,
+    method: str,
+    body: dict | None,
+    seconds: float,
+    concurrency: int,
+    headers: dict[str, str],
 ) -> Result:
     """wrk (C, one thread) keeps the load generator from being the bottleneck on 2 cores."""
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--latency", url]
+    for header, value in headers.items():
+        cmd[1:1] = ["-H", f"{header}: {value}"]
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         if method == "POST":
             script.write(POST_LUA % json.dumps(body))
@@ -158,22 +182,51 @@ def start_bare(poll_body: dict) -> tuple[subprocess.Popen, str]:
     raise RuntimeError("bare app did not start")
 
 
-def start_cinegen(data: Path, **env: str) -> tuple[ServerProcess, str, str, dict]:
-    """A cinegen server (API only) with one operation made: (server, create url, poll url,
-    create body)."""
-    # No workers and no cap on queued jobs: the creates of the burst all stay queued; no
-    # per-minute limits either (a benchmark's client polls far faster than any real one).
-    limits = {"CINEGEN_MAX_QUEUED_PER_KEY": "0", "CINEGEN_POLLS_PER_MINUTE": "0"}
-    limits["CINEGEN_REQUESTS_PER_MINUTE"] = "0"
-    server = ServerProcess(data, env_extra={"CINEGEN_WORKERS": "0", **limits, **env})
+@dataclass
+class Cinegen:
+    server: ServerProcess
+    create_url: str
+    poll_url: str
+    create_body: dict
+    headers: dict[str, str]
+
+
+def _create_key(data: Path) -> str:
+    """A key made as `cinegen keys create` makes one, on the server's data dir."""
+    env = {**os.environ, "CINEGEN_DATA_DIR": str(data)}
+    made = subprocess.run(
+        [sys.executable, "-m", "cinegen.cli", "keys", "create", "--name", "bench"],
+        env=env, capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    return made.stdout.strip().splitlines()[-1]
+
+
+def start_cinegen(data: Path, *, team: bool, **env: str) -> Cinegen:
+    """A cinegen server (API only) with one operation made. `team`: an API key whose
+    per-minute limits are counted (far above the load), JSON logs with access lines."""
+    # No workers and no cap on queued jobs: the creates of the burst all stay queued.
+    settings = {"CINEGEN_WORKERS": "0", "CINEGEN_MAX_QUEUED_PER_KEY": "0"}
+    headers: dict[str, str] = {}
+    if team:
+        data.mkdir(parents=True, exist_ok=True)
+        headers["x-goog-api-key"] = _create_key(data)
+        settings |= {
+            "CINEGEN_POLLS_PER_MINUTE": "1000000000",
+            "CINEGEN_REQUESTS_PER_MINUTE": "1000000000",
+            "CINEGEN_LOG_FORMAT": "json",
+            "CINEGEN_LOG_ACCESS": "true",
+        }
+    else:
+        settings |= {"CINEGEN_LOG_ACCESS": "false"}
+    server = ServerProcess(data, env_extra={**settings, **env})
     server.start()
     create_url = f"{server.url}/v1beta/models/veo-3.1-generate-preview:predictLongRunning"
     create_body = {
         "instances": [{"prompt": "A drone shot over a canyon at sunset"}],
         "parameters": {"durationSeconds": 8, "seed": 1},
     }
-    name = httpx.post(create_url, json=create_body).json()["name"]
-    return server, create_url, f"{server.url}/v1beta/{name}", create_body
+    name = httpx.post(create_url, json=create_body, headers=headers).json()["name"]
+    return Cinegen(server, create_url, f"{server.url}/v1beta/{name}", create_body, headers)
 
 
 def scrape_ms(url: str, times: int = 20) -> float:
@@ -203,23 +256,20 @@ class OnOff:
     on_cpu_us: float
 
 
-def metrics_on_off(
-    on: tuple[ServerProcess, str],
-    off: tuple[ServerProcess, str],
-    seconds: float,
-    concurrency: int,
-    rounds: int = 3,
+def surface_on_off(
+    on: Cinegen, off: Cinegen, seconds: float, concurrency: int, rounds: int = 3
 ) -> OnOff:
-    """Poll throughput and the server's CPU time per request with metrics off and on,
-    alternating for `rounds` rounds; the best round of each (other load on the machine only
-    slows a run). CPU per request is the steadier figure on a busy machine."""
+    """Poll throughput and the server's CPU time per request with metrics, logs and limits
+    off and on, alternating for `rounds` rounds; the best round of each (other load on the
+    machine only slows a run). CPU per request is the steadier figure on a busy machine."""
     runs: dict[str, list[tuple[Result, float]]] = {"off": [], "on": []}
     for _ in range(rounds):
-        for label, (server, url) in (("off", off), ("on", on)):
+        for label, side in (("off", off), ("on", on)):
+            server = side.server
             assert server.proc is not None
             before = cpu_seconds(server.proc.pid)
-            name = "poll, CINEGEN_METRICS=off" if label == "off" else "poll, metrics on"
-            result = drive(name, url, "GET", None, seconds, concurrency)
+            name = "poll, metrics/logs/limits off" if label == "off" else "poll, all on"
+            result = drive(name, side.poll_url, "GET", None, seconds, concurrency, side.headers)
             used = cpu_seconds(server.proc.pid) - before
             runs[label].append((result, used / max(result.requests, 1) * 1e6))
     return OnOff(
@@ -239,10 +289,11 @@ def main() -> None:
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as data:
-        server, create_url, poll_url, create_body = start_cinegen(Path(data) / "on")
-        quiet, _, quiet_poll_url, _ = start_cinegen(Path(data) / "off", CINEGEN_METRICS="off")
+        team = start_cinegen(Path(data) / "on", team=True)
+        quiet = start_cinegen(Path(data) / "off", team=False, CINEGEN_METRICS="off")
+        server, poll_url, key = team.server, team.poll_url, team.headers
         try:
-            poll_body = httpx.get(poll_url).json()
+            poll_body = httpx.get(poll_url, headers=key).json()
             bare, bare_url = start_bare(poll_body)
             try:
                 print(
@@ -254,7 +305,7 @@ def main() -> None:
                 )
                 # Warm both, then measure bare / poll / bare again (drift shows as a gap).
                 drive("warm-up", bare_url, "GET", None, 1, args.concurrency)
-                drive("warm-up", poll_url, "GET", None, 1, args.concurrency)
+                drive("warm-up", poll_url, "GET", None, 1, args.concurrency, key)
                 bare1 = drive(
                     "bare FastAPI constant JSON",
                     bare_url,
@@ -270,29 +321,29 @@ def main() -> None:
                     None,
                     args.seconds,
                     args.concurrency,
+                    key,
                 )
                 bare2 = drive(
                     "bare FastAPI (again)", bare_url, "GET", None, args.seconds, args.concurrency
                 )
-                drive("warm-up", quiet_poll_url, "GET", None, 1, args.concurrency)
-                onoff = metrics_on_off(
-                    (server, poll_url), (quiet, quiet_poll_url), args.seconds, args.concurrency
-                )
+                drive("warm-up", quiet.poll_url, "GET", None, 1, args.concurrency)
+                onoff = surface_on_off(team, quiet, args.seconds, args.concurrency)
                 scrape = scrape_ms(server.url)
                 create = drive(
                     "POST :predictLongRunning (create)",
-                    create_url,
+                    team.create_url,
                     "POST",
-                    create_body,
+                    team.create_body,
                     args.seconds,
                     args.concurrency,
+                    key,
                 )
             finally:
                 bare.terminate()
                 bare.wait()
         finally:
             server.stop()
-            quiet.stop()
+            quiet.server.stop()
 
     print(
         f"load generator: {'wrk' if shutil.which('wrk') else 'httpx (install wrk for a lighter one)'}"
@@ -307,12 +358,13 @@ def main() -> None:
     print(f"create p99: {create.p99_ms:.1f} ms   (target < 50 ms)")
     ratio = onoff.on.rps / onoff.off.rps
     print(
-        f"poll throughput, metrics on / off (best of 3 alternating runs each): {ratio:.3f}   "
+        "poll throughput, metrics + JSON access logs + key limits on / off "
+        f"(best of 3 alternating runs each): {ratio:.3f}   "
         f"overhead {100 * (1 - ratio):.1f} %   (target < 10 %)"
     )
     cpu = onoff.on_cpu_us / onoff.off_cpu_us
     print(
-        f"server CPU per poll, metrics on / off: {onoff.on_cpu_us:.0f} / "
+        f"server CPU per poll, on / off: {onoff.on_cpu_us:.0f} / "
         f"{onoff.off_cpu_us:.0f} us = {cpu:.3f}   overhead {100 * (cpu - 1):.1f} %"
     )
     print(f"GET /metrics (one scrape, median of 20): {scrape:.2f} ms")
