@@ -65,4 +65,3 @@ def test_engines_do_not_import_each_other(path: Path) -> None:
         if own is not None and any(module.startswith(engine) for engine in others)
     ]
     assert not crossing
-

@@ -49,4 +49,3 @@ def test_sigkill_mid_generation_loses_no_operation(
             assert video_facts(out).frames > 0
         again = client.get(sample_uris(finished)[0])
         assert again.status_code == 200 and again.content[4:8] == b"ftyp"
-
