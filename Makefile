@@ -26,6 +26,7 @@ test: lint
 
 lint: $(VENV)/.dev-installed
 	$(BIN)/ruff check cinegen tests bench
+	$(BIN)/ruff format --check cinegen tests bench
 	$(BIN)/mypy
 
 bench: $(VENV)/.dev-installed
