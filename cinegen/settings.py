@@ -94,6 +94,10 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "text", "json"] = "auto"
     log_level: str = "INFO"
     log_access: bool = True  # one line per HTTP request: route, status, milliseconds
+    # Webhook signing secrets are stored encrypted with a key derived from this (a random
+    # string, e.g. `openssl rand -base64 32`; every process of a deployment needs the same).
+    # Empty: a key file made at first use, data_dir/webhook-secret.key (0600).
+    webhook_secret_key: str = ""
 
     @cached_property
     def resolved_database_url(self) -> str:
