@@ -14,6 +14,7 @@ from cinegen.api.auth import Authenticator
 from cinegen.api.errors import install_error_handlers
 from cinegen.api.gemini.routes import router as gemini_router
 from cinegen.api.health import install_health
+from cinegen.api.jwks import router as jwks_router
 from cinegen.api.keys import router as keys_router
 from cinegen.api.request_context import install as install_request_context
 from cinegen.api.runtime import Runtime
@@ -116,6 +117,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vertex_router)
     app.include_router(keys_router)
     app.include_router(usage_router)
+    app.include_router(jwks_router)  # /.well-known/jwks.json, unauthenticated
     app.include_router(web_router)
     install_health(app, rt)  # /healthz, /readyz, /metrics; request timing
     return app

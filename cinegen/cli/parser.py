@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cinegen.cli import generate, operations, serve, usage
+from cinegen.cli import generate, operations, serve, usage, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -15,6 +15,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub)
     operations.add_parser(sub)
     usage.add_parser(sub)
+    webhooks.add_parser(sub)
     return parser
 
 

@@ -9,10 +9,12 @@
 - Dynamic webhooks (`webhookConfig.uris`) carry an RS256 JWT (§5.3) signed by `JwtSigner`,
   whose public keys `GET /.well-known/jwks.json` publishes (§5.4). The keys live in
   `data_dir/webhook-jwks/` (private keys 0600) so that every process of a deployment on
-  this machine signs with the same key. `rotate()` makes a new key current at once; the
-  previous one stays published for `ROTATION_GRACE_SECONDS` (one hour: far past a token's
-  5-minute `exp` and the JWKS's 5-minute cache), then is deleted. Receivers meeting a new
-  `kid` refetch the JWKS, as PyJWT's `PyJWKClient` does.
+  this machine signs with the same key. `rotate()` publishes a new key at once and signs
+  with it `ROTATION_LEAD_SECONDS` later (the JWKS's cache lifetime, 5 min: a receiver's cached
+  copy has the key before any token needs it; PyJWKClient also refetches on an unknown `kid`
+  only after a 30 s cooldown); the previous key stays published `ROTATION_GRACE_SECONDS` (1 h,
+  far past a token's 5-minute `exp`) after its last use, then is deleted. `rotate(0)`
+  switches at once (a leaked key).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import os
 import secrets
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +51,8 @@ JWKS_DIR = "webhook-jwks"
 MANIFEST = "keys.json"
 JWT_ALGORITHM = "RS256"
 JWT_LIFETIME_SECONDS = 300  # §5.3: exp = attempt time + 5 min
+JWKS_MAX_AGE_SECONDS = 300  # Cache-Control of /.well-known/jwks.json (PyJWKClient's lifespan)
+ROTATION_LEAD_SECONDS = float(JWKS_MAX_AGE_SECONDS)  # a new key is published this long first
 ROTATION_GRACE_SECONDS = 3600.0  # a retired key stays in the JWKS this long
 RSA_BITS = 2048
 
@@ -146,7 +150,7 @@ def secret_box(settings: Settings) -> SecretBox:
 class _Key:
     kid: str
     private: rsa.RSAPrivateKey
-    retired: float | None  # epoch seconds it stopped being current; None: current
+    activate: float  # epoch seconds from which it signs (until the next key's activate)
 
 
 def _kid(public: rsa.RSAPublicKey) -> str:
@@ -167,16 +171,45 @@ def _ne(jwk: dict[str, Any]) -> dict[str, str]:
     return {"n": str(jwk["n"]), "e": str(jwk["e"])}
 
 
+@dataclass(frozen=True)
+class KeyPhases:
+    """The key set at one instant: `current` signs, `upcoming` is published ahead of its
+    activation, `retired` are still published (their grace period)."""
+
+    current: _Key
+    upcoming: list[_Key]
+    retired: list[_Key]
+
+
+def _phases(keys: list[_Key], now: float, grace: float) -> KeyPhases | None:
+    ordered = sorted(keys, key=lambda k: k.activate)
+    active = [k for k in ordered if k.activate <= now]
+    if not active:
+        return None
+    # a key retired when the next one activated; published until `grace` after that
+    retired = [
+        old for old, new in zip(active, active[1:], strict=False) if new.activate > now - grace
+    ]
+    upcoming = [k for k in ordered if k.activate > now]
+    return KeyPhases(active[-1], upcoming, list(reversed(retired)))
+
+
 class JwtSigner:
     """Signs delivery JWTs with the current key of `directory`; reloads when another process
     (`cinegen webhooks rotate-jwks-key`) changes the key set."""
 
     def __init__(
-        self, directory: Path, issuer: str, *, grace_seconds: float = ROTATION_GRACE_SECONDS
+        self,
+        directory: Path,
+        issuer: str,
+        *,
+        grace_seconds: float = ROTATION_GRACE_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.directory = directory
         self.issuer = issuer
         self.grace_seconds = grace_seconds
+        self.clock = clock  # tests move it
         self._lock = threading.Lock()
         self._keys: list[_Key] = []
         self._stamp: tuple[int, int] | None = None
@@ -184,51 +217,53 @@ class JwtSigner:
     def sign(self, claims: dict[str, Any], *, audience: str, now: float | None = None) -> str:
         """A compact JWS of `claims` plus `aud`, `iat`, `nbf`, `exp` (+5 min) and `iss`
         (the server's base unless the claims name one), `kid` in the header."""
-        issued = int(time.time() if now is None else now)
+        issued = int(self.clock() if now is None else now)
         payload = {**claims, "aud": audience, "iat": issued, "nbf": issued}
         payload["exp"] = issued + JWT_LIFETIME_SECONDS
         payload.setdefault("iss", self.issuer)
-        key = self._current()
+        key = self._phases().current
         return jwt.encode(payload, key.private, algorithm=JWT_ALGORITHM, headers={"kid": key.kid})
 
     def jwks(self) -> dict[str, Any]:
-        """The published keys: the current one first, then those still in their grace."""
-        self._current()  # made at first use
-        keys = self._loaded()
-        cutoff = time.time() - self.grace_seconds
-        live = [k for k in keys if k.retired is None or k.retired > cutoff]
-        live.sort(key=lambda k: (k.retired is not None, -(k.retired or 0.0)))
-        return {"keys": [_public_jwk(k) for k in live]}
+        """The published keys: the current one, the next (before it signs), the retired ones
+        still in their grace period."""
+        phases = self._phases()
+        keys = [phases.current, *phases.upcoming, *phases.retired]
+        return {"keys": [_public_jwk(k) for k in keys]}
 
     def current_kid(self) -> str:
-        return self._current().kid
+        return self._phases().current.kid
 
-    def rotate(self) -> str:
-        """Make a new key current, retire the old one (published for the grace period), and
-        delete keys whose grace has passed. Returns the new `kid`."""
+    def rotate(self, lead_seconds: float = ROTATION_LEAD_SECONDS) -> str:
+        """Publish a new key now and sign with it `lead_seconds` later (a JWKS cache lifetime,
+        so receivers have it before the first token needs it; 0 for at once: a leaked key).
+        A key not yet active is replaced; keys past their grace are deleted. Returns the kid."""
         with self._locked():
-            keys = self._read()
-            now = time.time()
-            keys = [_Key(k.kid, k.private, k.retired or now) for k in keys]
-            fresh = self._generate()
-            kept = [k for k in keys if k.retired and k.retired > now - self.grace_seconds]
-            self._write([fresh, *kept])
-            for gone in {k.kid for k in keys} - {k.kid for k in kept}:
+            now = self.clock()
+            before = self._read()
+            fresh = self._generate(now + lead_seconds)
+            active = [k for k in before if k.activate <= now]  # never-used upcoming ones go
+            phases = _phases([*active, fresh], now, self.grace_seconds)
+            published = {k.kid for k in (phases.current, *phases.retired)} if phases else set()
+            kept = [k for k in active if k.kid in published]
+            self._write([*kept, fresh])
+            for gone in {k.kid for k in before} - {k.kid for k in kept}:
                 (self.directory / f"{gone}.pem").unlink(missing_ok=True)
         return fresh.kid
 
     # -- storage --
 
-    def _current(self) -> _Key:
-        for key in self._loaded():
-            if key.retired is None:
-                return key
+    def _phases(self) -> KeyPhases:
+        phases = _phases(self._loaded(), self.clock(), self.grace_seconds)
+        if phases is not None:
+            return phases
         with self._locked():  # first use: make the first key (once, across processes)
-            keys = self._read()
-            if not any(k.retired is None for k in keys):
-                keys = [self._generate(), *keys]
-                self._write(keys)
-        return next(k for k in self._loaded() if k.retired is None)
+            if _phases(self._read(), self.clock(), self.grace_seconds) is None:
+                self._write([*self._read(), self._generate(0.0)])
+        phases = _phases(self._loaded(), self.clock(), self.grace_seconds)
+        if phases is None:
+            raise Internal("No webhook JWT signing key could be made.")
+        return phases
 
     def _loaded(self) -> list[_Key]:
         """The key set, read again only when the manifest changed (a stat per call)."""
@@ -258,21 +293,21 @@ class JwtSigner:
             private = serialization.load_pem_private_key(pem, password=None)
             if not isinstance(private, rsa.RSAPrivateKey):
                 raise Internal(f"Webhook JWT key {entry['kid']} is not an RSA key.")
-            keys.append(_Key(entry["kid"], private, entry.get("retired")))
+            keys.append(_Key(entry["kid"], private, float(entry["activate"])))
         return keys
 
     def _write(self, keys: list[_Key]) -> None:
         """Write the manifest atomically (a rename), after every key file it names."""
-        entries = [{"kid": k.kid, "retired": k.retired} for k in keys]
+        entries = [{"kid": k.kid, "activate": k.activate} for k in keys]
         tmp = self.directory / f".{MANIFEST}.{os.getpid()}.{secrets.token_hex(4)}"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
         with os.fdopen(fd, "w") as out:
             json.dump({"keys": entries}, out)
         os.replace(tmp, self.directory / MANIFEST)
 
-    def _generate(self) -> _Key:
+    def _generate(self, activate: float) -> _Key:
         private = rsa.generate_private_key(public_exponent=65537, key_size=RSA_BITS)
-        key = _Key(_kid(private.public_key()), private, None)
+        key = _Key(_kid(private.public_key()), private, activate)
         pem = private.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
