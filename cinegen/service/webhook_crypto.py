@@ -241,8 +241,8 @@ class JwtSigner:
         with self._locked():
             now = self.clock()
             before = self._read()
-            fresh = self._generate(now + lead_seconds)
             active = [k for k in before if k.activate <= now]  # never-used upcoming ones go
+            fresh = self._generate(now + lead_seconds if active else now)  # none: at once
             phases = _phases([*active, fresh], now, self.grace_seconds)
             published = {k.kid for k in (phases.current, *phases.retired)} if phases else set()
             kept = [k for k in active if k.kid in published]

@@ -194,6 +194,12 @@ def test_rotation_publishes_first_then_signs_then_retires(tmp_path: Path) -> Non
     assert sorted(p.stem for p in (tmp_path / "jwks").glob("*.pem")) == sorted([newest, new_kid])
 
 
+def test_first_rotation_on_an_empty_directory_signs_at_once(tmp_path: Path) -> None:
+    signer = JwtSigner(tmp_path / "jwks", "https://veo.example.com")
+    kid = signer.rotate()
+    assert signer.current_kid() == kid and _kids(signer) == [kid]
+
+
 def test_rotation_replaces_a_key_not_yet_signing(tmp_path: Path) -> None:
     signer = JwtSigner(tmp_path / "jwks", "https://veo.example.com")
     first = signer.current_kid()
