@@ -21,6 +21,7 @@ from cinegen.api.runtime import Runtime
 from cinegen.api.usage import router as usage_router
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
+from cinegen.api.webhooks import router as webhooks_router
 from cinegen.core import tracing
 from cinegen.core.catalog import Catalog
 from cinegen.engines.registry import build_engines
@@ -29,6 +30,7 @@ from cinegen.jobs.worker import JobContext
 from cinegen.service.files import FileService
 from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
+from cinegen.service.webhooks import WebhookService
 from cinegen.settings import Settings
 from cinegen.store.blobs import LocalBlobStore, private_dir, private_file
 from cinegen.store.db import Database
@@ -107,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="cinegen", version="0.1.0", lifespan=lifespan, docs_url="/docs", redoc_url=None
     )
     app.state.runtime = rt
+    app.state.webhooks = WebhookService(rt.db, settings)
     install_error_handlers(app)
     tracing.configure_from_env()
     install_request_context(app, access_log=settings.log_access)
@@ -117,6 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vertex_router)
     app.include_router(keys_router)
     app.include_router(usage_router)
+    app.include_router(webhooks_router)
     app.include_router(jwks_router)  # /.well-known/jwks.json, unauthenticated
     app.include_router(web_router)
     install_health(app, rt)  # /healthz, /readyz, /metrics; request timing

@@ -7,6 +7,7 @@ database to head at start-up. Rows map to the dataclasses of `core.operation`.
 from __future__ import annotations
 
 import threading
+import uuid
 from collections import namedtuple
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -969,3 +970,260 @@ def _insert_ignoring_duplicates(dialect: str, table: Table) -> Any:
     if dialect == "postgresql":
         return postgresql_insert(table).on_conflict_do_nothing()
     return table.insert()
+
+
+# webhooks (migration 0008) ----------------------------------------------------------------
+# WebhookService's static webhooks, and the delivery outbox (service/deliveries.py's loop).
+
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("owner", String(64)),  # the key id; NULL for the anonymous owner
+    Column("name", String(256), nullable=False, default=""),
+    Column("uri", Text, nullable=False),
+    Column("subscribed_events", JSON, nullable=False),
+    Column("state", String(48), nullable=False),
+    # Newest first: {"encrypted", "truncated_secret", "expire_time": RFC 3339 | None}.
+    Column("signing_secrets", JSON, nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+)
+Index("ix_webhooks_owner_create_time", webhooks.c.owner, webhooks.c.create_time)
+
+webhook_events = Table(
+    "webhook_events",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("msg_id", String(64), nullable=False, index=True),
+    Column("owner", String(64)),
+    Column("webhook_id", String(64)),  # NULL for a dynamic (webhookConfig) target
+    Column("target_uri", Text, nullable=False),
+    Column("kind", String(16), nullable=False),  # static | dynamic
+    Column("event_type", String(64), nullable=False),
+    Column("payload", Text, nullable=False),  # the JSON envelope, as text
+    Column("user_metadata", Text),  # JSON text
+    Column("operation_id", String(64), index=True),
+    Column("state", String(16), nullable=False),  # pending | delivered | failed
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_time", DateTime(timezone=True), nullable=False),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+    Column("update_time", DateTime(timezone=True), nullable=False),
+    Column("last_status", Integer),
+    Column("last_error", Text),
+    Column("single_attempt", Boolean, nullable=False, default=False),
+)
+Index(
+    "ix_webhook_events_state_next_attempt_time",
+    webhook_events.c.state,
+    webhook_events.c.next_attempt_time,
+)
+Index(
+    "ix_webhook_events_webhook_id_create_time",
+    webhook_events.c.webhook_id,
+    webhook_events.c.create_time,
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("event_id", String(64), nullable=False, index=True),
+    Column("attempt_time", DateTime(timezone=True), nullable=False),
+    Column("status", Integer),  # the receiver's HTTP status; NULL: no answer
+    Column("error", Text),
+    Column("duration_ms", Integer, nullable=False),
+)
+
+# What `WebhookStore.update` may change.
+_WEBHOOK_FIELDS = frozenset({"name", "uri", "subscribed_events", "state", "signing_secrets"})
+
+
+@dataclass
+class WebhookRecord:
+    id: str
+    owner: str | None
+    name: str
+    uri: str
+    subscribed_events: list[str]
+    state: str
+    signing_secrets: list[dict[str, Any]]
+    create_time: datetime
+    update_time: datetime
+
+
+def _webhook_from_row(row: Any) -> WebhookRecord:
+    return WebhookRecord(
+        id=row.id,
+        owner=row.owner,
+        name=row.name,
+        uri=row.uri,
+        subscribed_events=list(row.subscribed_events),
+        state=row.state,
+        signing_secrets=list(row.signing_secrets),
+        create_time=_aware(row.create_time),
+        update_time=_aware(row.update_time),
+    )
+
+
+def _owned_by(owner: str | None) -> Any:
+    """The webhooks of exactly this tenant: an admin key sees only its own too."""
+    return webhooks.c.owner.is_(None) if owner is None else webhooks.c.owner == str(owner)
+
+
+def insert_webhook_event(
+    conn: Connection,
+    *,
+    msg_id: str,
+    owner: str | None,
+    target_uri: str,
+    kind: str,
+    event_type: str,
+    payload: str,
+    webhook_id: str | None = None,
+    user_metadata: str | None = None,
+    operation_id: str | None = None,
+    single_attempt: bool = False,
+    now: datetime | None = None,
+) -> str:
+    """Add one pending outbox row, due now, on `conn` (so a caller's transaction, e.g. the
+    one that finishes an operation, writes it or nothing); returns the row's id."""
+    now = now or utcnow()
+    event_id = uuid.uuid4().hex
+    conn.execute(
+        webhook_events.insert().values(
+            id=event_id,
+            msg_id=msg_id,
+            owner=None if owner is None else str(owner),
+            webhook_id=webhook_id,
+            target_uri=target_uri,
+            kind=kind,
+            event_type=event_type,
+            payload=payload,
+            user_metadata=user_metadata,
+            operation_id=operation_id,
+            state="pending",
+            attempts=0,
+            next_attempt_time=now,
+            create_time=now,
+            update_time=now,
+            single_attempt=single_attempt,
+        )
+    )
+    return event_id
+
+
+class WebhookStore:
+    """The webhooks table, always scoped to one tenant, on a `Database`'s connections."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def insert(self, record: WebhookRecord, limit: int) -> bool:
+        """Store a new webhook unless its tenant already has `limit`: counted and inserted
+        in one write transaction, so two creates cannot both take the last place. An id in
+        use raises IntegrityError."""
+        count = select(func.count()).select_from(webhooks).where(_owned_by(record.owner))
+        with self.db._write() as conn:
+            if conn.execute(count).scalar_one() >= limit:
+                return False
+            conn.execute(
+                webhooks.insert().values(
+                    id=record.id,
+                    owner=None if record.owner is None else str(record.owner),
+                    name=record.name,
+                    uri=record.uri,
+                    subscribed_events=record.subscribed_events,
+                    state=record.state,
+                    signing_secrets=record.signing_secrets,
+                    create_time=record.create_time,
+                    update_time=record.update_time,
+                )
+            )
+        return True
+
+    def exists(self, webhook_id: str) -> bool:
+        """True if any tenant has a webhook with this id."""
+        query = select(webhooks.c.id).where(webhooks.c.id == webhook_id)
+        with self.db._read() as conn:
+            return conn.execute(query).first() is not None
+
+    def get(self, webhook_id: str, owner: str | None) -> WebhookRecord | None:
+        query = select(webhooks).where(webhooks.c.id == webhook_id, _owned_by(owner))
+        with self.db._read() as conn:
+            row = conn.execute(query).first()
+        return _webhook_from_row(row) if row is not None else None
+
+    def page(
+        self, owner: str | None, after: tuple[datetime, str] | None, limit: int
+    ) -> list[WebhookRecord]:
+        """Up to `limit` webhooks oldest first (create_time, then id), after the given one."""
+        query = select(webhooks).where(_owned_by(owner))
+        if after is not None:
+            time, last_id = after
+            query = query.where(
+                (webhooks.c.create_time > time)
+                | ((webhooks.c.create_time == time) & (webhooks.c.id > last_id))
+            )
+        query = query.order_by(webhooks.c.create_time, webhooks.c.id).limit(limit)
+        with self.db._read() as conn:
+            return [_webhook_from_row(row) for row in conn.execute(query)]
+
+    def update(self, webhook_id: str, owner: str | None, **values: Any) -> WebhookRecord | None:
+        """Change the given fields (and update_time); the new record, or None if not found."""
+        unknown = set(values) - _WEBHOOK_FIELDS
+        if unknown:
+            raise ValueError(f"not webhook fields: {sorted(unknown)}")
+        where = (webhooks.c.id == webhook_id, _owned_by(owner))
+        with self.db._write() as conn:
+            done = conn.execute(
+                update(webhooks).where(*where).values(update_time=utcnow(), **values)
+            )
+            if done.rowcount == 0:
+                return None
+            row = conn.execute(select(webhooks).where(*where)).one()
+        return _webhook_from_row(row)
+
+    def delete(self, webhook_id: str, owner: str | None) -> bool:
+        """Remove a webhook and give up its pending deliveries (they would go nowhere)."""
+        now = utcnow()
+        with self.db._write() as conn:
+            done = conn.execute(
+                webhooks.delete().where(webhooks.c.id == webhook_id, _owned_by(owner))
+            )
+            if done.rowcount == 0:
+                return False
+            conn.execute(
+                update(webhook_events)
+                .where(webhook_events.c.webhook_id == webhook_id)
+                .where(webhook_events.c.state == "pending")
+                .values(state="failed", last_error="webhook deleted", update_time=now)
+            )
+        return True
+
+    def enabled_for_event(self, owner: str | None, event_type: str) -> list[WebhookRecord]:
+        """The tenant's enabled webhooks subscribed to `event_type` (for enqueueing)."""
+        query = (
+            select(webhooks)
+            .where(_owned_by(owner), webhooks.c.state == "enabled")
+            .order_by(webhooks.c.create_time, webhooks.c.id)
+        )
+        with self.db._read() as conn:
+            rows = conn.execute(query).all()
+        records = [_webhook_from_row(row) for row in rows]
+        return [record for record in records if event_type in record.subscribed_events]
+
+    def insert_event(self, **values: Any) -> str:
+        """`insert_webhook_event` in a transaction of its own (a ping)."""
+        with self.db._write() as conn:
+            return insert_webhook_event(conn, **values)
+
+    def events_of(self, webhook_id: str) -> list[dict[str, Any]]:
+        """The outbox rows of one webhook, oldest first (tests, the deliveries route)."""
+        query = (
+            select(webhook_events)
+            .where(webhook_events.c.webhook_id == webhook_id)
+            .order_by(webhook_events.c.create_time, webhook_events.c.id)
+        )
+        with self.db._read() as conn:
+            return [dict(row._mapping) for row in conn.execute(query)]

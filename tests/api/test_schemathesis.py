@@ -76,6 +76,10 @@ BODIES = {
     ("post", "/v1/videos/{video_id}/remix"),
     ("post", "/v1beta/cinegen/keys"),
     ("patch", "/v1beta/cinegen/keys/{key_id}"),
+    ("post", "/{version}/webhooks"),
+    ("patch", "/{version}/webhooks/{webhook_id}"),
+    ("post", "/{version}/webhooks/{webhook_id}:rotateSigningSecret"),
+    ("post", "/{version}/webhooks/{webhook_id}/rotate_secret"),
 }
 
 
