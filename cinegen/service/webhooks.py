@@ -6,7 +6,7 @@ are generated here, shown once (create, rotate) and stored encrypted (`SecretBox
 resource lists only their truncated form. A ping is an outbox row the delivery loop sends.
 
 Limits (spec §7 #18, the Gemini API documents none): 50 webhooks per tenant, a `uri` of at
-most 2048 characters, a `name` of at most 256.
+most 2048 characters, a `name` of at most 256, 5 previous secrets in their grace period.
 """
 
 from __future__ import annotations
@@ -54,6 +54,9 @@ AFTER_24H = "revoke_previous_secrets_after_h24"
 IMMEDIATELY = "revoke_previous_secrets_immediately"
 REVOCATIONS = frozenset({AFTER_24H, IMMEDIATELY})
 GRACE = timedelta(hours=24)
+# Previous secrets kept through their 24 h grace: rotating in a loop must not grow the row
+# (and every delivery's signature header) without bound; the oldest go first.
+MAX_PREVIOUS_SECRETS = 5
 
 MAX_WEBHOOKS = 50
 MAX_URI = 2048
@@ -332,6 +335,7 @@ class WebhookService:
                 expiry = _expiry(entry)
                 until = deadline if expiry is None else min(expiry, deadline)
                 kept.append({**entry, "expire_time": timestamp(until)})
+            kept = kept[:MAX_PREVIOUS_SECRETS]
         secrets_now = [self._entry(secret, None), *kept]
         if self.store.update(webhook_id, owner, signing_secrets=secrets_now) is None:
             raise NotFound(f"Webhook {webhook_id} not found.")

@@ -21,7 +21,7 @@ from google import genai
 from google.genai import types
 from sqlalchemy import select
 
-from cinegen.service.webhooks import MAX_WEBHOOKS, WebhookService
+from cinegen.service.webhooks import MAX_PREVIOUS_SECRETS, MAX_WEBHOOKS, WebhookService
 from cinegen.store.db import Database, utcnow, webhook_events, webhooks
 from tests.api.vertex.support import GENAI3_VERSION, genai3_python  # noqa: F401
 from tests.support.app import InProcessServer, in_process, settings_for
@@ -394,6 +394,17 @@ def test_rotation_keeps_the_previous_secret_for_24_hours(a: httpx.Client) -> Non
     again = a.post(f"/v1/webhooks/{hook}/rotate_secret")
     assert again.status_code == 200, again.text
     assert len(a.get(f"/v1beta/webhooks/{hook}").json()["signing_secrets"]) == 3
+
+
+def test_rotating_in_a_loop_keeps_only_the_newest_previous_secrets(a: httpx.Client) -> None:
+    hook = create(a)["id"]
+    answers = [a.post(f"/v1beta/webhooks/{hook}:rotateSigningSecret").json()["secret"]]
+    answers += [a.post(f"/v1beta/webhooks/{hook}:rotateSigningSecret").json()["secret"]]
+    for _ in range(MAX_PREVIOUS_SECRETS + 2):
+        answers.append(a.post(f"/v1beta/webhooks/{hook}:rotateSigningSecret").json()["secret"])
+    listed = a.get(f"/v1beta/webhooks/{hook}").json()["signing_secrets"]
+    newest = answers[::-1][: MAX_PREVIOUS_SECRETS + 1]
+    assert [s["truncated_secret"] for s in listed] == [f"whsec_...{x[-4:]}" for x in newest]
 
 
 def test_rotation_can_revoke_the_previous_secrets_at_once(a: httpx.Client) -> None:
