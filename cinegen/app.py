@@ -21,12 +21,15 @@ from cinegen.api.runtime import Runtime
 from cinegen.api.usage import router as usage_router
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
+from cinegen.api.webhook_deliveries import router as webhook_deliveries_router
 from cinegen.api.webhooks import router as webhooks_router
 from cinegen.core import tracing
 from cinegen.core.catalog import Catalog
 from cinegen.engines.registry import build_engines
 from cinegen.jobs.queue import InProcessQueue
+from cinegen.jobs.webhooks import DeliveryLoop
 from cinegen.jobs.worker import JobContext
+from cinegen.service.deliveries import Deliveries
 from cinegen.service.files import FileService
 from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
@@ -56,6 +59,7 @@ def build_runtime(settings: Settings) -> Runtime:
         private_file(db_file)
     db = Database(settings.resolved_database_url)
     db.migrate()
+    db.finish_events = Deliveries(settings)  # webhook events, written with each operation's end
     files = FileService(db, LocalBlobStore(settings.resolved_blob_dir), settings)
     inputs = InputService(files, gcs_store_from_settings(settings))
     catalog = Catalog()
@@ -101,8 +105,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         rt.queue.start(rt.jobs)
         sweeper = threading.Thread(target=_sweeper, args=(rt, stop), daemon=True)
         sweeper.start()
+        webhooks = DeliveryLoop(rt.db, rt.settings, getattr(rt.db.finish_events, "wake", None))
+        webhooks.start()
         yield
         stop.set()
+        webhooks.stop()
         rt.queue.stop()
 
     app = FastAPI(
@@ -121,6 +128,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(keys_router)
     app.include_router(usage_router)
     app.include_router(webhooks_router)
+    app.include_router(webhook_deliveries_router)
     app.include_router(jwks_router)  # /.well-known/jwks.json, unauthenticated
     app.include_router(web_router)
     install_health(app, rt)  # /healthz, /readyz, /metrics; request timing

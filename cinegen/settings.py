@@ -94,6 +94,16 @@ class Settings(BaseSettings):
     log_format: Literal["auto", "text", "json"] = "auto"
     log_level: str = "INFO"
     log_access: bool = True  # one line per HTTP request: route, status, milliseconds
+    # Webhook deliveries (README "Webhooks"): the limit of one attempt; the 24 h retry schedule
+    # (spec gemini-webhooks.md §4.4) multiplied by `webhook_retry_scale` (tests shrink it);
+    # how often the sender looks for rows other processes queued; attempts sent at once; the
+    # `aud` of dynamic deliveries' JWTs ("" = the target URI). Targets are checked as image
+    # URLs are (public addresses only, https) but for the hosts in `fetch_allow_hosts`.
+    webhook_timeout_seconds: float = 10.0
+    webhook_retry_scale: float = 1.0
+    webhook_poll_seconds: float = 1.0
+    webhook_senders: int = 8
+    webhook_jwt_audience: str = ""
     # Webhook signing secrets are stored encrypted with a key derived from this (a random
     # string, e.g. `openssl rand -base64 32`; every process of a deployment needs the same).
     # Empty: a key file made at first use, data_dir/webhook-secret.key (0600).

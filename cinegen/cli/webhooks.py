@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
 from cinegen.settings import Settings
 
@@ -26,6 +27,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--now", action="store_true", help="sign with it at once, not after 5 minutes"
     )
     rotate.set_defaults(func=cmd_rotate_jwks_key)
+    deliveries = webhooks_sub.add_parser(
+        "deliveries", help="a webhook's deliveries, newest first, with their last answer"
+    )
+    deliveries.add_argument("webhook_id")
+    deliveries.add_argument("--limit", type=int, default=50, help="how many (default 50)")
+    deliveries.set_defaults(func=cmd_deliveries)
+    resend = webhooks_sub.add_parser("resend", help="send a delivery again (same webhook-id)")
+    resend.add_argument("webhook_id")
+    resend.add_argument("delivery_id")
+    resend.set_defaults(func=cmd_resend)
 
 
 def cmd_rotate_jwks_key(args: argparse.Namespace) -> int:
@@ -45,4 +56,38 @@ def cmd_rotate_jwks_key(args: argparse.Namespace) -> int:
         f"previous key stays published {int(ROTATION_GRACE_SECONDS // 60)} min after that)",
         file=sys.stderr,
     )
+    return 0
+
+
+def _delivery_service(webhook_id: str) -> tuple[Any, str | None]:
+    """The deliveries of this data directory, and the webhook's owner (any tenant's: this
+    is the operator's view); SystemExit if there is no such webhook."""
+    from cinegen.cli.serve import _database
+    from cinegen.service.deliveries import DeliveryService
+
+    service = DeliveryService(_database(Settings()))
+    hook = service.outbox.webhook(webhook_id)
+    if hook is None:
+        raise SystemExit(f"error: no webhook {webhook_id}")
+    return service, hook.owner
+
+
+def cmd_deliveries(args: argparse.Namespace) -> int:
+    """One line a delivery: id, state, attempts, event, last answer, when it was made."""
+    service, owner = _delivery_service(args.webhook_id)
+    items, _next = service.page(owner, args.webhook_id, max(1, args.limit), None)
+    for item in items:
+        answer = item.get("last_status") or item.get("last_error") or "-"
+        print(
+            f"{item['id']}  {item['state']:9}  {item['attempt_count']:2} attempt(s)  "
+            f"{item['event_type']:15}  {answer}  {item['create_time']}"
+        )
+    return 0
+
+
+def cmd_resend(args: argparse.Namespace) -> int:
+    """Queue the delivery again; a running server sends it at its next look (≤ 1 s)."""
+    service, owner = _delivery_service(args.webhook_id)
+    item = service.resend(owner, args.webhook_id, args.delivery_id)
+    print(f"{item['id']}  {item['state']}  (webhook-id {item['message_id']})")
     return 0

@@ -56,6 +56,10 @@ LABEL_KEY_PATTERN = r"[\p{Ll}\p{Lo}][\p{Ll}\p{Lo}\p{N}_-]{0,62}"
 LABEL_VALUE_PATTERN = r"[\p{Ll}\p{Lo}\p{N}_-]{0,63}"
 # Choice: webhookConfig, whose limits Google does not document (spec/gemini-webhooks.md §5.1).
 MAX_WEBHOOK_URIS = 5
+WEBHOOK_CONFIG_VERTEX = (
+    "webhook_config parameter is only supported in Gemini Developer API mode, "
+    "not in Gemini Enterprise Agent Platform mode."
+)
 MAX_USER_METADATA_BYTES = 16 * 1024
 MAX_REFERENCE_IMAGES = 3
 MAX_SAMPLE_COUNT = 4
@@ -580,6 +584,8 @@ def _check_free_strings(req: GenerateRequest) -> None:
         _check_length("referenceType", ref.reference_type, MAX_ENUM_CHARACTERS)
     _check_labels(req.labels)
     if req.webhook is not None:
+        if req.dialect == "vertex":  # the SDK's own refusal in Vertex mode (spec webhooks §5.1)
+            raise InvalidArgument(WEBHOOK_CONFIG_VERTEX)
         uris = req.webhook.uris
         if len(uris) > MAX_WEBHOOK_URIS:
             raise value_too_long("webhookConfig.uris", len(uris), MAX_WEBHOOK_URIS, "uris")

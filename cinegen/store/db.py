@@ -14,7 +14,7 @@ from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from alembic import command
 from alembic.config import Config
@@ -386,6 +386,18 @@ class PreparedRead:
         )
 
 
+class FinishEvents(Protocol):
+    """Builds the webhook event rows of an operation that ended (service/deliveries.py)."""
+
+    def rows(self, op: Operation, webhooks: Sequence[Any], now: datetime) -> list[dict[str, Any]]:
+        """`webhook_events` rows; `webhooks`: the owner's enabled `WebhookRecord`s."""
+        ...
+
+    def enqueued(self) -> None:
+        """Called after the rows were committed."""
+        ...
+
+
 class Database:
     def __init__(self, url: str) -> None:
         self.url = url
@@ -405,6 +417,8 @@ class Database:
         self._get_file = PreparedRead(_GET_FILE, dialect)
         self._key_by_hash = PreparedRead(_KEY_BY_HASH, dialect)
         self._cancel_requested = PreparedRead(_CANCEL_REQUESTED, dialect)
+        # Webhook events of operations that end (service/deliveries.py), written with the end.
+        self.finish_events: FinishEvents | None = None
 
     def _fetch_one(self, query: PreparedRead, **values: Any) -> Any:
         """One row (or None) of a hot-path read, on this thread's own driver connection. The
@@ -642,7 +656,30 @@ class Database:
                         **usage_row,
                     )
                 )
-            return True
+            events = self._write_finish_events(conn, op_id, now)
+        if events and self.finish_events is not None:
+            self.finish_events.enqueued()
+        return True
+
+    def _write_finish_events(self, conn: Connection, op_id: str, now: datetime) -> int:
+        """The webhook events of an operation that just ended (`finish_events` builds them
+        from its row and its owner's enabled webhooks), in the ending transaction; how many."""
+        if self.finish_events is None:
+            return 0
+        row = conn.execute(select(operations).where(operations.c.id == op_id)).first()
+        if row is None:
+            return 0
+        op = _operation_from_row(row)
+        query = (
+            select(webhooks)
+            .where(_owned_by(op.owner), webhooks.c.state == "enabled")
+            .order_by(webhooks.c.create_time, webhooks.c.id)
+        )
+        hooks = [_webhook_from_row(r) for r in conn.execute(query)]
+        rows = self.finish_events.rows(op, hooks, now)
+        if rows:
+            conn.execute(webhook_events.insert(), rows)
+        return len(rows)
 
     def request_cancel(self, op_id: str) -> None:
         with self._write() as conn:
@@ -720,14 +757,21 @@ class Database:
     def _end_lease(
         self, op_id: str, now: datetime, dead_owners: Sequence[str], **values: Any
     ) -> bool:
-        """Write `values` and drop the lease, if the operation's worker is still gone."""
+        """Write `values` and drop the lease, if the operation's worker is still gone; an end
+        (failed) writes its webhook events with it."""
+        ended = values.get("state") == State.FAILED.value
         with self._write() as conn:
             result = conn.execute(
                 update(operations)
                 .where(operations.c.id == op_id, self._expired(now, dead_owners))
                 .values(lease_owner=None, lease_expires=None, update_time=utcnow(), **values)
             )
-            return result.rowcount == 1
+            if result.rowcount != 1:
+                return False
+            events = self._write_finish_events(conn, op_id, utcnow()) if ended else 0
+        if events and self.finish_events is not None:
+            self.finish_events.enqueued()
+        return True
 
     # usage ------------------------------------------------------------------------------
 

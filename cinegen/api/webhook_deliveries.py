@@ -1,0 +1,94 @@
+"""A webhook's deliveries (a cinegen extension to the WebhookService): what was sent, when,
+and what the receiver answered; and a resend.
+
+`GET /{v1beta|v1}/webhooks/{id}/deliveries` lists them newest first (`page_size`, default 50,
+at most 1000; `page_token`); `POST …/deliveries/{delivery_id}:resend` queues one again, due
+now, with the same `webhook-id` and body. Each key sees only its own webhooks' deliveries.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Request
+from fastapi.responses import JSONResponse
+from starlette.concurrency import run_in_threadpool
+
+from cinegen.api import openapi as doc
+from cinegen.api.runtime import runtime
+from cinegen.core.errors import InvalidArgument, NotFound
+from cinegen.service.deliveries import DeliveryService
+
+VERSIONS = ("v1beta", "v1")
+router = APIRouter()
+
+Version = Annotated[str, doc.version_path(VERSIONS)]
+WebhookId = Annotated[str, Path(description="The webhook's id.")]
+DeliveryId = Annotated[str, Path(description="The delivery's id, from the listing.")]
+
+_ERRORS = doc.errors(400, *doc.AUTH, 404, 429)
+_LIST = doc.extra(
+    [
+        doc.parameter(
+            "query", "page_size", "Default 50, at most 1000.", {"type": "integer", "minimum": 0}
+        ),
+        doc.parameter("query", "page_token", "The `next_page_token` of the previous page."),
+        doc.API_KEY,
+    ]
+)
+_KEY_ONLY = doc.extra([doc.API_KEY])
+
+
+def _service(request: Request) -> DeliveryService:
+    return DeliveryService(runtime(request).db)
+
+
+def _version(version: str) -> None:
+    if version not in VERSIONS:
+        raise NotFound("Method not found.")
+
+
+def _query(request: Request, snake: str, camel: str) -> str | None:
+    return request.query_params.get(snake, request.query_params.get(camel))
+
+
+def _page_size(value: str | None) -> int | None:
+    if value is None or value == "":
+        return None
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise InvalidArgument(f"Invalid page_size {value!r}: an integer is expected.") from exc
+
+
+@router.get("/{version}/webhooks/{webhook_id}/deliveries", responses=_ERRORS, openapi_extra=_LIST)
+async def list_deliveries(
+    version: Version, webhook_id: WebhookId, request: Request
+) -> JSONResponse:
+    """The webhook's deliveries, newest first, each with its attempts."""
+    _version(version)
+    owner = runtime(request).auth.owner(request)
+    size = _page_size(_query(request, "page_size", "pageSize"))
+    token = _query(request, "page_token", "pageToken")
+    items, next_token = await run_in_threadpool(
+        _service(request).page, owner, webhook_id, size, token
+    )
+    out: dict[str, Any] = {"deliveries": items}
+    if next_token:
+        out["next_page_token"] = next_token
+    return JSONResponse(out)
+
+
+@router.post(
+    "/{version}/webhooks/{webhook_id}/deliveries/{delivery_id}:resend",
+    responses=_ERRORS,
+    openapi_extra=_KEY_ONLY,
+)
+async def resend_delivery(
+    version: Version, webhook_id: WebhookId, delivery_id: DeliveryId, request: Request
+) -> JSONResponse:
+    """Queues the delivery again, due now (same `webhook-id` and body); the delivery."""
+    _version(version)
+    owner = runtime(request).auth.owner(request)
+    delivery = await run_in_threadpool(_service(request).resend, owner, webhook_id, delivery_id)
+    return JSONResponse(delivery)
