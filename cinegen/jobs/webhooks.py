@@ -27,7 +27,7 @@ import ssl
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -41,6 +41,7 @@ from cinegen.media.fetch import (
 )
 from cinegen.service.deliveries import STATIC, next_attempt
 from cinegen.service.webhook_crypto import jwt_signer, secret_box, sign_standard
+from cinegen.service.webhooks import current_secrets
 from cinegen.settings import Settings
 from cinegen.store.db import Database, utcnow
 from cinegen.store.outbox import Event, Outbox
@@ -120,19 +121,6 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: FetchPolicy) ->
         raise FetchError(f"{host} ({address}): {exc}") from exc
     finally:
         conn.abort()
-
-
-def _valid_secrets(stored: list[dict[str, Any]], now: datetime) -> list[str]:
-    """The encrypted secrets still valid at `now`, newest first (as stored)."""
-    valid = []
-    for entry in stored:
-        expire = entry.get("expire_time")
-        if expire:
-            moment = datetime.fromisoformat(str(expire).replace("Z", "+00:00"))
-            if (moment if moment.tzinfo else moment.replace(tzinfo=UTC)) <= now:
-                continue
-        valid.append(str(entry["encrypted"]))
-    return valid
 
 
 def _host(uri: str) -> str:
@@ -221,8 +209,7 @@ class DeliveryLoop:
                 self.outbox.drop(event, reason)
                 return
             target = hook.uri
-            box = secret_box(self.settings)
-            keys = [box.decrypt(s) for s in _valid_secrets(list(hook.signing_secrets), utcnow())]
+            keys = current_secrets(hook, secret_box(self.settings), utcnow())
             headers_for = self._static_headers(event, keys)
         else:
             headers_for = self._dynamic_headers(event, target)

@@ -18,7 +18,9 @@ from sqlalchemy import func, select, update
 
 from cinegen.store.db import (
     Database,
+    WebhookRecord,
     _aware,
+    _webhook_from_row,
     utcnow,
     webhook_attempts,
     webhook_events,
@@ -164,10 +166,11 @@ class Outbox:
                 .values(state=FAILED, last_error=reason, update_time=utcnow())
             )
 
-    def webhook(self, webhook_id: str) -> Any:
-        """The webhook row of a static event (state, uri, secrets), or None."""
+    def webhook(self, webhook_id: str) -> WebhookRecord | None:
+        """The webhook of a static event (state, uri, secrets), whoever owns it, or None."""
         with self.db._read() as conn:
-            return conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)).first()
+            row = conn.execute(select(webhooks).where(webhooks.c.id == webhook_id)).first()
+        return _webhook_from_row(row) if row is not None else None
 
     def delivered_since(self, webhook_id: str, since: datetime) -> bool:
         """Whether the webhook took any delivery at or after `since` (§4.5)."""
