@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -201,3 +202,42 @@ def test_ids_match_operation(tmp_path: Path, receiver: Receiver) -> None:
         receiver.wait_for(1)
         [row] = Outbox(app.db).events_page(hook_id, None, 10)
         assert row.operation_id == op_id(name)
+
+
+def test_user_metadata_without_uris_goes_to_static_webhooks(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    """§5.2: `webhookConfig` with metadata and no uris keeps the static routing."""
+    with _app(tmp_path) as app, app.client() as client:
+        _hook, secret = _webhook(app, receiver.url())
+        body = text_request("an owl")
+        body["webhookConfig"] = {"userMetadata": {"batch": 7}}
+        wait_done(client, submit(client, body))
+        event = _verified(secret, receiver.wait_for(1)[0])
+        assert event["user_metadata"] == {"batch": 7}
+        assert event["data"]["user_metadata"] == {"batch": 7}
+
+
+def test_ping_is_signed_and_tried_once(tmp_path: Path) -> None:
+    with Receiver(default=503) as receiver, _app(tmp_path) as app, app.client() as client:
+        hook_id, secret = _webhook(app, receiver.url())
+        assert client.post(f"/v1beta/webhooks/{hook_id}:ping").json() == {}
+        event = _verified(secret, receiver.wait_for(1)[0])
+        assert event["type"] == "webhook.ping" and event["data"] == {"id": hook_id}
+        outbox = Outbox(app.db)
+        [row] = _until(
+            lambda: [e for e in outbox.events_page(hook_id, None, 5) if e.state != "pending"]
+        )
+        assert row.state == "failed" and row.attempts == 1 and row.last_status == 503
+        assert len(receiver.requests) == 1
+        # One failed ping does not disable the webhook.
+        assert WebhookService(app.db, app.settings).get(None, hook_id).state == "enabled"
+
+
+def _until(predicate: Any, timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if value := predicate():
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
