@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import json
+import logging
 import random
 import secrets
 import string
@@ -24,6 +25,8 @@ from cinegen.core.operation import Operation, State
 from cinegen.settings import Settings
 from cinegen.store.db import Database, WebhookRecord, utcnow
 from cinegen.store.outbox import Event, Outbox
+
+log = logging.getLogger("cinegen.webhooks")
 
 VIDEO_GENERATED = "video.generated"
 PING = "webhook.ping"
@@ -180,6 +183,15 @@ class Deliveries:
         `msg_id` for all targets of the event."""
         if not op.state.done:
             return []
+        try:
+            return self._rows(op, webhooks, now)
+        except Exception:  # never let an event keep the operation from ending
+            log.exception("operation %s: building its webhook events failed", op.id)
+            return []
+
+    def _rows(
+        self, op: Operation, webhooks: Sequence[WebhookRecord], now: datetime
+    ) -> list[dict[str, Any]]:
         uris, metadata = _webhook_config(op)
         body = envelope(VIDEO_GENERATED, video_data(op, self.settings), now, metadata)
         msg_id = new_msg_id()

@@ -241,3 +241,19 @@ def _until(predicate: Any, timeout: float = 10.0) -> Any:
             return value
         time.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def test_an_event_that_cannot_be_built_does_not_block_the_end(
+    tmp_path: Path, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cinegen.service import deliveries
+
+    def broken(*_args: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug in the payload")
+
+    monkeypatch.setattr(deliveries, "video_data", broken)
+    with _app(tmp_path) as app, app.client() as client:
+        hook_id, _secret = _webhook(app, receiver.url())
+        done = wait_done(client, submit(client, text_request("a lark")))
+        assert done["response"]["generateVideoResponse"]["generatedSamples"]
+        assert Outbox(app.db).events_page(hook_id, None, 5) == []
