@@ -23,6 +23,7 @@ from prometheus_client.core import Metric
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from cinegen.api.auth import is_loopback_host
+from cinegen.api.openapi import AUTH, errors
 from cinegen.api.runtime import Runtime, runtime
 from cinegen.core import metrics
 from cinegen.core.errors import NotFound, PermissionDenied
@@ -30,8 +31,9 @@ from cinegen.service import health
 from cinegen.store.db import utcnow
 
 log = logging.getLogger("cinegen.health")
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 UNMATCHED = "unmatched"  # the route label of a request no route matched (a 404)
+TEXT = {"content": {"text/plain": {"schema": {"type": "string"}}}, "description": "Prometheus text"}
 
 
 @router.get("/healthz")
@@ -39,7 +41,7 @@ async def healthz() -> JSONResponse:
     return JSONResponse({"status": "ok"})
 
 
-@router.get("/readyz")
+@router.get("/readyz", responses=errors(503))
 def readyz(request: Request) -> JSONResponse:
     rt = runtime(request)
     result = health.readiness(rt.db, rt.service.files, rt.settings)
@@ -74,7 +76,7 @@ def check_metrics_access(rt: Runtime, request: Request) -> None:
             )
 
 
-@router.get("/metrics")
+@router.get("/metrics", responses={200: TEXT, **errors(*AUTH, 404)}, response_class=Response)
 def prometheus_metrics(request: Request) -> Response:
     rt = runtime(request)
     check_metrics_access(rt, request)

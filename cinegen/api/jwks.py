@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from cinegen.api.runtime import runtime
 from cinegen.service.webhook_crypto import JWKS_MAX_AGE_SECONDS, jwt_signer
 
-router = APIRouter(include_in_schema=False)
+router = APIRouter()
 CACHE_CONTROL = f"public, max-age={JWKS_MAX_AGE_SECONDS}"
 
 

@@ -10,7 +10,7 @@ same cases on every run. No answer may be a 5xx, and each must be one the schema
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import pytest
@@ -97,16 +97,29 @@ def test_openapi_is_valid_3_1(keyed_app: tuple[InProcessServer, str]) -> None:
     validate(document)  # raises on any violation of the OpenAPI 3.1 schema
 
 
+def _api_routes(routes: Iterable[Any], prefix: str = "") -> Iterator[tuple[str, APIRoute]]:
+    """Every APIRoute with its full path. FastAPI 0.165 wraps each included router
+    (`_IncludedRouter`: its `original_router`, its `include_context.prefix`); older versions
+    copy the routes into the app's list."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield prefix + route.path, route
+        elif (inner := getattr(route, "original_router", None)) is not None:
+            context = getattr(route, "include_context", None)
+            yield from _api_routes(inner.routes, prefix + getattr(context, "prefix", ""))
+
+
 def test_every_route_is_documented_with_its_body_and_errors(
     keyed_app: tuple[InProcessServer, str],
 ) -> None:
     server = keyed_app[0]
     paths = _openapi(server)["paths"]
     documented = {(method, path) for path, ops in paths.items() for method in ops}
-    for route in server.app.routes:
-        if isinstance(route, APIRoute):  # none hidden from the document
-            path = re.sub(r":path}", "}", route.path)
-            assert {(m.lower(), path) for m in route.methods} <= documented, route.path
+    routes = list(_api_routes(server.app.routes))
+    assert len(routes) >= 40, len(routes)  # the walk reached the included routers
+    for path, route in routes:  # none hidden from the document
+        path = re.sub(r":path}", "}", path)
+        assert {(m.lower(), path) for m in route.methods} <= documented, path
     with_body = {(m, p) for p, ops in paths.items() for m, op in ops.items() if "requestBody" in op}
     assert with_body == BODIES
     envelope = {"$ref": "#/components/schemas/GoogleError"}
