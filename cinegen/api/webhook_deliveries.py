@@ -4,6 +4,10 @@ and what the receiver answered; and a resend.
 `GET /{v1beta|v1}/webhooks/{id}/deliveries` lists them newest first (`page_size`, default 50,
 at most 1000; `page_token`); `POST …/deliveries/{delivery_id}:resend` queues one again, due
 now, with the same `webhook-id` and body. Each key sees only its own webhooks' deliveries.
+
+`GET /{v1beta|v1}/operations/{op_id}/webhookDeliveries` lists one operation's deliveries
+(static and dynamic targets, each with its `target_host`), for whoever may read that
+operation: the playground shows whether its webhook was delivered.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ router = APIRouter()
 Version = Annotated[str, doc.version_path(VERSIONS)]
 WebhookId = Annotated[str, Path(description="The webhook's id.")]
 DeliveryId = Annotated[str, Path(description="The delivery's id, from the listing.")]
+OperationId = Annotated[str, Path(description="The operation's id (its name's last part).")]
 
 _ERRORS = doc.errors(400, *doc.AUTH, 404, 429)
 _LIST = doc.extra(
@@ -92,3 +97,19 @@ async def resend_delivery(
     owner = runtime(request).auth.owner(request)
     delivery = await run_in_threadpool(_service(request).resend, owner, webhook_id, delivery_id)
     return JSONResponse(delivery)
+
+
+@router.get(
+    "/{version}/operations/{op_id}/webhookDeliveries", responses=_ERRORS, openapi_extra=_KEY_ONLY
+)
+async def operation_deliveries(
+    version: Version, op_id: OperationId, request: Request
+) -> JSONResponse:
+    """The operation's webhook deliveries, newest first, each with its attempts and target
+    host; empty when it has none (not finished, or no webhook)."""
+    _version(version)
+    rt = runtime(request)
+    owner = rt.auth.owner(request)
+    await run_in_threadpool(rt.service.get, op_id, owner)  # NotFound unless visible
+    items = await run_in_threadpool(_service(request).of_operation, op_id)
+    return JSONResponse({"deliveries": items})

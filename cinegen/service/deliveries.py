@@ -19,6 +19,7 @@ import threading
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from cinegen.core.errors import InvalidArgument, NotFound, RpcCode
 from cinegen.core.operation import Operation, State
@@ -226,6 +227,7 @@ def next_attempt(attempts: int, now: datetime, scale: float = 1.0) -> datetime |
 
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 1000
+MAX_OPERATION_DELIVERIES = 100  # one per target: a request names a few uris at most
 
 
 def _encode_token(event: Event) -> str:
@@ -274,6 +276,17 @@ def render_delivery(event: Event, attempts: Sequence[dict[str, Any]]) -> dict[st
     return out
 
 
+def target_host(uri: str) -> str:
+    """`host[:port]` of a target, never its userinfo, path or query (they may hold secrets)."""
+    try:
+        parts = urlsplit(uri)
+        host, port = parts.hostname or "", parts.port
+    except ValueError:
+        return ""
+    host = f"[{host}]" if ":" in host else host
+    return f"{host}:{port}" if port else host
+
+
 class DeliveryService:
     """A webhook's deliveries, owner-scoped: list (newest first, paged) and resend."""
 
@@ -299,6 +312,16 @@ class DeliveryService:
         attempts = self.outbox.attempts_of([e.id for e in events])
         rendered = [render_delivery(e, attempts[e.id]) for e in events]
         return rendered, _encode_token(events[-1]) if more else None
+
+    def of_operation(self, operation_id: str) -> list[dict[str, Any]]:
+        """An operation's deliveries (the caller checked that it may see the operation),
+        each with its target's host: a dynamic target is no webhook the owner could list."""
+        events = self.outbox.operation_events(operation_id, MAX_OPERATION_DELIVERIES)
+        attempts = self.outbox.attempts_of([e.id for e in events])
+        return [
+            {**render_delivery(e, attempts[e.id]), "target_host": target_host(e.target_uri)}
+            for e in events
+        ]
 
     def resend(self, owner: str | None, webhook_id: str, delivery_id: str) -> dict[str, Any]:
         """Queue a delivery again, due now: same `webhook-id` and body, a fresh schedule."""

@@ -352,7 +352,7 @@ class WebhookService:
             "timestamp": timestamp(now),
             "data": {"id": record.id},
         }
-        return self.store.insert_event(
+        event_id = self.store.insert_event(
             msg_id=new_msg_id(),
             owner=owner,
             webhook_id=record.id,
@@ -363,6 +363,10 @@ class WebhookService:
             single_attempt=True,
             now=now,
         )
+        # Wake this process's sender: a ping is a manual check, it must not wait a poll.
+        if self.store.db.finish_events is not None:
+            self.store.db.finish_events.enqueued()
+        return event_id
 
     def _entry(self, secret: str, expire_time: datetime | None) -> dict[str, object]:
         return {

@@ -225,6 +225,18 @@ class Outbox:
         with self.db._read() as conn:
             return [_event(r) for r in conn.execute(query)]
 
+    def operation_events(self, operation_id: str, limit: int) -> list[Event]:
+        """An operation's events (one per target), newest first."""
+        e = webhook_events.c
+        query = (
+            select(webhook_events)
+            .where(e.operation_id == operation_id)
+            .order_by(e.create_time.desc(), e.id.desc())
+            .limit(limit)
+        )
+        with self.db._read() as conn:
+            return [_event(r) for r in conn.execute(query)]
+
     def attempts_of(self, event_ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
         """Every attempt of these events, oldest first, by event id."""
         if not event_ids:
