@@ -82,6 +82,9 @@ export const api = {
     ),
   cancel: (name) => call("POST", `${opPath(name)}:cancel`),
   remove: (name) => call("DELETE", opPath(name)),
+  // cinegen's own extension: the webhook deliveries of one operation (static and dynamic).
+  webhookDeliveries: (name) =>
+    call("GET", `/${VERSION}/operations/${encodeURIComponent(opId(name))}/webhookDeliveries`),
   // cinegen's own extension: this key's usage today (UTC), priced at Veo's list prices.
   usageToday: () => call("GET", `/${VERSION}/cinegen/usage`),
 };

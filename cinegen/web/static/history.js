@@ -1,5 +1,7 @@
 // The history: this key's operations from GET /v1beta/operations, newest first. Cards are
 // updated in place (keyed by operation name) so polling never steals the keyboard focus.
+// A finished operation's webhook deliveries (cinegen's GET …/webhookDeliveries) show as badges
+// on its card, fetched once, and again every few seconds while one is still pending.
 
 import { api, mediaUrl, opId, opModel, sampleUris } from "./api.js";
 import { getRecord } from "./records.js";
@@ -7,6 +9,36 @@ import { MODE_LABELS } from "./rules.js";
 import { $, el, icon, opState, STATE_LABELS, timeAgo } from "./ui.js";
 
 const POLL_MS = 1500;
+const WEBHOOK_POLL_MS = 3000;
+const MAX_WEBHOOK_BADGES = 3;
+
+/** One delivery's badge: "webhook: delivered (200)", "retrying (attempt N)" or "failed". */
+export function webhookBadge(delivery) {
+  let text;
+  let kind = delivery.state;
+  if (delivery.state === "delivered") {
+    text = `webhook: delivered (${delivery.last_status ?? "ok"})`;
+  } else if (delivery.state === "failed") {
+    text = "webhook: failed";
+  } else if (delivery.attempt_count > 0 && (delivery.last_status || delivery.last_error)) {
+    text = `webhook: retrying (attempt ${delivery.attempt_count})`;
+    kind = "retrying";
+  } else {
+    text = "webhook: sending";
+  }
+  const why = [
+    delivery.last_status ? `last answer HTTP ${delivery.last_status}` : null,
+    delivery.last_error || null,
+    delivery.next_attempt_time ? `next attempt ${delivery.next_attempt_time}` : null,
+  ].filter(Boolean);
+  const host = delivery.target_host || "";
+  return el(
+    `span.webhook-badge.webhook-${kind}`,
+    { title: [`${text} to ${host}`, ...why].join("\n"), dataset: { state: kind } },
+    text,
+    host ? el("span.webhook-host", {}, ` · ${host}`) : null,
+  );
+}
 
 /** "Today: 3 videos, 24.0 s made, $3.20 on Veo" from GET /v1beta/cinegen/usage. */
 export function usageLine(total) {
@@ -23,6 +55,9 @@ export class History {
     this.cards = new Map();
     this.nextToken = null;
     this.timer = 0;
+    this.hooks = new Map(); // operation name → its deliveries (an array), once fetched
+    this.hookFetches = new Set(); // names being fetched now
+    this.hookTimer = 0;
     $("#history-refresh").addEventListener("click", () => this.refresh());
     $("#history-more").addEventListener("click", () => this.more());
   }
@@ -87,6 +122,7 @@ export class History {
     const card = this.cards.get(name);
     if (card) card.remove();
     this.cards.delete(name);
+    this.hooks.delete(name);
     this.finish([]);
   }
 
@@ -107,7 +143,42 @@ export class History {
     }
     const at = this.list.children[index];
     if (at !== card) this.list.insertBefore(card, at || null);
+    if (op.done && !this.hooks.has(op.name)) this.fetchWebhooks(op.name);
     return card;
+  }
+
+  /** The operation's deliveries, then its badges; again later while one is pending. */
+  async fetchWebhooks(name) {
+    if (this.hookFetches.has(name)) return;
+    this.hookFetches.add(name);
+    try {
+      const page = await api.webhookDeliveries(name);
+      this.hooks.set(name, page.deliveries || []);
+    } catch {
+      this.hooks.set(name, []); // an older server, or the operation is gone: no badge
+    } finally {
+      this.hookFetches.delete(name);
+    }
+    const card = this.cards.get(name);
+    card?.querySelector(".card-webhooks")?.replaceWith(this.webhookBadges(name));
+    this.scheduleWebhooks();
+  }
+
+  scheduleWebhooks() {
+    if (this.hookTimer) return;
+    const pending = [...this.hooks].filter(
+      ([name, list]) => this.cards.has(name) && list.some((d) => d.state === "pending"),
+    );
+    if (!pending.length) return;
+    this.hookTimer = setTimeout(() => {
+      this.hookTimer = 0;
+      pending.forEach(([name]) => this.fetchWebhooks(name));
+    }, WEBHOOK_POLL_MS);
+  }
+
+  webhookBadges(name) {
+    const list = (this.hooks.get(name) || []).slice(0, MAX_WEBHOOK_BADGES);
+    return el("p.card-webhooks", { hidden: !list.length }, list.map(webhookBadge));
   }
 
   render(op) {
@@ -155,6 +226,7 @@ export class History {
         promptText || "Created by another client",
       ),
       el("p.card-meta", {}, meta.filter(Boolean).join(" · ")),
+      this.webhookBadges(op.name),
       op.error ? el("p.card-error", {}, op.error.message) : null,
       this.buttons(op, record, uris, label),
     );
