@@ -13,6 +13,17 @@ A TOML file named by `CINEGEN_DIFFUSERS_REGISTRY` (README, "GPU engine (diffuser
     steps = 50
     guidance_scale = 5.0
 
+    [pipelines.wan-ti2v-fast]            # the same checkpoint, distilled: shares its weights
+    class = "WanPipeline"
+    path = "/models/Wan2.2-TI2V-5B-Diffusers"
+    lora = [{path = "/models/wan2.2-ti2v-5b-4step.safetensors", scale = 1.0, name = "distill"}]
+    scheduler = "UniPCMultistepScheduler"  # a diffusers scheduler class; `shift` its flow shift
+    shift = 5.0
+    steps = 4
+    guidance_scale = 1.0                 # no CFG pass
+    cache = {kind = "first_block", threshold = 0.05}  # or taylorseer | faster | pab
+    fp8 = false                          # torchao dynamic float8 (CUDA, compute capability 8.9+)
+
     [models."veo-3.1-generate-preview"]  # a catalog model (or a new, native one)
     text = "wan-ti2v"
     image = "wan-ti2v-i2v"
@@ -43,11 +54,22 @@ CLASS_MODES: dict[str, tuple[str, ...]] = {
     "LTXConditionPipeline": ("text", "image", "interpolation", "extension"),
 }
 FRAMES_PER_LATENT = {"Wan": 4, "LTX": 8}
+# diffusers' step-caching hooks by registry name (loading.cache_config builds them).
+CACHE_KINDS = ("first_block", "taylorseer", "faster", "pab")
 MULTIPLE = {"Wan": 16, "LTX": 32}
 
 
 class RegistryError(Exception):
     """The registry file cannot be used; the message says which entry and why."""
+
+
+@dataclass(frozen=True)
+class LoraWeights:
+    """A LoRA file applied to a pipeline's transformer, under its adapter name."""
+
+    path: str
+    scale: float = 1.0
+    name: str = ""
 
 
 @dataclass(frozen=True)
@@ -68,6 +90,16 @@ class PipelineEntry:
     dtype: str = "bfloat16"  # on a GPU; CPU runs in float32
     vae_dtype: str = "float32"
     call: dict[str, Any] = field(default_factory=dict)  # extra keyword arguments to __call__
+    # A recipe on the base checkpoint (README "Distilled recipes"): switched per call, so
+    # entries with the same `path` share one loaded base.
+    lora: tuple[LoraWeights, ...] = ()
+    scheduler: str = ""  # a diffusers scheduler class name; "" keeps the checkpoint's
+    shift: float | None = None  # the scheduler's flow shift (`flow_shift` or `shift`)
+    cache: dict[str, Any] = field(default_factory=dict)  # {kind = ..., threshold = ...}
+    # What changes the loaded weights or kernels: a different value loads another base.
+    fp8: bool = False
+    attention_backend: str | None = None  # None: the CINEGEN_DIFFUSERS_ATTENTION_BACKEND
+    compile: bool | None = None  # None: CINEGEN_DIFFUSERS_COMPILE
 
     @property
     def family(self) -> str:
@@ -119,6 +151,69 @@ def _int(table: dict[str, Any], key: str, default: int, where: str) -> int:
     return value
 
 
+def _number(table: dict[str, Any], key: str, where: str) -> float | None:
+    value = table.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, int | float) or isinstance(value, bool) or value < 0:
+        raise RegistryError(f"{where}: `{key}` must be a non-negative number, not {value!r}.")
+    return float(value)
+
+
+def _loras(table: dict[str, Any], where: str) -> tuple[LoraWeights, ...]:
+    """`lora = [{path, scale, name}]`: local .safetensors files, each name used once."""
+    raw = table.get("lora", [])
+    if isinstance(raw, dict):
+        raw = [raw]
+    if not isinstance(raw, list):
+        raise RegistryError(f"{where}: `lora` must be a list of {{path, scale, name}} tables.")
+    loras: list[LoraWeights] = []
+    for index, item in enumerate(raw):
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            raise RegistryError(f"{where}: lora {index + 1} needs a `path` (a .safetensors file).")
+        path = Path(item["path"]).expanduser()
+        if path.suffix != ".safetensors":
+            raise RegistryError(f"{where}: lora {path} must be a .safetensors file.")
+        if not path.is_file():
+            raise RegistryError(f"{where}: the lora file {path} does not exist.")
+        scale = _number(item, "scale", where)
+        name = str(item.get("name") or path.stem)
+        if not name.isidentifier():
+            raise RegistryError(f"{where}: lora name {name!r} must be a word (letters, _).")
+        loras.append(LoraWeights(str(path), 1.0 if scale is None else scale, name))
+    names = [lora.name for lora in loras]
+    if len(set(names)) != len(names):
+        raise RegistryError(f"{where}: each lora needs its own `name`; got {names}.")
+    return tuple(loras)
+
+
+def _cache(table: dict[str, Any], where: str) -> dict[str, Any]:
+    raw = table.get("cache", {})
+    if not isinstance(raw, dict):
+        raise RegistryError(f"{where}: `cache` must be a table with a `kind`.")
+    if raw and raw.get("kind") not in CACHE_KINDS:
+        raise RegistryError(
+            f"{where}: cache `kind` must be one of {', '.join(CACHE_KINDS)}; "
+            f"got {raw.get('kind')!r}."
+        )
+    if "threshold" in raw:
+        _number(raw, "threshold", where)
+    return dict(raw)
+
+
+def _guidance(table: dict[str, Any], where: str) -> float:
+    """`guidance_scale`; 1 (or less) runs no unconditional pass."""
+    value = _number(table, "guidance_scale", where)
+    return 5.0 if value is None else value
+
+
+def _optional_bool(table: dict[str, Any], key: str, where: str) -> bool | None:
+    value = table.get(key)
+    if value is not None and not isinstance(value, bool):
+        raise RegistryError(f"{where}: `{key}` must be true or false, not {value!r}.")
+    return value
+
+
 def _pipeline(name: str, table: dict[str, Any]) -> PipelineEntry:
     where = f"[pipelines.{name}]"
     cls = table.get("class")
@@ -149,11 +244,20 @@ def _pipeline(name: str, table: dict[str, Any]) -> PipelineEntry:
         max_frames=_int(table, "max_frames", 121, where),
         context_frames=_int(table, "context_frames", 9, where),
         steps=_int(table, "steps", 50, where),
-        guidance_scale=float(table.get("guidance_scale", 5.0)),
+        guidance_scale=_guidance(table, where),
         last_frame=bool(table.get("last_frame", True)),
         dtype=str(table.get("dtype", "bfloat16")),
         vae_dtype=str(table.get("vae_dtype", "float32")),
         call=dict(call),
+        lora=_loras(table, where),
+        scheduler=str(table.get("scheduler", "")),
+        shift=_number(table, "shift", where),
+        cache=_cache(table, where),
+        fp8=bool(_optional_bool(table, "fp8", where)),
+        attention_backend=(
+            None if table.get("attention_backend") is None else str(table["attention_backend"])
+        ),
+        compile=_optional_bool(table, "compile", where),
     )
     if entry.max_frames <= entry.context_frames:
         raise RegistryError(f"{where}: `max_frames` must be larger than `context_frames`.")

@@ -29,7 +29,13 @@ from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_c
 from cinegen.engines.diffusers.camera import camera_note, camera_prompt
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
 from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
-from cinegen.engines.diffusers.loading import LoadOptions, PipelineCache, free_memory
+from cinegen.engines.diffusers.loading import (
+    LoadOptions,
+    PipelineCache,
+    check_recipes,
+    free_memory,
+    recipe,
+)
 from cinegen.engines.soundtrack import fit_length, input_audio
 from cinegen.media.clip import AUDIO_RATE, FPS, Clip
 from cinegen.media.decode import fit_image, iter_video_frames
@@ -69,6 +75,7 @@ class DiffusersEngine:
     name = "diffusers"
 
     def __init__(self, registry: Registry, opts: LoadOptions) -> None:
+        check_recipes(registry, opts)  # RegistryError at start-up, not on the first call
         self.registry = registry
         self.cache = PipelineCache(opts)
 
@@ -252,7 +259,7 @@ class DiffusersEngine:
     ) -> list[np.ndarray]:
         import torch
 
-        pipe = self.cache.get(entry.cls, entry.path, entry.dtype, entry.vae_dtype)
+        pipe = self.cache.for_entry(entry)
         width, height = plan.width, plan.height
         if cond.context and cond.context[0].shape[:2] != (height, width):
             cond.context = [fit_image(f, width, height) for f in cond.context]
@@ -274,7 +281,7 @@ class DiffusersEngine:
             generator=torch.Generator("cpu").manual_seed((spec.seed + chunk) % 2**63),
             callback=on_step,
         )
-        with torch.inference_mode():
+        with recipe(pipe, entry), torch.inference_mode():
             if entry.family == "Wan" and entry.guidance_scale > 1.0:
                 out = self._call_with_paired_guidance(pipe, kwargs)
             else:

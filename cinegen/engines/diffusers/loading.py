@@ -10,15 +10,19 @@ from __future__ import annotations
 
 import gc
 import importlib
+import inspect
 import logging
 import os
 import threading
 from collections import OrderedDict
-from dataclasses import dataclass
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from cinegen.core.errors import EngineError
+from cinegen.engines.diffusers.config import PipelineEntry, Registry, RegistryError
 
 log = logging.getLogger("cinegen.diffusers")
 
@@ -34,6 +38,24 @@ class LoadOptions:
     max_loaded: int = 1
     attention_backend: str = ""  # "" keeps torch SDPA; else diffusers' dispatcher name
     compile: bool = False  # torch.compile the transformer's repeated blocks
+    fp8: bool = False  # torchao dynamic float8 weights and activations (CUDA, sm 8.9+)
+
+    def for_entry(self, entry: PipelineEntry) -> LoadOptions:
+        """These options with the entry's own weight and kernel settings over the defaults."""
+        return replace(
+            self,
+            attention_backend=(
+                self.attention_backend
+                if entry.attention_backend is None
+                else entry.attention_backend
+            ),
+            compile=self.compile if entry.compile is None else entry.compile,
+            fp8=entry.fp8,
+        )
+
+    def variant(self) -> str:
+        """What a loaded base differs by besides its path: another value loads another one."""
+        return f"fp8={self.fp8},attention={self.attention_backend},compile={self.compile}"
 
 
 def set_offline(allow_network: bool) -> None:
@@ -140,6 +162,9 @@ def speed_up(pipe: Any, opts: LoadOptions) -> list[str]:
         model = getattr(pipe, name, None)
         if model is None:
             continue
+        if opts.fp8:
+            _float8(model)
+            applied.append(f"{name}: torchao dynamic float8")
         if opts.attention_backend:
             try:
                 model.set_attention_backend(opts.attention_backend)
@@ -152,6 +177,17 @@ def speed_up(pipe: Any, opts: LoadOptions) -> list[str]:
             model.compile_repeated_blocks(fullgraph=True)
             applied.append(f"{name}: torch.compile repeated blocks")
     return applied
+
+
+def _float8(model: Any) -> None:
+    """Dynamic float8 weights and activations (torchao), per row: Hopper's FP8 tensor cores."""
+    from torchao.quantization import (
+        Float8DynamicActivationFloat8WeightConfig,
+        PerRow,
+        quantize_,
+    )
+
+    quantize_(model, Float8DynamicActivationFloat8WeightConfig(granularity=PerRow()))
 
 
 def _quiet_progress_bars() -> None:
@@ -198,36 +234,202 @@ class PipelineCache:
     def __init__(self, opts: LoadOptions) -> None:
         self.opts = opts
         self.lock = threading.RLock()
-        self._loaded: OrderedDict[tuple[str, str], Any] = OrderedDict()
+        # (class, path, variant): entries that differ only in their recipe (LoRA, scheduler,
+        # steps, cache) share one; the recipe is switched per call (`recipe`).
+        self._loaded: OrderedDict[tuple[str, str, str], Any] = OrderedDict()
         self.loads = 0  # how many times a checkpoint was read from disk
 
-    def get(self, cls_name: str, path: str, dtype: str = "bfloat16", vae_dtype: str = "float32"):  # noqa: ANN201
-        key = (cls_name, path)
+    def get(  # noqa: ANN201
+        self,
+        cls_name: str,
+        path: str,
+        dtype: str = "bfloat16",
+        vae_dtype: str = "float32",
+        opts: LoadOptions | None = None,
+    ):
+        opts = opts or self.opts
+        base = (path, opts.variant())
+        key = (cls_name, *base)
         with self.lock:
             if key in self._loaded:
                 self._loaded.move_to_end(key)
                 return self._loaded[key]
-            sibling = next((p for (c, pth), p in self._loaded.items() if pth == path), None)
+            sibling = next((p for (_, *b), p in self._loaded.items() if tuple(b) == base), None)
             if sibling is not None:  # same weights, another class: share the components
                 pipe = pipeline_class(cls_name).from_pipe(sibling)
                 pipe.set_progress_bar_config(disable=True)
             else:
                 self._evict(self.opts.max_loaded - 1)
                 log.info("loading %s from %s", cls_name, path)
-                pipe = load_pipeline(cls_name, path, dtype, vae_dtype, self.opts)
+                pipe = load_pipeline(cls_name, path, dtype, vae_dtype, opts)
                 self.loads += 1
             self._loaded[key] = pipe
             return pipe
 
+    def for_entry(self, entry: PipelineEntry):  # noqa: ANN201
+        """The loaded base of a registry entry (its recipe applied by `recipe`)."""
+        opts = self.opts.for_entry(entry)
+        return self.get(entry.cls, entry.path, entry.dtype, entry.vae_dtype, opts)
+
     def _evict(self, keep: int) -> None:
         paths_kept = 0
-        while self._loaded and len({p for _, p in self._loaded}) > max(keep, 0):
+        while self._loaded and len({tuple(b) for _, *b in self._loaded}) > max(keep, 0):
             key, _ = self._loaded.popitem(last=False)
-            log.info("unloading %s from %s", *key)
+            log.info("unloading %s from %s", *key[:2])
             paths_kept += 1
         if paths_kept:
             free_memory()
 
     def loaded(self) -> list[tuple[str, str]]:
         with self.lock:
-            return list(self._loaded)
+            return [(cls, path) for cls, path, _ in self._loaded]
+
+
+# ---------------------------------------------------------------------- recipes per call
+
+
+@contextmanager
+def recipe(pipe: Any, entry: PipelineEntry) -> Iterator[None]:
+    """The entry's LoRAs, scheduler and step cache on its (shared) base for one call; the
+    scheduler and cache are put back after, the LoRAs switched off by the next plain entry."""
+    original = pipe.scheduler
+    switch_loras(pipe, entry)
+    if entry.scheduler or entry.shift is not None:
+        pipe.scheduler = make_scheduler(original, entry)
+    model = pipe.transformer
+    if entry.cache:
+        model.enable_cache(cache_config(entry, lambda: pipe.current_timestep))
+    try:
+        yield
+    finally:
+        if entry.cache:
+            model.disable_cache()
+        if pipe.scheduler is not original:
+            pipe.scheduler = original
+
+
+def switch_loras(pipe: Any, entry: PipelineEntry) -> None:
+    """Load each LoRA once per base (`load_lora_weights`), then activate exactly the entry's
+    (`set_adapters`) or none (`disable_lora`): the base weights are never reloaded."""
+    if not entry.lora and not getattr(pipe.transformer, "peft_config", None):
+        return
+    loaded = {name for names in pipe.get_list_adapters().values() for name in names}
+    for lora in entry.lora:
+        if lora.name not in loaded:
+            log.info("loading lora %s from %s", lora.name, lora.path)
+            try:
+                pipe.load_lora_weights(lora.path, adapter_name=lora.name)
+            except (OSError, ValueError, KeyError, RuntimeError) as exc:
+                raise EngineError(f"Could not load the lora {lora.path}: {exc}") from exc
+    if entry.lora:
+        pipe.enable_lora()
+        pipe.set_adapters([x.name for x in entry.lora], [x.scale for x in entry.lora])
+    else:
+        pipe.disable_lora()
+
+
+def _shift_keyword(scheduler_cls: Any) -> str | None:
+    """The scheduler's flow-shift argument: `flow_shift` (UniPC, DPM) or `shift` (Euler)."""
+    params = inspect.signature(scheduler_cls.__init__).parameters
+    return next((k for k in ("flow_shift", "shift") if k in params), None)
+
+
+def make_scheduler(original: Any, entry: PipelineEntry) -> Any:
+    """The entry's scheduler class (or the checkpoint's) from the checkpoint's config, with
+    the entry's shift."""
+    cls = scheduler_class(entry.scheduler) if entry.scheduler else type(original)
+    extra: dict[str, Any] = {}
+    if entry.shift is not None:
+        keyword = _shift_keyword(cls)
+        if keyword is None:
+            raise EngineError(f"{cls.__name__} has no flow shift to set (`shift` in the registry).")
+        extra[keyword] = entry.shift
+    return cls.from_config(original.config, **extra)
+
+
+def scheduler_class(name: str) -> Any:
+    from diffusers import SchedulerMixin
+
+    cls = getattr(importlib.import_module("diffusers"), name, None)
+    if not isinstance(cls, type) or not issubclass(cls, SchedulerMixin):
+        raise EngineError(f"{name!r} is not a diffusers scheduler class.")
+    return cls
+
+
+def cache_config(entry: PipelineEntry, timestep: Any) -> Any:
+    """diffusers' config object for `cache = {kind = ..., ...}`; the other keys are its fields
+    (lists become tuples). `timestep` reads the pipeline's current timestep (faster, pab)."""
+    import diffusers
+
+    fields = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.cache.items()}
+    kind = fields.pop("kind")
+    if kind == "first_block":
+        return diffusers.FirstBlockCacheConfig(**fields)
+    if kind == "taylorseer":
+        return diffusers.TaylorSeerCacheConfig(**fields)
+    fields.setdefault("current_timestep_callback", timestep)
+    if kind == "faster":
+        fields.setdefault("is_guidance_distilled", entry.guidance_scale <= 1.0)
+        return diffusers.FasterCacheConfig(**fields)
+    fields.setdefault("spatial_attention_block_skip_range", 2)
+    return diffusers.PyramidAttentionBroadcastConfig(**fields)
+
+
+# ---------------------------------------------------------------------- start-up checks
+
+
+def check_recipes(registry: Registry, opts: LoadOptions) -> None:
+    """Refuse at start-up, with the entry and the reason, what a first call would fail on:
+    an unknown scheduler, LoRA on a class without it, bad cache fields, FP8 where it cannot
+    run. Imports diffusers only for a registry that uses these fields."""
+    adapters: dict[str, str] = {}
+    for entry in registry.pipelines.values():
+        where = f"[pipelines.{entry.name}]"
+        try:
+            _check_entry(entry, opts.for_entry(entry))
+        except EngineError as exc:
+            raise RegistryError(f"{where}: {exc}") from exc
+        for lora in entry.lora:
+            if adapters.setdefault(lora.name, lora.path) != lora.path:
+                raise RegistryError(
+                    f"{where}: lora name {lora.name!r} already names {adapters[lora.name]}; "
+                    "give each lora file its own name."
+                )
+
+
+def _check_entry(entry: PipelineEntry, opts: LoadOptions) -> None:
+    if entry.lora and not hasattr(pipeline_class(entry.cls), "load_lora_weights"):
+        raise EngineError(f"{entry.cls} does not support LoRA weights (`lora`).")
+    if entry.scheduler:
+        cls = scheduler_class(entry.scheduler)
+        if entry.shift is not None and _shift_keyword(cls) is None:
+            raise EngineError(f"{entry.scheduler} has no flow shift to set (`shift`).")
+    if entry.cache:
+        try:
+            cache_config(entry, lambda: 0)
+        except TypeError as exc:
+            raise EngineError(f"cache kind {entry.cache['kind']!r}: {exc}") from exc
+    if opts.fp8:
+        reason = fp8_unavailable(opts.device)
+        if reason:
+            raise EngineError(f"`fp8 = true` cannot run here: {reason}.")
+
+
+def fp8_unavailable(device: str) -> str:
+    """Why torchao's dynamic float8 cannot run on `device`, or "" when it can."""
+    import importlib.util
+
+    import torch
+
+    reasons = []
+    if importlib.util.find_spec("torchao") is None:
+        reasons.append("torchao is not installed (pip install torchao)")
+    device = resolve_device(device)
+    if not device.startswith("cuda"):
+        reasons.append(f"the device is {device}, and FP8 needs a CUDA GPU")
+    elif torch.cuda.get_device_capability(torch.device(device)) < (8, 9):
+        major, minor = torch.cuda.get_device_capability(torch.device(device))
+        reasons.append(
+            f"{device} has compute capability {major}.{minor}; FP8 needs 8.9 or newer (Ada, Hopper)"
+        )
+    return "; ".join(reasons)

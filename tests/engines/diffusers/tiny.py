@@ -197,3 +197,25 @@ def save_all(root: Path) -> dict[str, Path]:
         pipe.save_pretrained(target)
         dirs[name] = target
     return dirs
+
+
+def save_wan_lora(target: Path, seed: int = 5) -> Path:
+    """A random, non-zero LoRA for the tiny Wan text-to-video transformer (its attention
+    projections), saved the way diffusers' `save_lora_weights` writes one; returns the file."""
+    from diffusers import WanPipeline
+    from peft import LoraConfig, get_peft_model_state_dict
+
+    transformer = _wan_transformer(16)
+    torch.manual_seed(seed)
+    config = LoraConfig(
+        r=4,
+        lora_alpha=4,
+        target_modules=["to_q", "to_k", "to_v", "to_out.0"],
+        init_lora_weights=False,  # random B too: the LoRA changes the output
+    )
+    transformer.add_adapter(config)
+    layers = get_peft_model_state_dict(transformer)
+    target.mkdir(parents=True, exist_ok=True)
+    name = "tiny_lora.safetensors"
+    WanPipeline.save_lora_weights(target, transformer_lora_layers=layers, weight_name=name)
+    return target / name
