@@ -90,3 +90,45 @@ def server_env(registry: Path) -> dict[str, str]:
         "CINEGEN_DIFFUSERS_MAX_LOADED": "3",
         "CINEGEN_WORKERS": "1",
     }
+
+
+# What keeps a tiny LTX-2 call fast on a CPU: 16 prompt tokens (not 1024), and no STG or
+# modality-isolation passes (one transformer pass per guidance half).
+LTX2_CALL = (
+    "{max_sequence_length = 16, stg_scale = 0.0, modality_scale = 1.0, "
+    "audio_stg_scale = 0.0, audio_modality_scale = 1.0}"
+)
+
+
+def ltx2_registry_toml(dirs: dict[str, Path], max_frames: int = 121) -> str:
+    """A registry whose `veo-3.1-fast-generate-preview` is tiny LTX-2 (video + audio in one
+    call): text by LTX2Pipeline, image by LTX2ImageToVideoPipeline, extension by
+    LTX2ConditionPipeline (dirs from tiny.save_ltx2)."""
+    pipelines = {"ltx2": "ltx2-t2v", "ltx2-i2v": "ltx2-i2v", "ltx2-cond": "ltx2-condition"}
+    classes = {
+        "ltx2": "LTX2Pipeline",
+        "ltx2-i2v": "LTX2ImageToVideoPipeline",
+        "ltx2-cond": "LTX2ConditionPipeline",
+    }
+    text = ""
+    for name, folder in pipelines.items():
+        text += f"""
+[pipelines.{name}]
+class = "{classes[name]}"
+path = "{dirs[folder]}"
+fps = 24
+max_area = {SMALL}
+max_frames = {max_frames}
+steps = 2
+guidance_scale = 3.0
+call = {LTX2_CALL}
+"""
+    return (
+        text
+        + """
+[models."veo-3.1-fast-generate-preview"]
+text = "ltx2"
+image = "ltx2-i2v"
+extension = "ltx2-cond"
+"""
+    )

@@ -5,6 +5,7 @@ reference images, or context frames to continue from (an extension, or the next 
 long video). Each class expresses it its own way (spec §1): Wan I2V takes `image` /
 `last_image`; VACE a `video` with a `mask` (white = generate, black = keep) and
 `reference_images` (a masked edit gives its own video and per-frame masks); LTX condition items placed at frame indices.
+LTX-2 returns a soundtrack with the frames (`out.audio`, at its vocoder's rate): `model_audio`.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from PIL import Image
 from cinegen.engines.diffusers.config import PipelineEntry
 
 GREY = 127
+# Classes that continue from one start frame (`image=`).
+IMAGE_CLASSES = ("WanImageToVideoPipeline", "LTXImageToVideoPipeline", "LTX2ImageToVideoPipeline")
 
 
 @dataclass
@@ -38,9 +41,12 @@ class Conditioning:
 
 def context_count(entry: PipelineEntry) -> int:
     """How many frames a continuation of this class can see."""
-    if entry.cls in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline"):
+    if entry.cls in IMAGE_CLASSES:
         return 1
-    if entry.cls == "LTXConditionPipeline":  # video conditions are trimmed to 8k+1
+    if entry.cls in (
+        "LTXConditionPipeline",
+        "LTX2ConditionPipeline",
+    ):  # video conditions are trimmed to 8k+1
         return max(1, (entry.context_frames - 1) // 8 * 8 + 1)
     return entry.context_frames
 
@@ -90,6 +96,20 @@ def _ltx_conditions(cond: Conditioning, num_frames: int) -> dict[str, Any]:
     return {"conditions": items} if items else {}
 
 
+def _ltx2_conditions(cond: Conditioning, num_frames: int) -> dict[str, Any]:
+    """LTX-2's condition items: `frames` at an `index` (its own dataclass, not LTX-Video's)."""
+    from diffusers.pipelines.ltx2.pipeline_ltx2_condition import LTX2VideoCondition
+
+    items = []
+    if cond.context:
+        items.append(LTX2VideoCondition(frames=[_pil(f) for f in cond.context], index=0))
+    elif cond.first is not None:
+        items.append(LTX2VideoCondition(frames=_pil(cond.first), index=0))
+    if cond.last is not None:
+        items.append(LTX2VideoCondition(frames=_pil(cond.last), index=num_frames - 1))
+    return {"conditions": items} if items else {}
+
+
 def mode_kwargs(
     entry: PipelineEntry, cond: Conditioning, width: int, height: int, num_frames: int
 ) -> dict[str, Any]:
@@ -99,7 +119,9 @@ def mode_kwargs(
         return _vace(cond, width, height, num_frames)
     if entry.cls == "LTXConditionPipeline":
         return _ltx_conditions(cond, num_frames)
-    if entry.cls in ("WanImageToVideoPipeline", "LTXImageToVideoPipeline"):
+    if entry.cls == "LTX2ConditionPipeline":
+        return _ltx2_conditions(cond, num_frames)
+    if entry.cls in IMAGE_CLASSES:
         if anchor is None:
             raise ValueError(f"{entry.cls} needs a start frame")
         kwargs: dict[str, Any] = {"image": _pil(anchor)}
@@ -150,3 +172,19 @@ def seeded(pipe: Any, seed: int) -> dict[str, Any]:
     if "generator" not in inspect.signature(pipe.__call__).parameters:
         return {}
     return {"generator": torch.Generator("cpu").manual_seed(seed)}
+
+
+def model_audio(pipe: Any, out: Any) -> tuple[np.ndarray, int] | None:
+    """The waveform a native-audio pipeline (LTX-2) returned with the frames, as float32
+    (channels, samples), and its sample rate (the vocoder's output rate); None if it has none."""
+    audio = getattr(out, "audio", None)
+    if audio is None:
+        return None
+    if hasattr(audio, "detach"):
+        audio = audio.detach().float().cpu().numpy()
+    audio = np.asarray(audio, np.float32)
+    if audio.ndim == 3:  # (batch, channels, samples): one video per call
+        audio = audio[0]
+    config = getattr(getattr(pipe, "vocoder", None), "config", None)
+    rate = getattr(config, "output_sampling_rate", None) or getattr(pipe, "audio_sampling_rate", 0)
+    return audio, int(rate or 24_000)

@@ -52,7 +52,12 @@ CLASS_MODES: dict[str, tuple[str, ...]] = {
     "LTXPipeline": ("text",),
     "LTXImageToVideoPipeline": ("image", "extension"),
     "LTXConditionPipeline": ("text", "image", "interpolation", "extension"),
+    # LTX-2: the video and its soundtrack in one call (native audio, engine.py).
+    "LTX2Pipeline": ("text",),
+    "LTX2ImageToVideoPipeline": ("image", "extension"),
+    "LTX2ConditionPipeline": ("text", "image", "interpolation", "extension"),
 }
+AUDIO_CLASSES = ("LTX2Pipeline", "LTX2ImageToVideoPipeline", "LTX2ConditionPipeline")
 FRAMES_PER_LATENT = {"Wan": 4, "LTX": 8}
 # diffusers' step-caching hooks by registry name (loading.cache_config builds them).
 CACHE_KINDS = ("first_block", "taylorseer", "faster", "pab")
@@ -104,6 +109,11 @@ class PipelineEntry:
     @property
     def family(self) -> str:
         return "LTX" if self.cls.startswith("LTX") else "Wan"
+
+    @property
+    def native_audio(self) -> bool:
+        """Whether the call returns the clip's soundtrack with its frames (LTX-2)."""
+        return self.cls in AUDIO_CLASSES
 
     def modes(self) -> tuple[str, ...]:
         modes = CLASS_MODES[self.cls]

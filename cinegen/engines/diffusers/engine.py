@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -25,7 +25,13 @@ from cinegen.core.request import Mode
 from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import editing, video
-from cinegen.engines.diffusers.calls import Conditioning, call_kwargs, context_count, seeded
+from cinegen.engines.diffusers.calls import (
+    Conditioning,
+    call_kwargs,
+    context_count,
+    model_audio,
+    seeded,
+)
 from cinegen.engines.diffusers.camera import camera_note, camera_prompt
 from cinegen.engines.diffusers.config import PipelineEntry, Registry
 from cinegen.engines.diffusers.guidance import encode_prompts, paired_guidance
@@ -54,6 +60,11 @@ class _Plan:
     height: int
     need: int  # model frames on the timeline (anchor included for an extension)
     chunks: int
+    # Native audio (LTX-2): each chunk's waveform at 48 kHz stereo with the output times its
+    # first sample plays at and its new frames start (audio.stitch), and what made it.
+    sound: list[tuple[np.ndarray, float, float]] = field(default_factory=list)
+    sound_by: str = ""
+    heard: tuple[np.ndarray, int] | None = None  # the last call's raw (audio, rate)
 
 
 def _largest_valid(entry: PipelineEntry) -> int:
@@ -97,7 +108,7 @@ class DiffusersEngine:
                     timeline = self._edit(spec, plan, edit, progress)
                 else:
                     timeline = self._generate(spec, plan, progress)
-                track = self._audio(spec) if spec.audio else None
+                track = self._audio(spec, plan) if spec.audio else None
             except Cancelled:
                 free_memory()
                 raise
@@ -232,9 +243,33 @@ class DiffusersEngine:
                 if count < plan.need:
                     cond.last = None  # later chunks carry the last frame
             frames = self._call(spec, plan, entry, cond, count, chunk, progress)
+            self._keep_audio(spec, plan, entry, len(timeline), len(cond.context), chunk)
             timeline.extend(self._join(timeline, frames, len(cond.context)))
             chunk += 1
         return timeline
+
+    def _keep_audio(
+        self,
+        spec: RenderSpec,
+        plan: _Plan,
+        entry: PipelineEntry,
+        before: int,
+        overlap: int,
+        chunk: int,
+    ) -> None:
+        """Place the soundtrack the last call returned (LTX-2) on the output's time axis.
+        Chunk frame k is timeline frame `before - overlap + k`; the timeline starts at 0, or
+        for an extension at the input's last frame (its anchor)."""
+        if plan.heard is None:
+            return
+        waveform, rate = plan.heard
+        plan.heard = None
+        inputs = self._input_frames(spec)
+        base = (inputs - 1) / FPS if inputs else 0.0
+        offset = base + (before - overlap) / entry.fps
+        cut = base + before / entry.fps if chunk else inputs / FPS
+        plan.sound.append((sound.to_stereo_48k(waveform, rate), offset, cut))
+        plan.sound_by = entry.cls
 
     @staticmethod
     def _join(
@@ -286,6 +321,8 @@ class DiffusersEngine:
                 out = self._call_with_paired_guidance(pipe, kwargs)
             else:
                 out = pipe(**kwargs)
+        if entry.native_audio:
+            plan.heard = model_audio(pipe, out)
         frames = video.to_uint8(np.asarray(out.frames[0]))
         del out
         return [np.ascontiguousarray(f) for f in frames]
@@ -422,7 +459,30 @@ class DiffusersEngine:
     def _upscales(spec: RenderSpec, plan: _Plan) -> bool:
         return spec.width * spec.height > UPSCALE_THRESHOLD * plan.width * plan.height
 
-    def _audio(self, spec: RenderSpec) -> tuple[np.ndarray, dict[str, object]]:
+    def _native(self, spec: RenderSpec, plan: _Plan) -> tuple[np.ndarray, dict[str, object]] | None:
+        """The model's own soundtrack (LTX-2), exactly the clip's length; an extension keeps
+        the input's audio for the input's part and cross-fades into the model's for the new
+        part (the pipelines take no audio to continue from)."""
+        if not plan.sound:
+            return None
+        total = int(round(spec.num_frames / spec.fps * AUDIO_RATE))
+        extension = spec.mode is Mode.EXTENSION and spec.input_video is not None
+        start = input_audio(spec) if extension else np.zeros((0, 2), np.float32)
+        track = fit_length(sound.stitch(start, plan.sound), total)
+        if sound.is_silent(track[len(start) :]):
+            return None
+        note = sound.native_note(plan.sound_by)
+        if extension:
+            note += (
+                "; the input's own audio plays to its end, cross-faded over "
+                f"{int(sound.SPLICE_SECONDS * 1000)} ms into the model's for the new part"
+            )
+        return track, {"audio": note}
+
+    def _audio(self, spec: RenderSpec, plan: _Plan) -> tuple[np.ndarray, dict[str, object]]:
+        native = self._native(spec, plan)
+        if native is not None:
+            return native
         seconds = spec.num_frames / spec.fps
         aux = self.registry.audio
         if aux is not None:

@@ -199,6 +199,131 @@ def save_all(root: Path) -> dict[str, Path]:
     return dirs
 
 
+def build_ltx2(kind: str = "t2v"):  # noqa: ANN201 - a diffusers pipeline
+    """LTX-2 (video and audio in one call): "t2v" (LTX2Pipeline), "i2v"
+    (LTX2ImageToVideoPipeline) or "condition" (LTX2ConditionPipeline). The text encoder is the
+    tiny T5 above (the pipeline reads only its stacked hidden states), the audio branch a
+    16 kHz stereo audio VAE + vocoder of a few thousand parameters."""
+    import diffusers
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+
+    tok = tiny_tokenizer()
+    text_encoder = _text_encoder(len(tok), "t5")
+    width, layers = text_encoder.config.d_model, text_encoder.config.num_layers
+    torch.manual_seed(0)
+    transformer = diffusers.LTX2VideoTransformer3DModel(
+        in_channels=4,
+        out_channels=4,
+        patch_size=1,
+        patch_size_t=1,
+        num_attention_heads=2,
+        attention_head_dim=8,
+        cross_attention_dim=16,
+        audio_in_channels=4,
+        audio_out_channels=4,
+        audio_num_attention_heads=2,
+        audio_attention_head_dim=4,
+        audio_cross_attention_dim=8,
+        num_layers=1,
+        qk_norm="rms_norm_across_heads",
+        caption_channels=width,
+        rope_double_precision=False,
+        rope_type="split",
+    )
+    connectors = LTX2TextConnectors(
+        caption_channels=width,
+        text_proj_in_factor=layers + 1,
+        video_connector_num_attention_heads=4,
+        video_connector_attention_head_dim=8,
+        video_connector_num_layers=1,
+        video_connector_num_learnable_registers=None,
+        audio_connector_num_attention_heads=4,
+        audio_connector_attention_head_dim=8,
+        audio_connector_num_layers=1,
+        audio_connector_num_learnable_registers=None,
+        connector_rope_base_seq_len=32,
+        rope_theta=10000.0,
+        rope_double_precision=False,
+        causal_temporal_positioning=False,
+        rope_type="split",
+    )
+    blocks = 3  # 8x spatial and 8x temporal compression: few tokens, a fast CPU call
+    vae = diffusers.AutoencoderKLLTX2Video(
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
+        block_out_channels=(8,) * blocks,
+        decoder_block_out_channels=(8,) * blocks,
+        layers_per_block=(1,) * (blocks + 1),
+        decoder_layers_per_block=(1,) * (blocks + 1),
+        spatio_temporal_scaling=(True,) * blocks,
+        decoder_spatio_temporal_scaling=(True,) * blocks,
+        decoder_inject_noise=(False,) * (blocks + 1),
+        downsample_type=("spatiotemporal",) * blocks,
+        upsample_residual=(False,) * blocks,
+        upsample_factor=(1,) * blocks,
+        timestep_conditioning=False,
+        patch_size=1,
+        patch_size_t=1,
+        encoder_causal=True,
+        decoder_causal=False,
+    )
+    audio_vae = diffusers.AutoencoderKLLTX2Audio(
+        base_channels=4,
+        output_channels=2,
+        ch_mult=(1,),
+        num_res_blocks=1,
+        attn_resolutions=None,
+        in_channels=2,
+        resolution=32,
+        latent_channels=2,
+        norm_type="pixel",
+        causality_axis="height",
+        dropout=0.0,
+        mid_block_add_attention=False,
+        sample_rate=16000,
+        mel_hop_length=160,
+        is_causal=True,
+        mel_bins=8,
+    )
+    vocoder = LTX2Vocoder(
+        in_channels=2 * 8,
+        hidden_channels=32,
+        out_channels=2,
+        upsample_kernel_sizes=[4, 4],
+        upsample_factors=[2, 2],
+        resnet_kernel_sizes=[3],
+        resnet_dilations=[[1, 3, 5]],
+        leaky_relu_negative_slope=0.1,
+        output_sampling_rate=400,  # 100 mel frames/s (16 kHz, hop 160) upsampled 2 x 2
+    )
+    cls = {
+        "t2v": diffusers.LTX2Pipeline,
+        "i2v": diffusers.LTX2ImageToVideoPipeline,
+        "condition": diffusers.LTX2ConditionPipeline,
+    }[kind]
+    return cls(
+        scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+        vae=vae,
+        audio_vae=audio_vae,
+        text_encoder=text_encoder,
+        tokenizer=tok,
+        connectors=connectors,
+        transformer=transformer,
+        vocoder=vocoder,
+    )
+
+
+def save_ltx2(root: Path) -> dict[str, Path]:
+    """The tiny LTX-2 pipelines, saved under `root` (a registry's `path`s); returns the dirs."""
+    dirs = {}
+    for kind in ("t2v", "i2v", "condition"):
+        dirs[f"ltx2-{kind}"] = root / f"ltx2-{kind}"
+        build_ltx2(kind).save_pretrained(dirs[f"ltx2-{kind}"])
+    return dirs
+
+
 def save_wan_lora(target: Path, seed: int = 5) -> Path:
     """A random, non-zero LoRA for the tiny Wan text-to-video transformer (its attention
     projections), saved the way diffusers' `save_lora_weights` writes one; returns the file."""
