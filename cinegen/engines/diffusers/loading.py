@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import gc
 import importlib
+import importlib.util
 import inspect
+import json
 import logging
 import os
 import threading
@@ -398,12 +400,17 @@ def check_recipes(registry: Registry, opts: LoadOptions) -> None:
 
 
 def _check_entry(entry: PipelineEntry, opts: LoadOptions) -> None:
-    if entry.lora and not hasattr(pipeline_class(entry.cls), "load_lora_weights"):
-        raise EngineError(f"{entry.cls} does not support LoRA weights (`lora`).")
-    if entry.scheduler:
-        cls = scheduler_class(entry.scheduler)
-        if entry.shift is not None and _shift_keyword(cls) is None:
-            raise EngineError(f"{entry.scheduler} has no flow shift to set (`shift`).")
+    if entry.lora:
+        if not hasattr(pipeline_class(entry.cls), "load_lora_weights"):
+            raise EngineError(f"{entry.cls} does not support LoRA weights (`lora`).")
+        if importlib.util.find_spec("peft") is None:
+            raise EngineError("`lora` needs peft, which is not installed (pip install peft).")
+    if entry.shift is not None:
+        name = entry.scheduler or _checkpoint_scheduler(entry.path)
+        if name and _shift_keyword(scheduler_class(name)) is None:
+            raise EngineError(f"{name} has no flow shift to set (`shift`).")
+    elif entry.scheduler:
+        scheduler_class(entry.scheduler)
     if entry.cache:
         try:
             cache_config(entry, lambda: 0)
@@ -415,10 +422,17 @@ def _check_entry(entry: PipelineEntry, opts: LoadOptions) -> None:
             raise EngineError(f"`fp8 = true` cannot run here: {reason}.")
 
 
+def _checkpoint_scheduler(path: str) -> str:
+    """The scheduler class a local checkpoint names, or "" (a hub id, or none saved)."""
+    config = Path(path).expanduser() / "scheduler" / "scheduler_config.json"
+    try:
+        return str(json.loads(config.read_text()).get("_class_name", ""))
+    except (OSError, ValueError):
+        return ""
+
+
 def fp8_unavailable(device: str) -> str:
     """Why torchao's dynamic float8 cannot run on `device`, or "" when it can."""
-    import importlib.util
-
     import torch
 
     reasons = []

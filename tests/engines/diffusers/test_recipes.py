@@ -260,6 +260,38 @@ def test_a_shift_on_a_scheduler_without_one_is_refused(wan: Path) -> None:
     assert "DDIMScheduler has no flow shift" in message
 
 
+def test_a_shift_on_the_checkpoints_own_scheduler_is_checked_too(
+    wan: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    registry_ok = registry({"x": _entry(wan, shift="7.0")})  # UniPC: flow_shift
+    DiffusersEngine(registry_ok, LoadOptions(device="cpu"))
+    monkeypatch.setattr(loading, "_checkpoint_scheduler", lambda _path: "DDIMScheduler")
+    message = refused({"x": _entry(wan, shift="7.0")})
+    assert "DDIMScheduler has no flow shift" in message
+
+
+def test_a_shift_alone_changes_the_checkpoints_scheduler(wan: Path) -> None:
+    engine = DiffusersEngine(
+        registry({"x": _entry(wan, shift="7.0")}), LoadOptions(max_loaded=1, device="cpu")
+    )
+    with Calls(engine, "x") as calls:
+        frames(engine, "x")
+    assert {(c["scheduler"], c["shift"]) for c in calls.seen} == {("UniPCMultistepScheduler", 7.0)}
+
+
+def test_lora_without_peft_is_refused(
+    wan: Path, lora_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "peft" else real(name, *a)
+    )
+    message = refused({"x": _entry(wan, lora=lora_value(lora_file))})
+    assert "`lora` needs peft" in message
+
+
 def test_lora_on_a_class_without_lora_support_is_refused(
     wan: Path, lora_file: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
