@@ -19,6 +19,19 @@ never refused). A second server has `CINEGEN_METRICS=off` (no request timing mid
 /metrics), no access lines and no key (no per-minute counting). They are polled in turn,
 three runs each; the overhead is 1 − on/off of the best runs' poll throughput, target < 10 %.
 The time of one `GET /metrics` scrape is printed too.
+
+Static webhooks (issue 26): a third server is the team server plus 100 webhooks subscribed
+to video.generated (50 owned by the key the bench polls and creates with, 50 by a second
+key: at most 50 per key), pointing at a loopback receiver. With `CINEGEN_WORKERS=0` nothing
+finishes, and webhooks are read only when an operation finishes (its event is built and
+queued in the finishing transaction), so poll and create do no webhook work: the ratio
+(best of 3 alternating runs, against the team server) shows that, within noise. Where the
+work is, job completion: in this process (tests/support/app.py), a scripted engine that
+renders two flat frames, two worker threads, N operations finishing with 50 webhooks of
+their owner subscribed (a loopback receiver answering 200 at once) versus none, and with
+the 50 subscribed but the sender asleep (the events' rows written in the finishing
+transaction, nothing sent: that write alone); ratios of operations finished per second
+(2 alternating rounds each, the best).
 """
 
 from __future__ import annotations
@@ -33,6 +46,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +56,10 @@ import httpx
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from tests.helpers import text_request  # noqa: E402
+from tests.support.app import in_process, op_id  # noqa: E402
+from tests.support.engines import ScriptedEngine  # noqa: E402
+from tests.support.receiver import Receiver  # noqa: E402
 from tests.support.server import ServerProcess, free_port  # noqa: E402
 
 BARE_APP = textwrap.dedent(
@@ -280,17 +298,171 @@ def surface_on_off(
     )
 
 
+def register_webhooks(target: Cinegen, keys: list[str], uri: str, per_key: int = 50) -> int:
+    """`per_key` static webhooks for each key (the first: the one the bench drives with),
+    made through `POST /v1beta/webhooks` as a client makes them; returns how many."""
+    made = 0
+    with httpx.Client(base_url=target.server.url) as client:
+        for key in keys:
+            for i in range(per_key):
+                body = {"name": f"bench {i}", "uri": uri, "subscribed_events": ["video.generated"]}
+                response = client.post(
+                    "/v1beta/webhooks", json=body, headers={"x-goog-api-key": key}
+                )
+                if response.status_code != 200:
+                    raise SystemExit(f"webhook: {response.status_code} {response.text[:200]}")
+                made += 1
+    return made
+
+
+@dataclass
+class Versus:
+    poll: tuple[Result, Result]  # (reference, hooked), best of the rounds
+    create: tuple[Result, Result]
+    cpu_us: dict[tuple[str, int], float]  # server CPU per request, best round
+
+
+def hooked_versus_team(
+    team: Cinegen, hooked: Cinegen, seconds: float, concurrency: int, rounds: int = 3
+) -> Versus:
+    """Poll, then create, throughput of the team server and the one with webhooks, in
+    turn for `rounds` rounds (the first swapped each round); the best run of each (other
+    load only slows a run) and the least server CPU per request."""
+    best: dict[tuple[str, int], Result] = {}
+    cpu: dict[tuple[str, int], float] = {}
+    sides = [("team", team), ("100 webhooks", hooked)]
+    for round_ in range(rounds):  # who goes first swaps each round, so order cancels out
+        for label, side in sides if round_ % 2 == 0 else sides[::-1]:
+            runs = (
+                (f"poll, {label}", side.poll_url, "GET", None),
+                (f"create, {label}", side.create_url, "POST", side.create_body),
+            )
+            for index, (name, url, method, body) in enumerate(runs):
+                assert side.server.proc is not None
+                before = cpu_seconds(side.server.proc.pid)
+                result = drive(name, url, method, body, seconds, concurrency, side.headers)
+                used = cpu_seconds(side.server.proc.pid) - before
+                key = (label, index)
+                if key not in best or result.rps > best[key].rps:
+                    best[key] = result
+                per = used / max(result.requests, 1) * 1e6
+                cpu[key] = min(cpu.get(key, per), per)
+    return Versus(
+        poll=(best[("team", 0)], best[("100 webhooks", 0)]),
+        create=(best[("team", 1)], best[("100 webhooks", 1)]),
+        cpu_us=cpu,
+    )
+
+
+def completion_rate(count: int, hooks: int, deliver: bool = True) -> tuple[float, float]:
+    """Operations finished per second, submit of the first to the last finish, with `hooks`
+    static webhooks of the (anonymous) owner subscribed; and the seconds until all
+    `count × hooks` deliveries reached the loopback receiver after the last finish.
+    `deliver=False`: the events are queued in the finishing transaction but the sender is
+    left asleep (its wake-up unplugged, an hour between polls), so only that write counts."""
+    from cinegen.service.webhooks import WebhookFields, WebhookService
+
+    with (
+        tempfile.TemporaryDirectory() as tmp,
+        Receiver() as receiver,
+        in_process(
+            Path(tmp) / "data",
+            workers=2,
+            engines={"preview": ScriptedEngine(steps=1)},
+            fetch_allow_hosts="127.0.0.1",
+            max_queued_per_key=0,
+            log_access=False,
+            log_level="WARNING",
+            webhook_poll_seconds=1.0 if deliver else 3600.0,
+        ) as app,
+        app.client() as client,
+    ):
+        if not deliver:  # the loop keeps its own Event; enqueues now set another one
+            app.db.finish_events.wake = threading.Event()
+        service = WebhookService(app.db, app.settings)
+        for _ in range(hooks):
+            fields = WebhookFields(uri=receiver.url(), subscribed_events=["video.generated"])
+            service.create(None, fields)
+        began = time.time()
+        ids = []
+        for i in range(count):
+            response = client.post(
+                "/v1beta/models/veo-3.1-generate-preview:predictLongRunning",
+                json=text_request(f"bench {i}", resolution="720p"),
+            )
+            response.raise_for_status()
+            ids.append(op_id(response.json()["name"]))
+        finished = _wait_finished(app.db, ids, timeout=60 + count)
+        if not deliver:
+            return count / (finished - began), float("nan")
+        receiver.wait_for(count * hooks, timeout=120 + count * hooks / 10)
+        delivered = time.time()
+        return count / (finished - began), max(delivered - finished, 0.0)
+
+
+def _wait_finished(db: object, ids: list[str], timeout: float) -> float:
+    """The latest finish time of `ids` (epoch s), once every one has a usage row."""
+    deadline = time.monotonic() + timeout
+    pending, last = list(ids), 0.0
+    while pending:
+        if time.monotonic() > deadline:
+            raise SystemExit(f"{len(pending)} of {len(ids)} operations did not finish")
+        still = []
+        for op in pending:
+            usage = db.usage_of(op)  # type: ignore[attr-defined]
+            if usage is None:
+                still.append(op)
+            else:
+                last = max(last, usage["finish_time"].timestamp())
+        pending = still
+        if pending:
+            time.sleep(0.05)
+    return last
+
+
+@dataclass
+class Completion:
+    plain: float  # operations/s, no webhooks
+    queued: float  # `hooks` subscribed, events queued, the sender asleep
+    delivered: float  # `hooks` subscribed, delivered as they come
+    drain_s: float  # deliveries' arrival after the last finish, best delivered round
+
+
+def completion_versus(count: int, hooks: int, rounds: int = 2) -> Completion:
+    """Best operations/s of each variant over `rounds` alternating rounds."""
+    plain: list[float] = []
+    queued: list[float] = []
+    delivered: list[tuple[float, float]] = []
+    for _ in range(rounds):
+        plain.append(completion_rate(count, 0)[0])
+        queued.append(completion_rate(count, hooks, deliver=False)[0])
+        delivered.append(completion_rate(count, hooks))
+    best = max(delivered)
+    return Completion(max(plain), max(queued), best[0], best[1])
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument(
+        "--operations", type=int, default=100, help="operations per completion round"
+    )
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as data:
+    with tempfile.TemporaryDirectory() as data, Receiver() as receiver:
         team = start_cinegen(Path(data) / "on", team=True)
         quiet = start_cinegen(Path(data) / "off", team=False, CINEGEN_METRICS="off")
+        (Path(data) / "hooks").mkdir()
+        second_key = _create_key(Path(data) / "hooks")
+        hooked = start_cinegen(
+            Path(data) / "hooks", team=True, CINEGEN_FETCH_ALLOW_HOSTS="127.0.0.1"
+        )
+        hooks = register_webhooks(
+            hooked, [hooked.headers["x-goog-api-key"], second_key], receiver.url()
+        )
         server, poll_url, key = team.server, team.poll_url, team.headers
         try:
             poll_body = httpx.get(poll_url, headers=key).json()
@@ -338,12 +510,16 @@ def main() -> None:
                     args.concurrency,
                     key,
                 )
+                drive("warm-up", hooked.poll_url, "GET", None, 1, args.concurrency, hooked.headers)
+                versus = hooked_versus_team(team, hooked, args.seconds, args.concurrency)
             finally:
                 bare.terminate()
                 bare.wait()
         finally:
             server.stop()
             quiet.server.stop()
+            hooked.server.stop()
+    done = completion_versus(args.operations, 50)
 
     print(
         f"load generator: {'wrk' if shutil.which('wrk') else 'httpx (install wrk for a lighter one)'}"
@@ -368,6 +544,37 @@ def main() -> None:
         f"{onoff.off_cpu_us:.0f} us = {cpu:.3f}   overhead {100 * (cpu - 1):.1f} %"
     )
     print(f"GET /metrics (one scrape, median of 20): {scrape:.2f} ms")
+    print(f"static webhooks registered on the third server: {hooks} (50 of them the bench key's)")
+    for result in (*versus.poll, *versus.create):
+        print(result.line())
+    for index, (label, (ref, hook)) in enumerate(
+        (("poll", versus.poll), ("create", versus.create))
+    ):
+        team_cpu, hook_cpu = versus.cpu_us[("team", index)], versus.cpu_us[("100 webhooks", index)]
+        print(
+            f"{label} throughput, 100 webhooks / team server (best of 3 alternating): "
+            f"{hook.rps / ref.rps:.3f}   server CPU per request {hook_cpu:.0f} / "
+            f"{team_cpu:.0f} us = {hook_cpu / team_cpu:.3f}"
+        )
+    print(
+        "  (no webhook work expected in either: webhooks are read only when an operation "
+        "finishes, and these servers run no workers)"
+    )
+    print(
+        f"job completion, {args.operations} operations, 2 workers, scripted engine, "
+        "best of 2 alternating rounds:"
+    )
+    print(f"  no webhooks                          {done.plain:6.1f} ops/s")
+    print(
+        f"  50 subscribed, events queued only    {done.queued:6.1f} ops/s"
+        f"   / none = {done.queued / done.plain:.3f}"
+    )
+    print(
+        f"  50 subscribed, delivered meanwhile   {done.delivered:6.1f} ops/s"
+        f"   / none = {done.delivered / done.plain:.3f}   (all {args.operations * 50} "
+        f"deliveries in {done.drain_s:.1f} s after the last finish; sender and receiver "
+        "share this process and its 2 cores)"
+    )
 
 
 if __name__ == "__main__":
