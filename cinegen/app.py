@@ -31,6 +31,7 @@ from cinegen.jobs.webhooks import DeliveryLoop
 from cinegen.jobs.worker import JobContext
 from cinegen.service.deliveries import Deliveries
 from cinegen.service.files import FileService
+from cinegen.service.health import Warmup
 from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
 from cinegen.service.webhooks import WebhookService
@@ -90,6 +91,17 @@ def _sweeper(rt: Runtime, stop: threading.Event) -> None:
             log.exception("retention sweep failed")
 
 
+def _start_warmup(rt: Runtime) -> Warmup | None:
+    """CINEGEN_DIFFUSERS_WARMUP: warm the diffusers pipelines in a thread (`/healthz` answers
+    meanwhile; `/readyz` says `warming` until it is done)."""
+    engine = rt.jobs.engines.get("diffusers")
+    if not rt.settings.diffusers_warmup or engine is None:
+        return None
+    warmup = Warmup()
+    threading.Thread(target=warmup.run, args=(engine,), name="cinegen-warmup", daemon=True).start()
+    return warmup
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or Settings()
     rt = build_runtime(settings)
@@ -102,6 +114,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             rt.service.files.sweep_orphans()
         except Exception:
             log.exception("start-up sweep of orphaned files failed")
+        _app.state.warmup = _start_warmup(rt)
         rt.queue.start(rt.jobs)
         sweeper = threading.Thread(target=_sweeper, args=(rt, stop), daemon=True)
         sweeper.start()

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     diffusers_vae_tiling: bool = False  # decode in tiles: less memory, a little slower
     diffusers_attention_backend: str = ""  # "" = torch SDPA (fused); e.g. flash, _native_cudnn
     diffusers_compile: bool = False  # torch.compile the transformer's repeated blocks (GPU)
+    diffusers_warmup: bool = False  # load (and compile) every pipeline at start-up; /readyz waits
     # image URLs (/v1/videos): hosts, IPs or CIDRs, comma-separated, that may be fetched from
     # although private/loopback (tests, trusted deployments); nothing else is lifted
     fetch_allow_hosts: str = ""

@@ -2,8 +2,8 @@
 
 None of them is under a dialect's prefix, and none needs an API key except `/metrics` under
 `CINEGEN_METRICS=admin`. `/healthz` answers as long as the event loop does; `/readyz` asks the
-database, the blob store and the worker threads (service/health.py); `/metrics` is the
-Prometheus text format (core/metrics.py), guarded by the `metrics` setting:
+database, the blob store, the worker threads and the diffusers warm-up (service/health.py);
+`/metrics` is the Prometheus text format (core/metrics.py), guarded by the `metrics` setting:
 
 - `loopback` (default): clients on this machine only, others get 403 (behind a reverse proxy
   on the same machine every client looks local: use `admin` or `off` there);
@@ -44,7 +44,8 @@ async def healthz() -> JSONResponse:
 @router.get("/readyz", responses=errors(503))
 def readyz(request: Request) -> JSONResponse:
     rt = runtime(request)
-    result = health.readiness(rt.db, rt.service.files, rt.settings)
+    warmup = getattr(request.app.state, "warmup", None)
+    result = health.readiness(rt.db, rt.service.files, rt.settings, warmup)
     if result.ready:
         return JSONResponse({"status": "ok", "checks": result.checks})
     failing = ", ".join(result.failing())

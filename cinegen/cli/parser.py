@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cinegen.cli import generate, operations, serve, usage, webhooks
+from cinegen.cli import generate, operations, serve, usage, warmup, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     operations.add_parser(sub)
     usage.add_parser(sub)
     webhooks.add_parser(sub)
+    warmup.add_parser(sub)
     return parser
 
 

@@ -16,7 +16,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select
 
@@ -25,6 +25,9 @@ from cinegen.core.operation import State
 from cinegen.service.files import FileService
 from cinegen.settings import Settings
 from cinegen.store.db import Database, operations
+
+if TYPE_CHECKING:
+    from cinegen.engines.diffusers.engine import DiffusersEngine, Warmed
 
 log = logging.getLogger("cinegen.health")
 
@@ -90,9 +93,69 @@ def _run(readiness: Readiness, name: str, check: Callable[[], None]) -> None:
         readiness.checks[name] = {"status": "ok"}
 
 
-def readiness(db: Database, files: FileService, settings: Settings) -> Readiness:
+class Warmup:
+    """Where the diffusers warm start stands (CINEGEN_DIFFUSERS_WARMUP), for `/readyz`: the
+    first user request should not pay a checkpoint load or a torch.compile."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.total = 0
+        self.done = 0
+        self.finished = False
+        self.failed = ""  # the entry that failed
+        self.error = ""  # its error's type
+
+    def check(self) -> dict[str, Any]:
+        with self._lock:
+            if self.failed:
+                return {"status": "error", "entry": self.failed, "error": self.error}
+            if not self.finished:
+                detail = f"warming ({self.done}/{self.total} entries)"
+                return {"status": "warming", "detail": detail}
+            return {"status": "ok", "entries": self.total}
+
+    def run(self, engine: DiffusersEngine) -> list[Warmed]:
+        """Warm each entry that fits in `max_loaded`, in order; stop at the first failure."""
+        warm, skipped = engine.warm_plan()
+        with self._lock:
+            self.total = len(warm)
+        if skipped:
+            log.info(
+                "warm-up: %s not warmed (CINEGEN_DIFFUSERS_MAX_LOADED=%d)",
+                ", ".join(e.name for e in skipped),
+                engine.cache.opts.max_loaded,
+            )
+        results: list[Warmed] = []
+        for entry in warm:
+            try:
+                result = engine.warm(entry)
+            except Exception as exc:
+                log.error("warm-up of %s failed", entry.name, exc_info=True)
+                with self._lock:
+                    self.failed, self.error = entry.name, type(exc).__name__
+                return results
+            log.info(
+                "warm-up: %s loaded in %.2f s, first call (%s frames) %.2f s",
+                result.entry,
+                result.load_s,
+                result.shape,
+                result.call_s,
+            )
+            results.append(result)
+            with self._lock:
+                self.done += 1
+        with self._lock:
+            self.finished = True
+        return results
+
+
+def readiness(
+    db: Database, files: FileService, settings: Settings, warmup: Warmup | None = None
+) -> Readiness:
     """Every check, each run even when another failed, so the answer names all that fail."""
     result = Readiness()
+    if warmup is not None:
+        result.checks["warmup"] = warmup.check()
     _run(result, "database", lambda: check_database(db))
     _run(result, "blobs", lambda: check_blobs(files))
     alive = alive_worker_threads()

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -26,6 +27,7 @@ from cinegen.engines.base import ProgressFn, RenderSpec
 from cinegen.engines.diffusers import audio as sound
 from cinegen.engines.diffusers import editing, video
 from cinegen.engines.diffusers.calls import (
+    IMAGE_CLASSES,
     Conditioning,
     call_kwargs,
     context_count,
@@ -69,6 +71,16 @@ class _Plan:
 
 def _largest_valid(entry: PipelineEntry) -> int:
     return (entry.max_frames - 1) // entry.frames_per_latent * entry.frames_per_latent + 1
+
+
+@dataclass(frozen=True)
+class Warmed:
+    """One entry warmed: seconds to load its checkpoint and for its first (tiny) call."""
+
+    entry: str
+    load_s: float
+    call_s: float
+    shape: str  # what the first call made: "WxH, N frames"
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -138,6 +150,50 @@ class DiffusersEngine:
             notes={**notes, **(track[1] if track else {})},
             keyframes=spec.seam,
         )
+
+    # ------------------------------------------------------------------ warm start
+
+    def warm_plan(self) -> tuple[list[PipelineEntry], list[PipelineEntry]]:
+        """The entries some model routes to, split into those whose checkpoints fit in
+        `max_loaded` together (warmed, in registry order) and the rest (loaded on demand)."""
+        used = {name for model in self.registry.models.values() for name in model.modes.values()}
+        warm: list[PipelineEntry] = []
+        skipped: list[PipelineEntry] = []
+        bases: set[tuple[str, str]] = set()
+        for entry in self.registry.pipelines.values():
+            if entry.name not in used:
+                continue
+            base = (entry.path, self.cache.opts.for_entry(entry).variant())
+            if base in bases or len(bases) < max(1, self.cache.opts.max_loaded):
+                bases.add(base)
+                warm.append(entry)
+            else:
+                skipped.append(entry)
+        return warm, skipped
+
+    def warm(self, entry: PipelineEntry) -> Warmed:
+        """Load `entry` and run one 1-step call at its 16:9 size and smallest frame count, so
+        torch.compile (when on) has compiled for that shape before a user asks."""
+        width, height = video.generation_size(1280, 720, entry.multiple, entry.max_area, entry.size)
+        count = min(video.model_frame_count(1, entry.frames_per_latent), _largest_valid(entry))
+        started = time.perf_counter()
+        with self.cache.lock:
+            self.cache.for_entry(entry)
+            loaded = time.perf_counter()
+            spec = RenderSpec(Mode.TEXT, "warm-up", "", 1280, 720, FPS, count, 0, False)
+            plan = _Plan(entry, entry, width, height, count, 1)
+            cond = Conditioning()
+            if entry.cls in IMAGE_CLASSES:
+                cond.first = np.full((height, width, 3), 127, np.uint8)
+            try:
+                self._call(spec, plan, replace(entry, steps=1), cond, count, 0, lambda _: None)
+            except Exception as exc:
+                free_memory()
+                if _is_oom(exc):
+                    raise OutOfMemory(f"{entry.name}: out of memory warming up.") from exc
+                raise
+        done = time.perf_counter()
+        return Warmed(entry.name, loaded - started, done - loaded, f"{width}x{height}, {count}")
 
     # ------------------------------------------------------------------ planning
 
