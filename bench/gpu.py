@@ -23,8 +23,19 @@ export_to_video).
 `--toy` shrinks every model (a few layers, tiny widths) so the script runs on a CPU in
 seconds: that checks the script, not the GPU. The numbers of a toy run mean nothing.
 
+Engine profiles (issue 29; `--model all`, the default): each a registry recipe run end to end
+through cinegen's DiffusersEngine (denoise + decode + MP4 encode), warm (one untimed run
+first), against the stock diffusers call of the same pipeline with 50 steps in the same run:
+wan-5b-stock (50 steps, CFG), wan-5b-4step (4 steps, no CFG), wan-5b-4step-fp8 (+ torchao
+FP8), wan-5b-4step-cache (+ first-block cache), ltx-distilled (LTX-Video 2B, 8 steps, no CFG),
+ltx2-audio (LTX-2 19B with its native audio, 8 steps, no CFG). Each prints its seconds, the
+stock/cinegen ratio and MFU; a profile that cannot run here (FP8 without torchao or a GPU of
+compute capability 8.9+) or that fails is reported as skipped with the reason. Random
+weights give noise, but the time is the same as with real weights.
+
     python bench/gpu.py --model all --out results.json                 # on the H100
-    python bench/gpu.py --toy --device cpu --frames 17 --height 64 --width 64 --steps 2
+    python bench/gpu.py --model all --tiny --out tmp.json              # CPU check, seconds
+    python bench/gpu.py --model components --toy --device cpu --steps 2   # stage breakdown
 """
 
 from __future__ import annotations
@@ -32,6 +43,8 @@ from __future__ import annotations
 import argparse
 import contextlib
 import copy
+import dataclasses
+import gc
 import json
 import math
 import os
@@ -557,13 +570,369 @@ def bench_model(name: str, args: argparse.Namespace) -> dict[str, Any]:
     return result
 
 
+# ------------------------------------------------------------------------------ engine profiles
+# Issue 29's table: each profile is a registry entry run end to end through cinegen's
+# DiffusersEngine (denoise + decode + MP4 encode), warm, against the stock diffusers call of
+# the same pipeline with 50 steps in the same run.
+
+NOISE_NOTE = (
+    "random weights: the videos are noise, but the time is the same as with real weights "
+    "(latency does not depend on the weights' values)"
+)
+STOCK_STEPS = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class Profile:
+    """A registry recipe on one base model (`MODELS` key, or "ltx-2")."""
+
+    base: str
+    cls: str
+    steps: int
+    guidance_scale: float
+    fp8: bool = False
+    cache: dict[str, Any] = dataclasses.field(default_factory=dict)
+    audio: bool = False
+
+
+PROFILES: dict[str, Profile] = {
+    "wan-5b-stock": Profile("wan2.2-ti2v-5b", "WanPipeline", 50, 5.0),
+    "wan-5b-4step": Profile("wan2.2-ti2v-5b", "WanPipeline", 4, 1.0),
+    "wan-5b-4step-fp8": Profile("wan2.2-ti2v-5b", "WanPipeline", 4, 1.0, fp8=True),
+    "wan-5b-4step-cache": Profile(
+        "wan2.2-ti2v-5b", "WanPipeline", 4, 1.0, cache={"kind": "first_block", "threshold": 0.05}
+    ),
+    "ltx-distilled": Profile("ltx-video-2b", "LTXPipeline", 8, 1.0),
+    "ltx2-audio": Profile("ltx-2", "LTX2Pipeline", 8, 1.0, audio=True),
+}
+
+
+def build_ltx2(tiny: bool, device: str, dtype: Any) -> Any:
+    """LTX-2 with random weights: diffusers' default configs are LTX-2's full size (48-layer
+    19B audio-video transformer, its video and audio VAEs, vocoder). The text encoder is a
+    T5-XXL-sized encoder instead of Gemma 3 12B (the pipeline reads only its stacked hidden
+    states; text encoding is a small share of the time). `tiny`: a few thousand parameters."""
+    import diffusers
+    import torch
+    from diffusers.pipelines.ltx2 import LTX2TextConnectors
+    from diffusers.pipelines.ltx2.vocoder import LTX2Vocoder
+    from transformers import T5Config, T5EncoderModel
+
+    text_cfg = dict(LTX_2B["text_encoder"])
+    if tiny:
+        text_cfg.update(d_model=32, d_kv=8, d_ff=64, num_layers=1, num_heads=4, vocab_size=256)
+    torch.manual_seed(0)
+    with torch.device(device):
+        text = T5EncoderModel(T5Config(**text_cfg)).eval()
+        width, layers = text_cfg["d_model"], text_cfg["num_layers"]
+        t_kw: dict[str, Any] = {"caption_channels": width}
+        c_kw: dict[str, Any] = {"caption_channels": width, "text_proj_in_factor": layers + 1}
+        if tiny:  # the sizes of tests/engines/diffusers/tiny.py's LTX-2
+            t_kw.update(in_channels=4, out_channels=4, num_attention_heads=2, attention_head_dim=8)
+            t_kw.update(cross_attention_dim=16, audio_in_channels=4, audio_out_channels=4)
+            t_kw.update(audio_num_attention_heads=2, audio_attention_head_dim=4)
+            t_kw.update(audio_cross_attention_dim=8, num_layers=1, rope_type="split")
+            for side in ("video", "audio"):
+                c_kw[f"{side}_connector_num_attention_heads"] = 4
+                c_kw[f"{side}_connector_attention_head_dim"] = 8
+                c_kw[f"{side}_connector_num_layers"] = 1
+                c_kw[f"{side}_connector_num_learnable_registers"] = None
+            c_kw.update(connector_rope_base_seq_len=32, rope_type="split")
+            v_kw: dict[str, Any] = {
+                "latent_channels": 4,
+                "block_out_channels": (8,) * 3,
+                "decoder_block_out_channels": (8,) * 3,
+                "layers_per_block": (1,) * 4,
+                "decoder_layers_per_block": (1,) * 4,
+                "spatio_temporal_scaling": (True,) * 3,
+                "decoder_spatio_temporal_scaling": (True,) * 3,
+                "decoder_inject_noise": (False,) * 4,
+                "downsample_type": ("spatiotemporal",) * 3,
+                "upsample_residual": (False,) * 3,
+                "upsample_factor": (1,) * 3,
+                "patch_size": 1,
+                "decoder_causal": False,
+            }
+            a_kw: dict[str, Any] = {
+                "base_channels": 4,
+                "ch_mult": (1,),
+                "num_res_blocks": 1,
+                "resolution": 32,
+                "latent_channels": 2,
+                "mel_bins": 8,
+            }
+            voc_kw: dict[str, Any] = {
+                "in_channels": 16,
+                "hidden_channels": 32,
+                "upsample_kernel_sizes": [4, 4],
+                "upsample_factors": [2, 2],
+                "resnet_kernel_sizes": [3],
+                "resnet_dilations": [[1, 3, 5]],
+                "output_sampling_rate": 400,
+            }
+        else:
+            v_kw, a_kw, voc_kw = {}, {}, {}
+        pipe: Any = diffusers.LTX2Pipeline(
+            scheduler=diffusers.FlowMatchEulerDiscreteScheduler(),
+            vae=diffusers.AutoencoderKLLTX2Video(**v_kw),
+            audio_vae=diffusers.AutoencoderKLLTX2Audio(**a_kw),
+            text_encoder=text,
+            tokenizer=tokenizer(),
+            connectors=LTX2TextConnectors(**c_kw),
+            transformer=diffusers.LTX2VideoTransformer3DModel(**t_kw),
+            vocoder=LTX2Vocoder(**voc_kw),
+        )
+    for name in ("text_encoder", "transformer", "connectors", "vae", "audio_vae", "vocoder"):
+        getattr(pipe, name).to(dtype).eval()
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def build_base(base: str, tiny: bool, device: str, dtype: Any) -> Any:
+    if base == "ltx-2":
+        return build_ltx2(tiny, device, dtype)
+    return build(base, toy(MODELS[base]) if tiny else MODELS[base], device, dtype)
+
+
+class FlopProbe:
+    """Transformer FLOPs per sample, counted (torch.utils.flop_counter, dense attention) on
+    the first forward it sees, and the samples every later forward runs (batch size: Wan's
+    paired guidance runs two per forward)."""
+
+    def __init__(self, model: Any) -> None:
+        self.per_sample: float | None = None
+        self.samples = 0
+        self._counter: Any = None
+        self._batch = 1
+        self._hooks = [
+            model.register_forward_pre_hook(self._before, with_kwargs=True),
+            model.register_forward_hook(self._after),
+        ]
+
+    def _before(self, _module: Any, args: tuple, kwargs: dict) -> None:
+        from torch.utils.flop_counter import FlopCounterMode
+
+        states = kwargs.get("hidden_states", args[0] if args else None)
+        self._batch = int(states.shape[0]) if states is not None else 1
+        self.samples += self._batch
+        if self.per_sample is None and self._counter is None:
+            self._counter = FlopCounterMode(display=False)
+            self._counter.__enter__()
+
+    def _after(self, _module: Any, _args: tuple, _out: Any) -> None:
+        if self._counter is not None:
+            self._counter.__exit__(None, None, None)
+            self.per_sample = self._counter.get_total_flops() / self._batch
+            self._counter = None
+
+    def remove(self) -> None:
+        for hook in self._hooks:
+            hook.remove()
+
+
+def engine_for(profile: Profile, name: str, pipe: Any, args: argparse.Namespace) -> Any:
+    """cinegen's DiffusersEngine with one registry entry, its base `pipe` already loaded
+    (random weights have no checkpoint directory): the loader's speed settings applied here."""
+    from cinegen.engines.diffusers.config import ModelEntry, PipelineEntry, Registry
+    from cinegen.engines.diffusers.engine import DiffusersEngine
+    from cinegen.engines.diffusers.loading import LoadOptions, speed_up
+
+    family_multiple = 32
+    entry = PipelineEntry(
+        name=name,
+        cls=profile.cls,
+        path=f"random-weights:{profile.base}",
+        multiple=family_multiple,
+        max_area=args.width * args.height,
+        size=(args.width, args.height),
+        frames_per_latent=8 if profile.cls.startswith("LTX") else 4,
+        max_frames=args.frames,
+        steps=profile.steps,
+        guidance_scale=profile.guidance_scale,
+        cache=dict(profile.cache),
+        fp8=profile.fp8,
+        attention_backend=args.attn_backend,
+        compile=args.compile or None,
+    )
+    audio = "always" if profile.audio else "never"
+    model = ModelEntry(id=name, modes={"text": name}, audio=audio, native=profile.audio)
+    registry = Registry(pipelines={name: entry}, models={name: model}, source="bench/gpu.py")
+    opts = LoadOptions(device=args.device, vae_tiling=args.vae_tiling)
+    engine = DiffusersEngine(registry, opts)  # refuses FP8 where it cannot run
+    entry_opts = opts.for_entry(entry)
+    speed_up(pipe, entry_opts)
+    if args.vae_tiling and hasattr(pipe.vae, "enable_tiling"):
+        pipe.vae.enable_tiling()
+    engine.cache._loaded[(entry.cls, entry.path, entry_opts.variant())] = pipe
+    return engine
+
+
+def run_engine(engine: Any, name: str, profile: Profile, args: argparse.Namespace) -> dict:
+    """One request through the engine and cinegen's MP4 encoder, timed end to end."""
+    from cinegen.engines.base import Mode, RenderSpec
+    from cinegen.media.encode import encode_clip
+
+    spec = RenderSpec(
+        mode=Mode.TEXT,
+        prompt="a drone shot over the sea at sunset",
+        negative_prompt="blurry",
+        width=args.width,
+        height=args.height,
+        fps=24,
+        num_frames=args.frames,
+        seed=0,
+        audio=profile.audio,
+        model=name,
+    )
+    times: dict[str, Any] = {}
+    clock = Clock(args.device)
+    with tempfile.TemporaryDirectory() as tmp, clock.time(times, "end_to_end_s"):
+        clip = engine.render(spec, lambda _fraction: None)
+        path = os.path.join(tmp, "out.mp4")
+        encode_clip(clip, path)
+        times["mp4_bytes"] = os.path.getsize(path)
+    times["audio"] = clip.audio is not None
+    return times
+
+
+def stock_call(pipe: Any, base: str, args: argparse.Namespace, steps: int) -> dict[str, Any]:
+    """The pipeline's own `__call__` at its default guidance, then diffusers' export."""
+    import torch
+    from diffusers.utils import export_to_video
+
+    kwargs: dict[str, Any] = {} if base.startswith("wan") else {"frame_rate": 24}
+    times: dict[str, Any] = {}
+    clock = Clock(args.device)
+    with torch.inference_mode(), clock.time(times, "end_to_end_s"):
+        video = pipe(
+            prompt="a drone shot over the sea at sunset",
+            negative_prompt="blurry",
+            height=args.height,
+            width=args.width,
+            num_frames=args.frames,
+            num_inference_steps=steps,
+            generator=torch.Generator("cpu").manual_seed(0),
+            **kwargs,
+        ).frames[0]
+        with tempfile.TemporaryDirectory() as tmp:
+            export_to_video(video, os.path.join(tmp, "stock.mp4"), fps=24)
+    return times
+
+
+def skip_reason(profile: Profile, device: str) -> str:
+    if profile.fp8:
+        from cinegen.engines.diffusers.loading import fp8_unavailable
+
+        return fp8_unavailable(device)
+    return ""
+
+
+def bench_profile(name: str, args: argparse.Namespace, stock: dict[str, dict]) -> dict:
+    """Warm-up then timed engine run; the base's stock time (measured once per base)."""
+    import torch
+
+    profile = PROFILES[name]
+    result: dict[str, Any] = {"profile": name, "base": profile.base, "device": args.device}
+    result.update(steps=profile.steps, guidance_scale=profile.guidance_scale)
+    result.update(fp8=profile.fp8, cache=profile.cache, audio=profile.audio, tiny=args.tiny)
+    reason = skip_reason(profile, args.device)
+    if reason:
+        result["skipped"] = reason
+        return result
+    dtype = torch.bfloat16 if args.device.startswith("cuda") else torch.float32
+    pipe = build_base(profile.base, args.tiny, args.device, dtype)
+    probe = FlopProbe(pipe.transformer)
+    stock_steps = min(STOCK_STEPS, args.max_steps or STOCK_STEPS)
+    # The probe counts FLOPs on the stock call's first forward: before FP8, caches and
+    # paired guidance change the module (a one-step call when the stock run is skipped).
+    if profile.base not in stock and not args.skip_stock:
+        stock_call(pipe, profile.base, args, stock_steps)  # warm-up
+        timed = stock_call(pipe, profile.base, args, stock_steps)
+        stock[profile.base] = {"steps": stock_steps, **timed}
+    if probe.per_sample is None:
+        stock_call(pipe, profile.base, args, 1)
+    engine = engine_for(profile, name, pipe, args)
+    if args.max_steps:
+        entry = engine.registry.pipelines[name]
+        capped = dataclasses.replace(entry, steps=min(entry.steps, args.max_steps))
+        engine.registry.pipelines[name] = capped
+        result["steps"] = capped.steps
+    run_engine(engine, name, profile, args)  # warm-up (and compilation, when on)
+    probe.samples = 0
+    fast = run_engine(engine, name, profile, args)
+    probe.remove()
+    result["cinegen"] = fast
+    result["seconds"] = fast["end_to_end_s"]
+    if profile.base in stock:
+        result["stock"] = stock[profile.base]
+        result["ratio_to_stock"] = stock[profile.base]["end_to_end_s"] / fast["end_to_end_s"]
+    if probe.per_sample:
+        model_flops = probe.per_sample * probe.samples
+        result["transformer_tflop"] = model_flops / 1e12
+        result["mfu"] = model_flops / fast["end_to_end_s"] / (args.peak_tflops * 1e12)
+    if args.device.startswith("cuda"):
+        result["peak_memory_gib"] = torch.cuda.max_memory_allocated() / 2**30
+        torch.cuda.reset_peak_memory_stats()
+    del engine, pipe
+    gc.collect()
+    if args.device.startswith("cuda"):
+        torch.cuda.empty_cache()
+    return result
+
+
+def bench_profiles(names: list[str], args: argparse.Namespace) -> dict[str, Any]:
+    """Every profile in `names`; one that fails or cannot run here is reported, not fatal."""
+    import torch
+
+    stock: dict[str, dict] = {}
+    report: dict[str, Any] = {
+        "note": NOISE_NOTE,
+        "shape": {"width": args.width, "height": args.height, "frames": args.frames, "fps": 24},
+        "device": torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu",
+        "peak_tflops": args.peak_tflops,
+        "mfu_definition": (
+            "transformer FLOPs (every forward at full cost, dense attention) / end-to-end "
+            "seconds / peak bf16 dense; a step cache skips some of that work"
+        ),
+        "stock": f"the pipeline's own __call__, {STOCK_STEPS} steps, default guidance, "
+        "then diffusers' export_to_video",
+        "profiles": {},
+    }
+    for name in names:
+        try:
+            result = bench_profile(name, args, stock)
+        except Exception as exc:  # noqa: BLE001 - one profile's failure is a figure too
+            result = {"profile": name, "skipped": f"failed: {type(exc).__name__}: {exc}"}
+        report["profiles"][name] = result
+        print(summary_line(result), flush=True)
+    return report
+
+
+def summary_line(result: dict[str, Any]) -> str:
+    name = result["profile"]
+    if "skipped" in result:
+        return f"{name:20s} skipped: {result['skipped']}"
+    line = f"{name:20s} {result['seconds']:9.2f} s"
+    if result.get("ratio_to_stock"):
+        line += f"  stock/cinegen {result['ratio_to_stock']:.2f}x"
+    if result.get("mfu") is not None:
+        line += f"  MFU {result['mfu']:.1%}"
+    return line
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    p.add_argument("--model", choices=[*MODELS, "all"], default="all")
+    choices = ["all", *PROFILES, "components", *MODELS]
+    p.add_argument(
+        "--model",
+        choices=choices,
+        default="all",
+        help="all: every engine profile; components: the per-stage breakdown of each model",
+    )
     p.add_argument("--device", default=None, help="cuda (default when present) or cpu")
-    p.add_argument("--width", type=int, default=1280)
-    p.add_argument("--height", type=int, default=704, help="720p at the models' multiple of 32")
-    p.add_argument("--frames", type=int, default=193, help="8 s at 24 fps: 193 (4k+1 and 8k+1)")
+    p.add_argument("--width", type=int, default=None, help="1280 (--tiny: 64)")
+    p.add_argument("--height", type=int, default=None, help="704: 720p at a multiple of 32")
+    p.add_argument("--frames", type=int, default=None, help="8 s at 24 fps: 193 (--tiny: 17)")
     p.add_argument("--steps", type=int, default=None, help="Wan 50, LTX 8 (distilled) by default")
     cfg = p.add_mutually_exclusive_group()
     cfg.add_argument("--cfg", dest="cfg", action="store_true", default=None)
@@ -574,8 +943,22 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-stock", action="store_true", help="do not time the stock call")
     p.add_argument("--peak-tflops", type=float, default=790.0, help="bf16 dense peak (spec §4)")
     p.add_argument("--toy", action="store_true", help="tiny widths and depths: a CPU smoke run")
+    p.add_argument(
+        "--tiny",
+        action="store_true",
+        help="profiles with tiny models on the CPU, at most 2 steps: checks the command",
+    )
+    p.add_argument("--max-steps", type=int, default=None, help="cap every profile's steps")
     p.add_argument("--out", type=Path, default=None, help="write the results as JSON here")
-    return p.parse_args(argv)
+    args = p.parse_args(argv)
+    small = args.toy or args.tiny
+    args.toy = small
+    if args.tiny and args.max_steps is None:
+        args.max_steps = 2
+    args.width = args.width or (64 if small else 1280)
+    args.height = args.height or (64 if small else 704)
+    args.frames = args.frames or (17 if small else 193)
+    return args
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -585,8 +968,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.device is None:
         args.device = "cuda" if torch.cuda.is_available() else "cpu"
     if args.device == "cpu" and not args.toy:
-        print("note: full-size models on a CPU take minutes per step; use --toy", file=sys.stderr)
-    names = list(MODELS) if args.model == "all" else [args.model]
+        print("note: full-size models on a CPU take minutes per step; use --tiny", file=sys.stderr)
+    if args.model == "all" or args.model in PROFILES:
+        print(f"note: {NOISE_NOTE}", flush=True)
+        names = list(PROFILES) if args.model == "all" else [args.model]
+        report = bench_profiles(names, args)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=1, default=float))
+        return 0
+    names = list(MODELS) if args.model == "components" else [args.model]
     steps = args.steps
     results = []
     for name in names:
