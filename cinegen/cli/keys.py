@@ -92,10 +92,10 @@ def changes_of(args: argparse.Namespace) -> dict[str, Any]:
 
 def cmd_keys(args: argparse.Namespace) -> int:
     """`keys create | update | list | delete` on the local database."""
-    from cinegen.cli.serve import _database
+    from cinegen.cli.serve import local_database
 
     settings = Settings()
-    db = _database(settings)
+    db = local_database(settings)
     if args.keys_command == "create":
         return _create_key(db, args.name or "", changes_of(args))
     if args.keys_command == "update":

@@ -65,7 +65,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _open_to_anyone(settings: Settings) -> bool:
     """A non-loopback bind with no key, and the operator did not say that is fine."""
-    db = _database(settings)
+    db = local_database(settings)
     return (
         not _is_loopback(settings.host) and db.count_keys() == 0 and not settings.allow_public_bind
     )
@@ -102,7 +102,7 @@ def _version() -> str:
     return version("cinegen")
 
 
-def _database(settings: Settings) -> Database:
+def local_database(settings: Settings) -> Database:
     """The settings' database, migrated: a first command on a fresh machine creates it."""
     from cinegen.store.db import Database
 

@@ -63,17 +63,16 @@ def _remote(args: argparse.Namespace) -> dict[str, Any]:
 
 def _local(args: argparse.Namespace) -> dict[str, Any]:
     from cinegen.api.usage import usage_json
+    from cinegen.cli.serve import local_database
     from cinegen.core.errors import InvalidArgument
     from cinegen.service import usage
     from cinegen.settings import Settings
-    from cinegen.store.db import Database
 
     try:
         query = usage.parse_query(args.start, args.end, args.group_by)
     except InvalidArgument as exc:
         raise CliError(exc.message, EXIT_USAGE) from exc
-    db = Database(Settings().resolved_database_url)
-    db.migrate()
+    db = local_database(Settings())
     return usage_json(usage.totals(db, query, owner=None, everyone=True))
 
 

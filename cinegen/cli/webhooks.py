@@ -62,10 +62,10 @@ def cmd_rotate_jwks_key(args: argparse.Namespace) -> int:
 def _delivery_service(webhook_id: str) -> tuple[Any, str | None]:
     """The deliveries of this data directory, and the webhook's owner (any tenant's: this
     is the operator's view); SystemExit if there is no such webhook."""
-    from cinegen.cli.serve import _database
+    from cinegen.cli.serve import local_database
     from cinegen.service.deliveries import DeliveryService
 
-    service = DeliveryService(_database(Settings()))
+    service = DeliveryService(local_database(Settings()))
     hook = service.outbox.webhook(webhook_id)
     if hook is None:
         raise SystemExit(f"error: no webhook {webhook_id}")

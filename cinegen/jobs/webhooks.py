@@ -35,8 +35,8 @@ from cinegen.core import metrics
 from cinegen.media.fetch import (
     FetchError,
     FetchPolicy,
-    _PinnedHTTP,
-    _PinnedHTTPS,
+    PinnedHTTP,
+    PinnedHTTPS,
     check_target,
 )
 from cinegen.service.deliveries import STATIC, next_attempt
@@ -91,11 +91,11 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: FetchPolicy) ->
     if scheme != "https" and not policy.allows(host, address):
         raise Refused(f"{host}: plain http is allowed only for CINEGEN_FETCH_ALLOW_HOSTS")
     parts = urlsplit(url)
-    conn: _PinnedHTTP
+    conn: PinnedHTTP
     if scheme == "https":
-        conn = _PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
+        conn = PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
     else:
-        conn = _PinnedHTTP(host, port, address, deadline)
+        conn = PinnedHTTP(host, port, address, deadline)
     default_port = 443 if scheme == "https" else 80
     name = f"[{host}]" if ":" in host else host
     try:

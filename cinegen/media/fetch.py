@@ -273,7 +273,7 @@ class _DeadlineSocket:
         self._sock.close()
 
 
-class _PinnedHTTP(http.client.HTTPConnection):
+class PinnedHTTP(http.client.HTTPConnection):
     """An HTTP connection to a fixed, already checked address, under one deadline."""
 
     def __init__(self, host: str, port: int, address: IPAddress, deadline: float) -> None:
@@ -307,7 +307,7 @@ class _PinnedHTTP(http.client.HTTPConnection):
             self._raw.close()
 
 
-class _PinnedHTTPS(_PinnedHTTP):
+class PinnedHTTPS(PinnedHTTP):
     """HTTPS to a fixed address, verifying the certificate against the URL's host name."""
 
     def __init__(
@@ -333,15 +333,15 @@ def _target(parts_path: str, query: str) -> str:
     return (parts_path or "/") + (f"?{query}" if query else "")
 
 
-def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[_PinnedHTTP, Any]:
+def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[PinnedHTTP, Any]:
     scheme, host, port, address = check_target(url, policy, deadline)
     parts = urlsplit(url)
     _remaining(deadline, policy)
-    conn: _PinnedHTTP
+    conn: PinnedHTTP
     if scheme == "https":
-        conn = _PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
+        conn = PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
     else:
-        conn = _PinnedHTTP(host, port, address, deadline)
+        conn = PinnedHTTP(host, port, address, deadline)
     default_port = 443 if scheme == "https" else 80
     host_header = host if port == default_port else f"{host}:{port}"
     if ":" in host and not host.startswith("["):
