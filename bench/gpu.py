@@ -763,7 +763,7 @@ def engine_for(profile: Profile, name: str, pipe: Any, args: argparse.Namespace)
     speed_up(pipe, entry_opts)
     if args.vae_tiling and hasattr(pipe.vae, "enable_tiling"):
         pipe.vae.enable_tiling()
-    engine.cache._loaded[(entry.cls, entry.path, entry_opts.variant())] = pipe
+    engine.cache.put(entry, pipe)
     return engine
 
 

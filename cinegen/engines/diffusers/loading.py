@@ -273,6 +273,13 @@ class PipelineCache:
         opts = self.opts.for_entry(entry)
         return self.get(entry.cls, entry.path, entry.dtype, entry.vae_dtype, opts)
 
+    def put(self, entry: PipelineEntry, pipe: Any) -> None:
+        """A pipeline built elsewhere (bench/gpu.py's random full-size weights, which have
+        no checkpoint to load) served as `entry`'s loaded base."""
+        opts = self.opts.for_entry(entry)
+        with self.lock:
+            self._loaded[(entry.cls, entry.path, opts.variant())] = pipe
+
     def _evict(self, keep: int) -> None:
         paths_kept = 0
         while self._loaded and len({tuple(b) for _, *b in self._loaded}) > max(keep, 0):
