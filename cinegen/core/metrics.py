@@ -154,17 +154,13 @@ def observe_request(route: str, method: str, status: int, seconds: float) -> Non
     child.observe(seconds)
 
 
-def _mode_of(op: Operation) -> str:
-    return str(op.request.get("mode") or "text")
-
-
 def operation_created(model: str, mode: str) -> None:
     OPERATIONS_CREATED.labels(model, mode).inc()
 
 
-def operation_finished(op: Operation) -> None:
-    """`op` as it ended (its state is the final one)."""
-    OPERATIONS_FINISHED.labels(op.model, _mode_of(op), op.state.value).inc()
+def operation_finished(op: Operation, mode: str) -> None:
+    """`op` as it ended (its state is the final one); `mode` its request's."""
+    OPERATIONS_FINISHED.labels(op.model, mode, op.state.value).inc()
 
 
 P = ParamSpec("P")

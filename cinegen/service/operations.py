@@ -336,7 +336,7 @@ class OperationService:
             log.warning("operation %s: counting its end failed", op_id, exc_info=True)
             return
         if op is not None:
-            metrics.operation_finished(op)
+            metrics.operation_finished(op, str(request_from_json(op.request).mode))
 
     @_counts_end
     def finish_cancelled(self, op_id: str) -> bool:

@@ -27,7 +27,7 @@ from cinegen.api.health import UNMATCHED
 from cinegen.core import metrics
 from cinegen.store.blobs import LocalBlobStore
 from cinegen.store.db import Database
-from tests.helpers import create, submit, text_request
+from tests.helpers import b64, create, png_bytes, submit, text_request
 from tests.support.app import InProcessServer, in_process, op_id
 from tests.support.server import REPO, ServerProcess
 
@@ -326,3 +326,18 @@ def test_the_grafana_dashboard_queries_only_served_metrics(fresh_app: InProcessS
         }
     assert asked <= served, asked - served
     assert {"cinegen_http_request_duration_seconds", "cinegen_queue_depth"} <= asked
+
+
+def test_finished_operations_are_counted_by_their_mode(fresh_app: InProcessServer) -> None:
+    """The mode label of a finished operation is its request's (here image-to-video), as
+    the created counter's is; the stored request keeps no `mode` field to read it from."""
+    image = {"bytesBase64Encoded": b64(png_bytes()), "mimeType": "image/png"}
+    body = {"instances": [{"prompt": "metrics image", "image": image}]}
+    with fresh_app.client() as client:
+        before = scrape(client)
+        name = submit(client, body)
+        assert client.post(f"/v1beta/{name}:cancel").status_code == 200
+        after = scrape(client)
+    finished = {"model": MODEL, "mode": "image", "state": "cancelled"}
+    moved = value(after, "cinegen_operations_finished_total", **finished)
+    assert moved - value(before, "cinegen_operations_finished_total", **finished) == 1
