@@ -35,9 +35,10 @@ from cinegen.core import metrics
 from cinegen.media.fetch import (
     FetchError,
     FetchPolicy,
-    PinnedHTTP,
-    PinnedHTTPS,
     check_target,
+    host_header,
+    pinned_connection,
+    request_target,
 )
 from cinegen.service.deliveries import STATIC, next_attempt
 from cinegen.service.webhook_crypto import jwt_signer, secret_box, sign_standard
@@ -90,22 +91,10 @@ def post(url: str, body: bytes, headers: dict[str, str], policy: FetchPolicy) ->
         raise Refused(exc.reason) from exc
     if scheme != "https" and not policy.allows(host, address):
         raise Refused(f"{host}: plain http is allowed only for CINEGEN_FETCH_ALLOW_HOSTS")
-    parts = urlsplit(url)
-    conn: PinnedHTTP
-    if scheme == "https":
-        conn = PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
-    else:
-        conn = PinnedHTTP(host, port, address, deadline)
-    default_port = 443 if scheme == "https" else 80
-    name = f"[{host}]" if ":" in host else host
+    conn = pinned_connection(scheme, host, port, address, deadline, policy)
     try:
-        conn.putrequest(
-            "POST",
-            (parts.path or "/") + (f"?{parts.query}" if parts.query else ""),
-            skip_host=True,
-            skip_accept_encoding=True,
-        )
-        conn.putheader("Host", name if port == default_port else f"{name}:{port}")
+        conn.putrequest("POST", request_target(url), skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host_header(scheme, host, port))
         conn.putheader("User-Agent", USER_AGENT)
         conn.putheader("Content-Type", "application/json")
         conn.putheader("Content-Length", str(len(body)))

@@ -329,26 +329,34 @@ class PinnedHTTPS(PinnedHTTP):
         self.sock = _DeadlineSocket(tls, self._deadline)
 
 
-def _target(parts_path: str, query: str) -> str:
-    return (parts_path or "/") + (f"?{query}" if query else "")
+def request_target(url: str) -> str:
+    """The path and query an HTTP request line asks for."""
+    parts = urlsplit(url)
+    return (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+
+
+def host_header(scheme: str, host: str, port: int) -> str:
+    """`Host` for a checked target: the port only when not the scheme's, IPv6 in brackets."""
+    name = f"[{host}]" if ":" in host and not host.startswith("[") else host
+    return name if port == (443 if scheme == "https" else 80) else f"{name}:{port}"
+
+
+def pinned_connection(
+    scheme: str, host: str, port: int, address: IPAddress, deadline: float, policy: FetchPolicy
+) -> PinnedHTTP:
+    """A connection to the address `check_target` approved, never re-resolved."""
+    if scheme == "https":
+        return PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
+    return PinnedHTTP(host, port, address, deadline)
 
 
 def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[PinnedHTTP, Any]:
     scheme, host, port, address = check_target(url, policy, deadline)
-    parts = urlsplit(url)
     _remaining(deadline, policy)
-    conn: PinnedHTTP
-    if scheme == "https":
-        conn = PinnedHTTPS(host, port, address, deadline, policy.ssl_context)
-    else:
-        conn = PinnedHTTP(host, port, address, deadline)
-    default_port = 443 if scheme == "https" else 80
-    host_header = host if port == default_port else f"{host}:{port}"
-    if ":" in host and not host.startswith("["):
-        host_header = f"[{host}]" if port == default_port else f"[{host}]:{port}"
+    conn = pinned_connection(scheme, host, port, address, deadline, policy)
     try:
-        conn.putrequest("GET", _target(parts.path, parts.query), skip_host=True)
-        conn.putheader("Host", host_header)
+        conn.putrequest("GET", request_target(url), skip_host=True)
+        conn.putheader("Host", host_header(scheme, host, port))
         conn.putheader("User-Agent", _USER_AGENT)
         conn.putheader("Accept", "image/jpeg, image/png, image/webp")
         conn.endheaders()
