@@ -20,27 +20,22 @@ from starlette.concurrency import run_in_threadpool
 
 from cinegen.api import openapi as doc
 from cinegen.api.runtime import runtime
-from cinegen.core.errors import InvalidArgument, NotFound
+from cinegen.api.webhooks import (
+    ERRORS,
+    LIST_DOC,
+    Version,
+    check_version,
+    page_size,
+    query_param,
+)
 from cinegen.service.deliveries import DeliveryService
 
-VERSIONS = ("v1beta", "v1")
 router = APIRouter()
 
-Version = Annotated[str, doc.version_path(VERSIONS)]
 WebhookId = Annotated[str, Path(description="The webhook's id.")]
 DeliveryId = Annotated[str, Path(description="The delivery's id, from the listing.")]
 OperationId = Annotated[str, Path(description="The operation's id (its name's last part).")]
 
-_ERRORS = doc.errors(400, *doc.AUTH, 404, 429)
-_LIST = doc.extra(
-    [
-        doc.parameter(
-            "query", "page_size", "Default 50, at most 1000.", {"type": "integer", "minimum": 0}
-        ),
-        doc.parameter("query", "page_token", "The `next_page_token` of the previous page."),
-        doc.API_KEY,
-    ]
-)
 _KEY_ONLY = doc.extra([doc.API_KEY])
 
 
@@ -48,33 +43,15 @@ def _service(request: Request) -> DeliveryService:
     return DeliveryService(runtime(request).db)
 
 
-def _version(version: str) -> None:
-    if version not in VERSIONS:
-        raise NotFound("Method not found.")
-
-
-def _query(request: Request, snake: str, camel: str) -> str | None:
-    return request.query_params.get(snake, request.query_params.get(camel))
-
-
-def _page_size(value: str | None) -> int | None:
-    if value is None or value == "":
-        return None
-    try:
-        return int(value)
-    except ValueError as exc:
-        raise InvalidArgument(f"Invalid page_size {value!r}: an integer is expected.") from exc
-
-
-@router.get("/{version}/webhooks/{webhook_id}/deliveries", responses=_ERRORS, openapi_extra=_LIST)
+@router.get("/{version}/webhooks/{webhook_id}/deliveries", responses=ERRORS, openapi_extra=LIST_DOC)
 async def list_deliveries(
     version: Version, webhook_id: WebhookId, request: Request
 ) -> JSONResponse:
     """The webhook's deliveries, newest first, each with its attempts."""
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
-    size = _page_size(_query(request, "page_size", "pageSize"))
-    token = _query(request, "page_token", "pageToken")
+    size = page_size(query_param(request, "page_size"))
+    token = query_param(request, "page_token")
     items, next_token = await run_in_threadpool(
         _service(request).page, owner, webhook_id, size, token
     )
@@ -86,28 +63,28 @@ async def list_deliveries(
 
 @router.post(
     "/{version}/webhooks/{webhook_id}/deliveries/{delivery_id}:resend",
-    responses=_ERRORS,
+    responses=ERRORS,
     openapi_extra=_KEY_ONLY,
 )
 async def resend_delivery(
     version: Version, webhook_id: WebhookId, delivery_id: DeliveryId, request: Request
 ) -> JSONResponse:
     """Queues the delivery again, due now (same `webhook-id` and body); the delivery."""
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
     delivery = await run_in_threadpool(_service(request).resend, owner, webhook_id, delivery_id)
     return JSONResponse(delivery)
 
 
 @router.get(
-    "/{version}/operations/{op_id}/webhookDeliveries", responses=_ERRORS, openapi_extra=_KEY_ONLY
+    "/{version}/operations/{op_id}/webhookDeliveries", responses=ERRORS, openapi_extra=_KEY_ONLY
 )
 async def operation_deliveries(
     version: Version, op_id: OperationId, request: Request
 ) -> JSONResponse:
     """The operation's webhook deliveries, newest first, each with its attempts and target
     host; empty when it has none (not finished, or no webhook)."""
-    _version(version)
+    check_version(version)
     rt = runtime(request)
     owner = rt.auth.owner(request)
     await run_in_threadpool(rt.service.get, op_id, owner)  # NotFound unless visible

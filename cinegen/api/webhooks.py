@@ -68,7 +68,7 @@ def service(request: Request) -> WebhookService:
     return webhooks
 
 
-def _version(version: str) -> None:
+def check_version(version: str) -> None:
     if version not in VERSIONS:
         raise NotFound("Method not found.")
 
@@ -109,13 +109,14 @@ async def _webhook_body(request: Request) -> WebhookBody:
     return parse_body(WebhookBody, loads(raw) if raw.strip() else {})
 
 
-def _query(request: Request, snake: str) -> str | None:
+def query_param(request: Request, snake: str) -> str | None:
+    """A query parameter by its snake_case name, or its lowerCamel spelling."""
     params = request.query_params
     head, *rest = snake.split("_")
     return params.get(snake, params.get(head + "".join(w.title() for w in rest)))
 
 
-def _page_size(value: str | None) -> int | None:
+def page_size(value: str | None) -> int | None:
     if value is None or value == "":
         return None
     try:
@@ -124,9 +125,9 @@ def _page_size(value: str | None) -> int | None:
         raise InvalidArgument(f"Invalid page_size {value!r}: an integer is expected.") from exc
 
 
-_ERRORS = doc.errors(400, *doc.AUTH, 404, 429)
+ERRORS = doc.errors(400, *doc.AUTH, 404, 429)
 _CREATE_ERRORS = {
-    **_ERRORS,
+    **ERRORS,
     409: {
         "model": doc.GoogleError,
         "description": "ALREADY_EXISTS: the `webhook_id` asked for (SDK 1.73.x) is in use.",
@@ -145,7 +146,7 @@ _CREATE = doc.extra(
     ],
     doc.body(WebhookBody, example=_EXAMPLE, description=_EVENTS_DOC),
 )
-_LIST = doc.extra(
+LIST_DOC = doc.extra(
     [
         doc.parameter(
             "query", "page_size", "Default 50, at most 1000.", {"type": "integer", "minimum": 0}
@@ -173,7 +174,7 @@ _KEY_ONLY = doc.extra([doc.API_KEY])
 @router.post("/{version}/webhooks", responses=_CREATE_ERRORS, openapi_extra=_CREATE)
 async def create_webhook(version: Version, request: Request) -> JSONResponse:
     """A new webhook; its signing secret is in `new_signing_secret`, this once."""
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
     body = await _webhook_body(request)
     webhook_id = request.query_params.get("webhook_id")
@@ -183,12 +184,12 @@ async def create_webhook(version: Version, request: Request) -> JSONResponse:
     return JSONResponse(render(record, secret))
 
 
-@router.get("/{version}/webhooks", responses=_ERRORS, openapi_extra=_LIST)
+@router.get("/{version}/webhooks", responses=ERRORS, openapi_extra=LIST_DOC)
 async def list_webhooks(version: Version, request: Request) -> JSONResponse:
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
-    size = _page_size(_query(request, "page_size"))
-    token = _query(request, "page_token")
+    size = page_size(query_param(request, "page_size"))
+    token = query_param(request, "page_token")
     records, next_token = await run_in_threadpool(service(request).page, owner, size, token)
     out: dict[str, Any] = {"webhooks": [render(record) for record in records]}
     if next_token:
@@ -196,20 +197,20 @@ async def list_webhooks(version: Version, request: Request) -> JSONResponse:
     return JSONResponse(out)
 
 
-@router.get("/{version}/webhooks/{webhook_id}", responses=_ERRORS, openapi_extra=_KEY_ONLY)
+@router.get("/{version}/webhooks/{webhook_id}", responses=ERRORS, openapi_extra=_KEY_ONLY)
 async def get_webhook(version: Version, webhook_id: WebhookId, request: Request) -> JSONResponse:
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
     record = await run_in_threadpool(service(request).get, owner, webhook_id)
     return JSONResponse(render(record))
 
 
-@router.patch("/{version}/webhooks/{webhook_id}", responses=_ERRORS, openapi_extra=_UPDATE)
+@router.patch("/{version}/webhooks/{webhook_id}", responses=ERRORS, openapi_extra=_UPDATE)
 async def update_webhook(version: Version, webhook_id: WebhookId, request: Request) -> JSONResponse:
     """Changes the fields in `update_mask`, or without one every field the body has."""
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
-    mask = parse_update_mask(_query(request, "update_mask"))
+    mask = parse_update_mask(query_param(request, "update_mask"))
     body = await _webhook_body(request)
     record = await run_in_threadpool(
         service(request).update, owner, webhook_id, body.fields(), mask
@@ -217,18 +218,18 @@ async def update_webhook(version: Version, webhook_id: WebhookId, request: Reque
     return JSONResponse(render(record))
 
 
-@router.delete("/{version}/webhooks/{webhook_id}", responses=_ERRORS, openapi_extra=_KEY_ONLY)
+@router.delete("/{version}/webhooks/{webhook_id}", responses=ERRORS, openapi_extra=_KEY_ONLY)
 async def delete_webhook(version: Version, webhook_id: WebhookId, request: Request) -> JSONResponse:
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
     await run_in_threadpool(service(request).delete, owner, webhook_id)
     return JSONResponse({})
 
 
-@router.post("/{version}/webhooks/{webhook_id}:ping", responses=_ERRORS, openapi_extra=_KEY_ONLY)
+@router.post("/{version}/webhooks/{webhook_id}:ping", responses=ERRORS, openapi_extra=_KEY_ONLY)
 async def ping_webhook(version: Version, webhook_id: WebhookId, request: Request) -> JSONResponse:
     """Queues one `webhook.ping` event to the webhook (a single attempt)."""
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
     await _optional_json(request)
     await run_in_threadpool(service(request).ping, owner, webhook_id)
@@ -236,7 +237,7 @@ async def ping_webhook(version: Version, webhook_id: WebhookId, request: Request
 
 
 async def _rotate(version: str, webhook_id: str, request: Request) -> JSONResponse:
-    _version(version)
+    check_version(version)
     owner = runtime(request).auth.owner(request)
     body = parse_body(RotateBody, await _optional_json(request))
     secret = await run_in_threadpool(
@@ -247,7 +248,7 @@ async def _rotate(version: str, webhook_id: str, request: Request) -> JSONRespon
 
 @router.post(
     "/{version}/webhooks/{webhook_id}:rotateSigningSecret",
-    responses=_ERRORS,
+    responses=ERRORS,
     openapi_extra=_ROTATE,
 )
 async def rotate_signing_secret(
@@ -259,7 +260,7 @@ async def rotate_signing_secret(
 
 
 @router.post(
-    "/{version}/webhooks/{webhook_id}/rotate_secret", responses=_ERRORS, openapi_extra=_ROTATE
+    "/{version}/webhooks/{webhook_id}/rotate_secret", responses=ERRORS, openapi_extra=_ROTATE
 )
 async def rotate_secret(version: Version, webhook_id: WebhookId, request: Request) -> JSONResponse:
     """The same as `:rotateSigningSecret` (the path of the guide's curl samples)."""
