@@ -111,6 +111,27 @@ class Settings(BaseSettings):
     webhook_secret_key: str = ""
 
     @cached_property
+    # Scale-out (README "Scale-out"). A broker URL (redis://...) sends jobs to Celery workers
+    # (`cinegen worker`) instead of this process's threads; "" keeps the in-process queue.
+    broker_url: str = ""
+    # Where videos and inputs live: "" = blob_dir; s3://bucket/prefix or gs://bucket/prefix.
+    blob_url: str = ""
+    s3_endpoint_url: str | None = None  # S3-compatible stores (MinIO, Ceph, moto)
+    blob_redirect: bool = False  # downloads redirect to a short-lived presigned URL
+    blob_redirect_seconds: int = 300
+    # Operations queued in the database but unknown to the broker this long are sent again.
+    reconcile_grace_seconds: float = 30.0
+
+    # Trust (README "Provenance"): the invisible watermark and C2PA content credentials.
+    watermark: bool = True
+    c2pa_cert: Path | None = None  # PEM chain; default: a self-signed dev cert in data_dir
+    c2pa_key: Path | None = None
+    c2pa_tsa_url: str = ""  # RFC 3161 timestamp authority, optional
+    # Prompt policy: a block-list file (words and regexes, per locale) and a moderation hook.
+    prompt_blocklist: Path | None = None
+    moderation_url: str = ""
+    moderation_timeout_seconds: float = 5.0
+
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
