@@ -110,7 +110,6 @@ class Settings(BaseSettings):
     # Empty: a key file made at first use, data_dir/webhook-secret.key (0600).
     webhook_secret_key: str = ""
 
-    @cached_property
     # Scale-out (README "Scale-out"). A broker URL (redis://...) sends jobs to Celery workers
     # (`cinegen worker`) instead of this process's threads; "" keeps the in-process queue.
     broker_url: str = ""
@@ -132,6 +131,7 @@ class Settings(BaseSettings):
     moderation_url: str = ""
     moderation_timeout_seconds: float = 5.0
 
+    @cached_property
     def resolved_database_url(self) -> str:
         if self.database_url:
             return self.database_url
