@@ -25,7 +25,7 @@ from cinegen.api.webhook_deliveries import router as webhook_deliveries_router
 from cinegen.api.webhooks import router as webhooks_router
 from cinegen.core import tracing
 from cinegen.core.catalog import Catalog
-from cinegen.engines.registry import build_engines
+from cinegen.engines.registry import build_engines, worker_threads
 from cinegen.jobs.queue import InProcessQueue
 from cinegen.jobs.webhooks import DeliveryLoop
 from cinegen.jobs.worker import JobContext
@@ -36,8 +36,7 @@ from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
 from cinegen.service.webhooks import WebhookService
 from cinegen.settings import Settings
-from cinegen.store.blob_urls import blob_store_from_settings
-from cinegen.store.blobs import private_dir, private_file
+from cinegen.store.blobs import LocalBlobStore, private_dir, private_file
 from cinegen.store.db import Database
 from cinegen.store.gcs import gcs_store_from_settings
 from cinegen.web.routes import router as web_router
@@ -62,12 +61,12 @@ def build_runtime(settings: Settings) -> Runtime:
     db = Database(settings.resolved_database_url)
     db.migrate()
     db.finish_events = Deliveries(settings)  # webhook events, written with each operation's end
-    files = FileService(db, blob_store_from_settings(settings), settings)
+    files = FileService(db, LocalBlobStore(settings.resolved_blob_dir), settings)
     inputs = InputService(files, gcs_store_from_settings(settings))
     catalog = Catalog()
     engines = build_engines(settings, catalog)
     queue = InProcessQueue(
-        workers=settings.workers,
+        workers=worker_threads(settings, engines),
         max_attempts=settings.max_attempts,
         poll_interval=settings.poll_interval_seconds,
     )

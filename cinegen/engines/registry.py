@@ -19,3 +19,12 @@ def build_engines(settings: Settings, catalog: Catalog) -> dict[str, Engine]:
 
         engines["diffusers"] = build_engine(settings, catalog)
     return engines
+
+
+def worker_threads(settings: Settings, engines: dict[str, Engine]) -> int:
+    """CINEGEN_WORKERS, raised to one thread per device when the diffusers engine runs on
+    several (a `DevicePool`), so every GPU can render at once. 0 stays 0: an API-only node."""
+    if settings.workers <= 0:
+        return 0
+    devices = max((len(getattr(engine, "devices", ())) for engine in engines.values()), default=0)
+    return max(settings.workers, devices)

@@ -27,6 +27,7 @@ from cinegen.settings import Settings
 from cinegen.store.db import Database, operations
 
 if TYPE_CHECKING:
+    from cinegen.engines.diffusers.devices import DevicePool
     from cinegen.engines.diffusers.engine import DiffusersEngine, Warmed
 
 log = logging.getLogger("cinegen.health")
@@ -114,7 +115,7 @@ class Warmup:
                 return {"status": "warming", "detail": detail}
             return {"status": "ok", "entries": self.total}
 
-    def run(self, engine: DiffusersEngine) -> list[Warmed]:
+    def run(self, engine: DiffusersEngine | DevicePool) -> list[Warmed]:
         """Warm each entry that fits in `max_loaded`, in order; stop at the first failure."""
         warm, skipped = engine.warm_plan()
         with self._lock:

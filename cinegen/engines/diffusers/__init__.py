@@ -7,8 +7,11 @@ engine. Nothing heavy is imported until the first job: the server starts as fast
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from cinegen.core.catalog import RESOLUTIONS, Catalog, ModelInfo, served_by
 from cinegen.engines.diffusers.config import ModelEntry, Registry, RegistryError, load_registry
+from cinegen.engines.diffusers.devices import DevicePool, parse_devices
 from cinegen.engines.diffusers.loading import LoadOptions, set_offline
 from cinegen.settings import Settings
 
@@ -55,8 +58,9 @@ def register_models(registry: Registry, catalog: Catalog) -> None:
 
 
 def build_engine(settings: Settings, catalog: Catalog):  # noqa: ANN201 - DiffusersEngine
-    """The engine for `settings.diffusers_registry`, its rows put in `catalog`; RegistryError
-    if the file is unusable. (torch is imported lazily, hence no return annotation.)"""
+    """The engine for `settings.diffusers_registry`, its rows put in `catalog` (a
+    `DevicePool` when CINEGEN_DIFFUSERS_DEVICE names several devices); RegistryError if the
+    file or the device list is unusable. (torch is imported lazily, hence no return annotation.)"""
     assert settings.diffusers_registry is not None
     registry = load_registry(settings.diffusers_registry)
     set_offline(settings.diffusers_allow_network)
@@ -72,4 +76,7 @@ def build_engine(settings: Settings, catalog: Catalog):  # noqa: ANN201 - Diffus
         compile=settings.diffusers_compile,
     )
     register_models(registry, catalog)
-    return DiffusersEngine(registry, opts)
+    devices = parse_devices(settings.diffusers_device)
+    if len(devices) == 1:
+        return DiffusersEngine(registry, replace(opts, device=devices[0]))
+    return DevicePool([DiffusersEngine(registry, replace(opts, device=d)) for d in devices])

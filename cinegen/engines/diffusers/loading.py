@@ -29,6 +29,10 @@ from cinegen.engines.diffusers.config import PipelineEntry, Registry, RegistryEr
 log = logging.getLogger("cinegen.diffusers")
 
 _OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_DATASETS_OFFLINE")
+# `from_pretrained` is not thread-safe: accelerate's empty-weights loading patches
+# torch.nn.Module for the whole process while it runs, so a second load at the same time
+# (another device's engine, `DevicePool`) gets meta tensors. Loads take turns; calls do not.
+_LOADING = threading.Lock()
 
 
 @dataclass(frozen=True)
@@ -138,7 +142,8 @@ def load_pipeline(cls_name: str, path: str, dtype: str, vae_dtype: str, opts: Lo
     if local:
         kwargs["local_files_only"] = True
     try:
-        pipe = cls.from_pretrained(str(Path(path).expanduser()) if local else path, **kwargs)
+        with _LOADING:
+            pipe = cls.from_pretrained(str(Path(path).expanduser()) if local else path, **kwargs)
     except (OSError, ValueError, TypeError) as exc:
         raise EngineError(f"Could not load {cls_name} from {path}: {exc}") from exc
     vae = getattr(pipe, "vae", None)
