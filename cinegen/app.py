@@ -36,7 +36,8 @@ from cinegen.service.inputs import InputService
 from cinegen.service.operations import OperationService
 from cinegen.service.webhooks import WebhookService
 from cinegen.settings import Settings
-from cinegen.store.blobs import LocalBlobStore, private_dir, private_file
+from cinegen.store.blob_urls import blob_store_from_settings
+from cinegen.store.blobs import private_dir, private_file
 from cinegen.store.db import Database
 from cinegen.store.gcs import gcs_store_from_settings
 from cinegen.web.routes import router as web_router
@@ -61,7 +62,7 @@ def build_runtime(settings: Settings) -> Runtime:
     db = Database(settings.resolved_database_url)
     db.migrate()
     db.finish_events = Deliveries(settings)  # webhook events, written with each operation's end
-    files = FileService(db, LocalBlobStore(settings.resolved_blob_dir), settings)
+    files = FileService(db, blob_store_from_settings(settings), settings)
     inputs = InputService(files, gcs_store_from_settings(settings))
     catalog = Catalog()
     engines = build_engines(settings, catalog)

@@ -11,6 +11,9 @@ import pytest
 
 from tests.support.server import ServerProcess
 
+# PostgreSQL fixtures: `postgres`, `pg_url`, `database_url` (SQLite and PostgreSQL).
+pytest_plugins = ["tests.support.postgres"]
+
 if TYPE_CHECKING:  # the app's imports (FastAPI, the engines) only where a test uses it
     from tests.support.app import InProcessServer
 

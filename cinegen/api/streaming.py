@@ -5,6 +5,14 @@ FileResponse does for a path: one `bytes=` range is answered 206 with `Content-R
 past the end 416 (in the Google envelope, with `Content-Range: bytes */size`), anything else
 (no range, several ranges, a malformed one) the whole file with 200. A HEAD request gets the
 same status and headers with no body.
+
+With `CINEGEN_BLOB_REDIRECT=true` and a store that presigns (S3), a GET is answered 307 to a
+short-lived URL on the store's origin instead, so the bytes do not pass through this server.
+Not for a request whose API key is in `x-goog-api-key`: the google-genai SDKs (and any client
+that sets a custom header) send it again to the redirect's target, another origin
+(spec/google-genai-sdk-wire.md, "x-goog-api-key follows redirects"), so that download is
+streamed. A key in `?key=` stays behind (the Location is a new URL), and clients drop
+`Authorization` on a cross-origin redirect (httpx, requests, curl, fetch), so those redirect.
 """
 
 from __future__ import annotations
@@ -14,7 +22,7 @@ from collections.abc import Iterator
 from typing import BinaryIO
 
 from fastapi import Request
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
 from cinegen.api.errors import envelope
 from cinegen.service.files import OpenedFile
@@ -26,9 +34,16 @@ _RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
 _HUGE = 1 << 62
 
 
+# Credential headers a client re-sends to a redirect's target on another origin.
+FOLLOWING_CREDENTIALS = ("x-goog-api-key",)
+
+
 def _chunks(stream: BinaryIO, start: int, length: int) -> Iterator[bytes]:
     try:
         stream.seek(start)
+        limit = getattr(stream, "limit", None)
+        if callable(limit):  # a remote stream: read ahead no further than the range
+            limit(start + length)
         while length > 0:
             chunk = stream.read(min(CHUNK_BYTES, length))
             if not chunk:
@@ -93,6 +108,9 @@ def file_response(
         response = envelope(416, f"Requested range not satisfiable (the file has {size} bytes).")
         response.headers["content-range"] = f"bytes */{size}"
         return without_body(response) if request.method == "HEAD" else response
+    if (location := _redirect(request, opened, media_type, filename)) is not None:
+        opened.stream.close()
+        return location
     status, first, last = (200, 0, size - 1) if wanted is None else (206, *wanted)
     if wanted is not None:
         headers["content-range"] = f"bytes {first}-{last}/{size}"
@@ -106,3 +124,23 @@ def file_response(
         media_type=media_type,
         headers=headers,
     )
+
+
+def may_redirect(request: Request) -> bool:
+    """A GET whose credentials would not follow a redirect to another origin."""
+    if request.method != "GET":
+        return False
+    return not any(request.headers.get(name) for name in FOLLOWING_CREDENTIALS)
+
+
+def _redirect(
+    request: Request, opened: OpenedFile, media_type: str, filename: str
+) -> Response | None:
+    """307 to the store's presigned URL, where allowed and the store makes one."""
+    if opened.presign is None or not may_redirect(request):
+        return None
+    url = opened.presign(filename, media_type)
+    if url is None:
+        return None
+    headers = {"cache-control": "no-store", "referrer-policy": "no-referrer"}
+    return RedirectResponse(url, status_code=307, headers=headers)

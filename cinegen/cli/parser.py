@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cinegen.cli import generate, operations, serve, usage, warmup, webhooks
+from cinegen.cli import generate, migrate, operations, serve, usage, warmup, webhooks
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +17,7 @@ def build_parser() -> argparse.ArgumentParser:
     usage.add_parser(sub)
     webhooks.add_parser(sub)
     warmup.add_parser(sub)
+    migrate.add_parser(sub)
     return parser
 
 

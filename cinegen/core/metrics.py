@@ -109,6 +109,19 @@ WEBHOOK_DELIVERIES = Counter(
     ("result",),
     registry=REGISTRY,
 )
+PROMPTS_BLOCKED = Counter(
+    "cinegen_prompts_blocked",
+    "Prompts the prompt policy refused, by source (blocklist, moderation).",
+    ("source",),
+    registry=REGISTRY,
+)
+SAMPLES_FILTERED = Counter(
+    "cinegen_samples_filtered",
+    "Generated samples dropped before they were stored, by reason (person: "
+    "personGeneration dont_allow and a person detected).",
+    ("reason",),
+    registry=REGISTRY,
+)
 WORKERS_ALIVE = Gauge(
     "cinegen_workers_alive",
     "Worker threads running in this process (summed over processes).",
@@ -161,6 +174,14 @@ def operation_created(model: str, mode: str) -> None:
 def operation_finished(op: Operation, mode: str) -> None:
     """`op` as it ended (its state is the final one); `mode` its request's."""
     OPERATIONS_FINISHED.labels(op.model, mode, op.state.value).inc()
+
+
+def prompt_blocked(source: str) -> None:
+    PROMPTS_BLOCKED.labels(source).inc()
+
+
+def sample_filtered(reason: str) -> None:
+    SAMPLES_FILTERED.labels(reason).inc()
 
 
 P = ParamSpec("P")

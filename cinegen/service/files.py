@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import BinaryIO
 
@@ -62,13 +63,19 @@ def visible(record_owner: str | None, caller: str | None) -> bool:
     return record_owner == caller or isinstance(caller, AdminOwner)
 
 
+Presign = Callable[[str, str], "str | None"]  # (filename, media type) -> URL or None
+
+
 @dataclass
 class OpenedFile:
-    """A file's record and an open stream of its bytes; close it (or use `with`)."""
+    """A file's record and an open stream of its bytes; close it (or use `with`). `presign`
+    is set where downloads may redirect (`CINEGEN_BLOB_REDIRECT`): it gives a short-lived URL
+    on the store's origin, or None where the store cannot make one."""
 
     record: FileRecord
     stream: BinaryIO
     size: int
+    presign: Presign | None = None
 
     def __enter__(self) -> OpenedFile:
         return self
@@ -104,9 +111,18 @@ class FileService:
         """The file's bytes as a seekable stream, for a download (with Range) or a copy."""
         record = self.visible_file(file_id, owner)
         try:
-            return OpenedFile(record, self.blobs.open(record.blob_key), record.size_bytes)
+            opened = OpenedFile(record, self.blobs.open(record.blob_key), record.size_bytes)
         except BlobMissing as exc:
             raise NotFound(f"File {file_id} is no longer stored.") from exc
+        if self.settings.blob_redirect:
+            opened.presign = partial(self._presign, record.blob_key)
+        return opened
+
+    def _presign(self, key: str, filename: str, media_type: str) -> str | None:
+        seconds = self.settings.blob_redirect_seconds
+        return self.blobs.presigned_url(
+            key, seconds=seconds, filename=filename, media_type=media_type
+        )
 
     def read_file(self, file_id: str, owner: str | None) -> bytes:
         with self.open_file(file_id, owner) as opened:

@@ -30,7 +30,7 @@ from cinegen.core.logs import bind_operation
 from cinegen.core.operation import Operation, Sample, State
 from cinegen.core.request import GenerateRequest
 from cinegen.core.tracing import CONTEXT_KEY, carry, traced
-from cinegen.service import quotas
+from cinegen.service import prompt_policy, quotas
 from cinegen.service.codec import request_from_json, request_to_json
 from cinegen.service.files import FileService, is_valid_id, new_id, visible
 from cinegen.service.inputs import InputService
@@ -117,6 +117,7 @@ class OperationService:
         self._check_limits(owner, req)
         self.files.check_free_space()
         req, extension_file = self.inputs.check(req, owner)
+        refused = prompt_policy.screen(req, self.settings)  # Veo's reason, or None
         seed = req.seed if req.seed is not None else secrets.randbelow(MAX_SEED)
         now = utcnow()
         op = Operation(
@@ -124,7 +125,7 @@ class OperationService:
             model=req.model,
             dialect=req.dialect,
             owner=owner,
-            state=State.QUEUED,
+            state=State.QUEUED if refused is None else State.SUCCEEDED,  # no worker may take it
             create_time=now,
             update_time=now,
             request={},
@@ -141,9 +142,26 @@ class OperationService:
             raise
         if extension_file is not None:
             self.files.touch(extension_file)
-        self.jobs.submit(op.id)
+        if refused is None:
+            self.jobs.submit(op.id)
+        else:
+            op = self._end_refused(op, req.sample_count or 1, refused)
         metrics.operation_created(req.model, str(req.mode))
         return op
+
+    def _end_refused(self, op: Operation, count: int, reason: str) -> Operation:
+        """As Veo answers a prompt it will not generate: the operation is done at once, with
+        no video, its samples counted as filtered and the reason (service/prompt_policy.py)."""
+        if self.db.finish_operation(  # inserted as done: this writes its end and webhooks
+            op.id,
+            State.SUCCEEDED,
+            expect=State.SUCCEEDED,
+            progress=100.0,
+            rai_filtered_count=count,
+            rai_filtered_reasons=[reason],
+        ):
+            self._count_end(op.id)
+        return self.db.get_operation(op.id) or op
 
     def _check_limits(self, owner: str | None, req: GenerateRequest) -> None:
         """The key's concurrent operations (queued + running) and its seconds of video today,

@@ -3,7 +3,9 @@
 Keys are relative paths made by the server (`videos/<id>.mp4`, `inputs/<op>/<name>`); they
 never come from a client. The interface is streams, not paths, so that a store on S3 or GCS
 can implement it: `open` gives a seekable binary stream (a download with HTTP Range seeks in
-it), `write` takes bytes or a finished file.
+it), `write` takes bytes or a finished file. `LocalBlobStore` is the default; S3 and GCS
+stores (store/s3.py, store/gcs_blobs.py) share `RangedReader`, a stream over ranged reads, and
+`cloud_key`, the key checks a store without directories needs.
 
 What the server keeps is private to its user: directories are made 0700 and files 0600. A
 full disk (ENOSPC, or a quota's EDQUOT) is `StorageFull`, a 503 that says so, and the partial
@@ -14,11 +16,13 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import io
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import BinaryIO, Protocol
+from typing import BinaryIO, Protocol, cast
 
 from cinegen.core.errors import StorageError, Unavailable
 
@@ -36,6 +40,16 @@ STORAGE_FULL_MESSAGE = (
 
 class BlobMissing(StorageError):
     """The key names no blob (it was never written, or it was deleted)."""
+
+
+class BlobStoreUnavailable(Unavailable):
+    """The blob store (S3, GCS) could not be reached or answered with a server error: 503,
+    since it may pass."""
+
+
+class BlobStoreConfigError(StorageError):
+    """`CINEGEN_BLOB_URL` names no usable store (malformed, no such bucket, no access): a
+    start-up error that says which setting to fix."""
 
 
 class StorageFull(Unavailable):
@@ -123,6 +137,13 @@ class BlobStore(Protocol):
         """Space left for new blobs; None where the store cannot tell."""
         ...
 
+    def presigned_url(
+        self, key: str, *, seconds: int, filename: str, media_type: str
+    ) -> str | None:
+        """A URL on the store's own origin that reads the blob without credentials for
+        `seconds`; None where the store cannot make one (local files, an emulator)."""
+        ...
+
 
 def read_blob(blobs: BlobStore, key: str) -> bytes:
     with blobs.open(key) as stream:
@@ -134,6 +155,108 @@ def copy_blob(blobs: BlobStore, key: str, destination: Path) -> Path:
     with blobs.open(key) as stream, open(destination, "wb") as out:
         shutil.copyfileobj(stream, out, 1 << 20)
     return destination
+
+
+def cloud_key(prefix: str, key: str) -> str:
+    """The object name of `key` under the store's `prefix`: keys are relative, with no empty,
+    `.` or `..` segment (object names are literal, but a proxy in between might resolve them)."""
+    parts = key.split("/")
+    if not key or any(part in ("", ".", "..") for part in parts):
+        raise StorageError(f"bad blob key: {key!r}")
+    return f"{prefix}{key}"
+
+
+def cloud_prefix(path: str) -> str:
+    """A URL's path as an object-name prefix: "" or `a/b/`."""
+    path = path.strip("/")
+    return f"{path}/" if path else ""
+
+
+def newest_by_child(entries: Iterable[tuple[str, float]], prefix: str) -> dict[str, float]:
+    """Object names under `prefix` with their modification times, grouped by the first name
+    segment below it, each with the newest time in its group (a folder is as recent as the
+    newest object in it, as `_last_touched` says for directories)."""
+    newest: dict[str, float] = {}
+    for name, modified in entries:
+        child = name[len(prefix) :].split("/", 1)[0]
+        if child:
+            newest[child] = max(newest.get(child, 0.0), modified)
+    return newest
+
+
+class RangedReader(io.RawIOBase):
+    """A seekable read-only stream of a remote object through ranged reads: a download with
+    HTTP Range reads only its range, and a decoder that seeks (the moov atom at the end, then
+    the frames) reads only what it touches. Small reads are read ahead to `window` bytes, but
+    never past `bound` (set by a ranged download), so a 100-byte range is one 100-byte read."""
+
+    def __init__(self, fetch: Callable[[int, int], bytes], size: int, window: int = 1 << 18):
+        super().__init__()
+        self._fetch = fetch  # (first, last) inclusive -> bytes
+        self.size = size
+        self.window = window
+        self.bound = size
+        self._pos = 0
+        self._buffer = b""
+        self._buffer_start = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self._pos, io.SEEK_END: self.size}[whence]
+        if base + offset < 0:
+            raise ValueError("negative seek position")
+        self._pos = base + offset
+        return self._pos
+
+    def limit(self, end: int) -> None:
+        """Read ahead no further than byte `end` (exclusive): the caller reads no more."""
+        self.bound = max(0, min(end, self.size))
+
+    def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
+        wanted = min(len(buffer), self.size - self._pos)
+        if wanted <= 0:
+            return 0
+        offset = self._pos - self._buffer_start
+        if not 0 <= offset < len(self._buffer):
+            self._fill(wanted)
+            offset = 0
+        chunk = self._buffer[offset : offset + wanted]
+        buffer[: len(chunk)] = chunk
+        self._pos += len(chunk)
+        return len(chunk)
+
+    def _fill(self, wanted: int) -> None:
+        end = self._pos + max(wanted, self.window)
+        if self._pos < self.bound:
+            end = min(end, max(self.bound, self._pos + wanted))
+        end = min(end, self.size)
+        self._buffer = self._fetch(self._pos, end - 1)
+        self._buffer_start = self._pos
+        if not self._buffer:
+            raise StorageError("the blob ended before its recorded size")
+
+    def readall(self) -> bytes:
+        wanted = self.size - self._pos
+        if wanted <= 0:
+            return b""
+        data = self.read(wanted) or b""
+        while len(data) < wanted:
+            more = self.read(wanted - len(data))
+            if not more:
+                break
+            data += more
+        return data
+
+    def as_binary(self) -> BinaryIO:
+        return cast(BinaryIO, self)
 
 
 class LocalBlobStore:
@@ -218,6 +341,11 @@ class LocalBlobStore:
 
     def free_bytes(self) -> int | None:
         return shutil.disk_usage(self.root).free
+
+    def presigned_url(
+        self, key: str, *, seconds: int, filename: str, media_type: str
+    ) -> str | None:
+        return None  # files on this machine: the server streams them
 
 
 def _last_touched(path: Path) -> float:

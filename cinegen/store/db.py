@@ -38,12 +38,13 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection, Engine
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, InterfaceError, OperationalError
 
 from cinegen.core.operation import Operation, Sample, State
 
@@ -186,6 +187,22 @@ _KEY_BY_HASH = select(*_KEY_COLUMNS).where(api_keys.c.key_hash == bindparam("key
 _CANCEL_REQUESTED = select(operations.c.cancel_requested).where(
     operations.c.id == bindparam("op_id")
 )
+
+
+# The key of the PostgreSQL advisory lock that `Database.migrate()` holds: N nodes starting
+# together on one fresh database migrate it once, one after the other ("cine" in ASCII).
+MIGRATION_LOCK_KEY = 0x63696E65
+# Seconds a PostgreSQL connection attempt may take: a database that does not answer makes a
+# request fail fast (503) instead of hanging a worker thread.
+CONNECT_TIMEOUT_S = 5
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """The database could not be reached or dropped the connection (down, restarting, cut,
+    SQLite locked): a passing fault, answered 503 UNAVAILABLE. By type, never by message."""
+    if isinstance(exc, OperationalError | InterfaceError):
+        return True
+    return isinstance(exc, DBAPIError) and exc.connection_invalidated
 
 
 def utcnow() -> datetime:
@@ -371,18 +388,28 @@ class PreparedRead:
         compiled = statement.compile(dialect=dialect)
         self.sql = str(compiled)
         self.order = compiled.positiontup if compiled.positional else None
-        columns = list(statement.selected_columns)
-        self.row_type = namedtuple("Row", [c.name for c in columns])  # type: ignore[misc]
-        self.converters = [
-            dialect.type_descriptor(c.type).result_processor(dialect, None) for c in columns
-        ]
+        self.columns = list(statement.selected_columns)
+        self.dialect = dialect
+        self.row_type = namedtuple("Row", [c.name for c in self.columns])  # type: ignore[misc]
+        self.converters: list[Any] | None = None
 
     def parameters(self, values: dict[str, Any]) -> Any:
         return [values[name] for name in self.order] if self.order is not None else values
 
-    def row(self, raw: Any) -> Any:
+    def _converters(self, description: Any) -> list[Any]:
+        """Worked out from the first result's column types (the cursor's type codes, which
+        PostgreSQL's numeric converters need; SQLite has none)."""
+        if self.converters is None:
+            self.converters = [
+                self.dialect.type_descriptor(c.type).result_processor(self.dialect, d[1])
+                for c, d in zip(self.columns, description, strict=True)
+            ]
+        return self.converters
+
+    def row(self, raw: Any, description: Any) -> Any:
+        converters = self._converters(description)
         return self.row_type(
-            *(convert(v) if convert else v for convert, v in zip(self.converters, raw, strict=True))
+            *(convert(v) if convert else v for convert, v in zip(converters, raw, strict=True))
         )
 
 
@@ -410,8 +437,20 @@ class Database:
             event.listen(self.engine, "connect", _sqlite_pragmas)
             self._write_lock: AbstractContextManager = threading.Lock()
         else:
-            self.engine = create_engine(url, pool_pre_ping=True, pool_size=16, max_overflow=16)
+            # pre_ping: a pooled connection that died in an outage is replaced on checkout.
+            self.engine = create_engine(
+                url,
+                pool_pre_ping=True,
+                pool_size=16,
+                max_overflow=16,
+                connect_args={"connect_timeout": CONNECT_TIMEOUT_S},
+            )
             self._write_lock = nullcontext()
+        # Bumped on each lost connection: the connections threads keep for reads (`_read`,
+        # `_fetch_one`) are never checked out again, so pre_ping cannot renew them; one older
+        # than the latest loss is dropped before its next use.
+        self._epoch = 0
+        self._skip_locked = self.engine.dialect.name == "postgresql"
         dialect = self.engine.dialect
         self._get_operation = PreparedRead(_GET_OPERATION, dialect)
         self._get_file = PreparedRead(_GET_FILE, dialect)
@@ -420,45 +459,115 @@ class Database:
         # Webhook events of operations that end (service/deliveries.py), written with the end.
         self.finish_events: FinishEvents | None = None
 
+    def _lost(self, exc: BaseException) -> None:
+        """A connection was lost: every thread's kept read connection is renewed."""
+        if isinstance(exc, DBAPIError) and exc.connection_invalidated:
+            self._epoch += 1
+
+    def _raw_connection(self) -> tuple[Any, bool]:
+        """This thread's driver connection, and whether it was kept from an earlier read."""
+        raw = getattr(self._local, "raw", None)
+        if raw is not None and self._local.raw_epoch == self._epoch:
+            return raw, True
+        if raw is not None:
+            raw.invalidate()
+        self._local.raw, self._local.raw_epoch = self.engine.raw_connection(), self._epoch
+        return self._local.raw, False
+
     def _fetch_one(self, query: PreparedRead, **values: Any) -> Any:
         """One row (or None) of a hot-path read, on this thread's own driver connection. The
         rollback ends any read transaction (PostgreSQL opens one; SQLite does not), so the
-        next read sees the latest commit. A failed connection is dropped and made anew."""
-        raw = getattr(self._local, "raw", None)
-        if raw is None:
-            raw = self._local.raw = self.engine.raw_connection()
-        driver: Any = raw.driver_connection
-        try:
-            cursor = driver.cursor()
-            cursor.execute(query.sql, query.parameters(values))
-            row = cursor.fetchone()
-            cursor.close()
-            driver.rollback()
-        except Exception:
-            self._local.raw = None
-            raw.invalidate()
-            raise
-        return query.row(row) if row is not None else None
+        next read sees the latest commit. A failed connection is dropped and made anew; a
+        kept one that the database dropped (it restarted) is tried once more on a new one.
+        Driver errors are raised as SQLAlchemy's, as every other query raises them."""
+        while True:
+            raw, kept = self._raw_connection()
+            driver: Any = raw.driver_connection
+            try:
+                cursor = driver.cursor()
+                cursor.execute(query.sql, query.parameters(values))
+                row = cursor.fetchone()
+                description = cursor.description
+                cursor.close()
+                driver.rollback()
+            except Exception as exc:
+                self._local.raw = None
+                raw.invalidate()
+                error = self._wrapped(exc, query.sql, values, driver)
+                if error is exc:
+                    raise
+                self._lost(error)
+                if kept and is_unavailable(error):
+                    continue
+                raise error from exc
+            return query.row(row, description) if row is not None else None
+
+    def _wrapped(self, exc: Exception, sql: str, values: dict[str, Any], driver: Any) -> Exception:
+        """A driver (DB-API) error as SQLAlchemy's exception of the same kind; else `exc`."""
+        dialect = self.engine.dialect
+        base = dialect.loaded_dbapi.Error
+        if not isinstance(exc, base):
+            return exc
+        return DBAPIError.instance(
+            sql,
+            values,
+            exc,
+            base,
+            connection_invalidated=dialect.is_disconnect(exc, driver, None),
+            dialect=dialect,
+        )
 
     @contextmanager
     def _read(self) -> Iterator[Connection]:
         """A read on this thread's own connection: no pool checkout per poll. The rollback
         ends the read transaction, so the next read sees the latest commit."""
         conn = getattr(self._local, "conn", None)
-        if conn is None or conn.closed:
+        if conn is not None and (
+            conn.closed or conn.invalidated or self._local.epoch != self._epoch
+        ):
+            self._drop(conn)
+            conn = None
+        if conn is None:
             conn = self._local.conn = self.engine.connect()
+            self._local.epoch = self._epoch
         try:
             yield conn
+        except DBAPIError as exc:
+            self._lost(exc)
+            raise
         finally:
+            self._end_read(conn)
+
+    def _end_read(self, conn: Connection) -> None:
+        """Roll back a read; a connection that cannot is dropped (the read itself is done)."""
+        try:
             conn.rollback()
+        except DBAPIError as exc:
+            self._lost(exc)
+            self._drop(conn)
+
+    def _drop(self, conn: Connection) -> None:
+        """Give up this thread's read connection; the next read makes a new one."""
+        self._local.conn = None
+        if conn.closed:
+            return
+        try:
+            conn.invalidate()
+            conn.close()
+        except DBAPIError:
+            pass
 
     @contextmanager
     def _write(self) -> Iterator[Connection]:
         """A write transaction. SQLite allows one writer at a time and its busy handler
         sleeps with back-off, which makes long tails under concurrent writes; queueing the
         writers of this process on a lock instead keeps every write short."""
-        with self._write_lock, self.engine.begin() as conn:
-            yield conn
+        try:
+            with self._write_lock, self.engine.begin() as conn:
+                yield conn
+        except DBAPIError as exc:
+            self._lost(exc)
+            raise
 
     def checkpoint(self) -> bool:
         """Copy SQLite's WAL into the database and truncate it to nothing, so that it does
@@ -472,13 +581,37 @@ class Database:
             conn.commit()
         return busy == 0
 
-    def migrate(self) -> None:
+    def _alembic_config(self) -> Config:
         config = Config()
         config.set_main_option("script_location", str(Path(__file__).parent / "migrations"))
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
+        return config
+
+    def migrate(self) -> None:
+        """Bring the schema to head. On PostgreSQL under an advisory lock held until the
+        commit (DDL is transactional there): of N nodes starting together one migrates, the
+        others wait, then find the schema at head and do nothing."""
+        config = self._alembic_config()
         with self._write() as connection:
+            if connection.dialect.name == "postgresql":
+                connection.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
+                )
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+
+    def revision(self) -> str | None:
+        """The schema's Alembic revision (None: not migrated at all)."""
+        from alembic.runtime.migration import MigrationContext
+
+        with self.engine.connect() as connection:
+            return MigrationContext.configure(connection).get_current_revision()
+
+    def head_revision(self) -> str | None:
+        """The newest revision of the migrations this code ships."""
+        from alembic.script import ScriptDirectory
+
+        return ScriptDirectory.from_config(self._alembic_config()).get_current_head()
 
     # operations -------------------------------------------------------------------------
 
@@ -550,10 +683,13 @@ class Database:
         """Move a queued operation to running (once), leased to `owner` for `lease_seconds`;
         None if someone else has it or it ended."""
         now = utcnow()
+        queued = (operations.c.id == op_id, operations.c.state == State.QUEUED.value)
         with self._write() as conn:
+            if self._skip_locked and not self._lock_row(conn, operations, queued):
+                return None
             result = conn.execute(
                 update(operations)
-                .where(operations.c.id == op_id, operations.c.state == State.QUEUED.value)
+                .where(*queued)
                 .values(
                     state=State.RUNNING.value,
                     attempts=operations.c.attempts + 1,
@@ -565,6 +701,15 @@ class Database:
             if result.rowcount != 1:
                 return None
         return self.get_operation(op_id)
+
+    @staticmethod
+    def _lock_row(conn: Connection, table: Table, where: Sequence[Any]) -> bool:
+        """PostgreSQL: lock the row that `where` picks, FOR UPDATE SKIP LOCKED, in `conn`'s
+        transaction; False if there is none or another transaction holds it (a concurrent
+        claimer, which then wins): a claim never waits on another's and never takes a row
+        twice. The conditional UPDATE after it stays the guard everywhere (SQLite)."""
+        picked = select(table.c.id).where(*where).with_for_update(skip_locked=True)
+        return conn.execute(picked).first() is not None
 
     def fair_next_queued(self) -> str | None:
         """The id of the queued operation to run next, if any: round robin between owners

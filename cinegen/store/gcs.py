@@ -166,17 +166,7 @@ class GcsStore:
             return self._client
 
     def _build_client(self) -> Any:
-        from google.cloud import storage  # deferred: see the module docstring
-
-        if self.endpoint:
-            from google.auth.credentials import AnonymousCredentials
-
-            return storage.Client(
-                project=self.project or "cinegen",
-                credentials=AnonymousCredentials(),
-                client_options={"api_endpoint": self.endpoint},
-            )
-        return storage.Client(project=self.project)
+        return gcs_client(self.endpoint, self.project)
 
     def read(self, uri: str, limit: int = MAX_INPUT_BYTES) -> bytes:
         """The object's bytes. Outside the allow-list, missing or unreadable: the one
@@ -234,6 +224,22 @@ class GcsStore:
             raise GcsUnavailable(
                 f"Could not write `{uri}`: the storage service is unreachable."
             ) from exc
+
+
+def gcs_client(endpoint: str | None, project: str | None) -> Any:
+    """A google-cloud-storage client: on `endpoint` (an emulator) with anonymous credentials,
+    else on Google Cloud Storage with Application Default Credentials."""
+    from google.cloud import storage  # deferred: see the module docstring
+
+    if endpoint:
+        from google.auth.credentials import AnonymousCredentials
+
+        return storage.Client(
+            project=project or "cinegen",
+            credentials=AnonymousCredentials(),
+            client_options={"api_endpoint": endpoint.rstrip("/")},
+        )
+    return storage.Client(project=project)
 
 
 def _reason(exc: Exception) -> str:

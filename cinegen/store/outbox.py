@@ -2,8 +2,9 @@
 delivery loop and the deliveries route use it.
 
 A due row is taken with one conditional UPDATE (`claim`): it moves `next_attempt_time` past
-the attempt's own deadline, guarded by the value it read, so two senders (threads or
-processes on one database) never take the same row; a sender that dies mid-attempt leaves the
+the attempt's own deadline, guarded by the value it read (on PostgreSQL: on rows locked FOR
+UPDATE SKIP LOCKED), so two senders (threads or processes on one database) never take the
+same row; a sender that dies mid-attempt leaves the
 row to be taken again once that lease passes (at-least-once).
 """
 
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, select, update
 
 from cinegen.store.db import (
     Database,
@@ -97,10 +98,38 @@ class Outbox:
             .order_by(e.next_attempt_time)
             .limit(limit)
         )
+        until = now + timedelta(seconds=lease_seconds)
+        if self.db.engine.dialect.name == "postgresql":
+            taken = self._claim_skip_locked(due, now, until)
+        else:
+            taken = self._claim_each(due, now, until)
+        if not taken:
+            return []
+        with self.db._read() as conn:
+            rows = conn.execute(select(webhook_events).where(e.id.in_(taken)))
+            return [_event(r) for r in rows]
+
+    def _claim_skip_locked(self, due: Select, now: datetime, until: datetime) -> list[str]:
+        """PostgreSQL: the due rows no other sender holds, locked (FOR UPDATE SKIP LOCKED)
+        and moved past the lease in one transaction: concurrent senders take disjoint rows
+        and never wait on each other."""
+        e = webhook_events.c
+        with self.db._write() as conn:
+            taken = [row.id for row in conn.execute(due.with_for_update(skip_locked=True))]
+            if taken:
+                conn.execute(
+                    update(webhook_events)
+                    .where(e.id.in_(taken))
+                    .values(next_attempt_time=until, attempts=e.attempts + 1, update_time=now)
+                )
+        return taken
+
+    def _claim_each(self, due: Select, now: datetime, until: datetime) -> list[str]:
+        """Elsewhere (SQLite): each due row by an UPDATE guarded by the time it was read."""
+        e = webhook_events.c
         with self.db._read() as conn:
             candidates = list(conn.execute(due))
         taken: list[str] = []
-        until = now + timedelta(seconds=lease_seconds)
         for candidate in candidates:
             with self.db._write() as conn:
                 result = conn.execute(
@@ -114,11 +143,7 @@ class Outbox:
                 )
             if result.rowcount == 1:
                 taken.append(candidate.id)
-        if not taken:
-            return []
-        with self.db._read() as conn:
-            rows = conn.execute(select(webhook_events).where(e.id.in_(taken)))
-            return [_event(r) for r in rows]
+        return taken
 
     def record(
         self,

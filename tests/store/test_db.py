@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from cinegen.core.operation import Operation, Sample, State
 from cinegen.store.db import Database, FileRecord, files, operations
 
 
-def _database(tmp_path: Path) -> Database:
-    db = Database(f"sqlite:///{tmp_path / 'cinegen.db'}")
+def _database(url: str) -> Database:
+    db = Database(url)
     db.migrate()
     return db
 
@@ -31,8 +30,8 @@ def _operation(op_id: str) -> Operation:
     )
 
 
-def test_operation_read_matches_sqlalchemy(tmp_path: Path) -> None:
-    db = _database(tmp_path)
+def test_operation_read_matches_sqlalchemy(database_url: str) -> None:
+    db = _database(database_url)
     db.insert_operation(_operation("op1"))
     db.update_operation(
         "op1",
@@ -57,9 +56,9 @@ def test_operation_read_matches_sqlalchemy(tmp_path: Path) -> None:
     assert db.get_operation("missing") is None
 
 
-def test_reads_see_commits_from_another_connection(tmp_path: Path) -> None:
+def test_reads_see_commits_from_another_connection(database_url: str) -> None:
     """A poller must never be stuck in an old read snapshot."""
-    reader, writer = _database(tmp_path), _database(tmp_path)
+    reader, writer = _database(database_url), _database(database_url)
     writer.insert_operation(_operation("op2"))
     assert reader.get_operation("op2").state == State.QUEUED  # type: ignore[union-attr]
     assert reader.cancel_requested("op2") is False
@@ -70,8 +69,8 @@ def test_reads_see_commits_from_another_connection(tmp_path: Path) -> None:
     assert reader.cancel_requested("gone") is True  # a deleted operation stops its job
 
 
-def test_file_and_key_reads(tmp_path: Path) -> None:
-    db = _database(tmp_path)
+def test_file_and_key_reads(database_url: str) -> None:
+    db = _database(database_url)
     created = datetime(2026, 11, 21, tzinfo=UTC)
     record = FileRecord(
         id="f9",

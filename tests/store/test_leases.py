@@ -14,8 +14,8 @@ from cinegen.core.operation import Operation, State
 from cinegen.store.db import Database, utcnow
 
 
-def _database(tmp_path: Path) -> Database:
-    db = Database(f"sqlite:///{tmp_path / 'cinegen.db'}")
+def _database(url: str) -> Database:
+    db = Database(url)
     db.migrate()
     return db
 
@@ -37,8 +37,8 @@ def _queued(db: Database, op_id: str) -> None:
     )
 
 
-def test_only_the_lease_owner_writes_a_running_operation(tmp_path: Path) -> None:
-    db = _database(tmp_path)
+def test_only_the_lease_owner_writes_a_running_operation(database_url: str) -> None:
+    db = _database(database_url)
     _queued(db, "op1")
     assert db.claim_operation("op1", "w1", 60) is not None
     assert db.renew_lease("op1", "w1", 60, progress=10.0) is True
@@ -55,9 +55,9 @@ def test_only_the_lease_owner_writes_a_running_operation(tmp_path: Path) -> None
 
 
 def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
-    tmp_path: Path,
+    database_url: str,
 ) -> None:
-    db = _database(tmp_path)
+    db = _database(database_url)
     _queued(db, "op2")
     db.claim_operation("op2", "w1", 60)
     now = utcnow()
@@ -75,8 +75,8 @@ def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
     assert db.lease_of("op2")[0] == "w2"
 
 
-def test_a_live_lease_of_a_dead_owner_is_recovered(tmp_path: Path) -> None:
-    db = _database(tmp_path)
+def test_a_live_lease_of_a_dead_owner_is_recovered(database_url: str) -> None:
+    db = _database(database_url)
     _queued(db, "op3")
     db.claim_operation("op3", "dead", 3600)
     now = utcnow()
@@ -86,8 +86,8 @@ def test_a_live_lease_of_a_dead_owner_is_recovered(tmp_path: Path) -> None:
     assert db.requeue_expired("op3", now, ["dead"]) is True
 
 
-def test_a_running_row_from_before_leases_counts_as_expired(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'cinegen.db'}"
+def test_a_running_row_from_before_leases_counts_as_expired(empty_database_url: str) -> None:
+    url = empty_database_url
     config = Config()
     config.set_main_option(
         "script_location", str(Path(__file__).parents[2] / "cinegen" / "store" / "migrations")
@@ -101,7 +101,7 @@ def test_a_running_row_from_before_leases_counts_as_expired(tmp_path: Path) -> N
                 "INSERT INTO operations (id, model, dialect, state, progress, seed, request, "
                 "samples, rai_filtered_count, rai_filtered_reasons, notes, resource_prefix, "
                 "attempts, cancel_requested, create_time, update_time) VALUES ('old', 'm', "
-                "'gemini', 'running', 50, 1, '{}', '[]', 0, '[]', '{}', '', 1, 0, "
+                "'gemini', 'running', 50, 1, '{}', '[]', 0, '[]', '{}', '', 1, FALSE, "
                 "'2026-12-01 00:00:00', '2026-12-01 00:00:00')"
             )
         )
