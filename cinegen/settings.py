@@ -126,6 +126,7 @@ class Settings(BaseSettings):
     c2pa_cert: Path | None = None  # PEM chain; default: a self-signed dev cert in data_dir
     c2pa_key: Path | None = None
     c2pa_tsa_url: str = ""  # RFC 3161 timestamp authority, optional
+    c2pa_trust_anchors: Path | None = None  # PEM roots verify trusts (the C2PA trust list)
     # Prompt policy: a block-list file (words and regexes, per locale) and a moderation hook.
     prompt_blocklist: Path | None = None
     moderation_url: str = ""

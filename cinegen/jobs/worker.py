@@ -35,6 +35,7 @@ from cinegen.media.clip import FPS
 from cinegen.media.encode import encode_clip
 from cinegen.media.provenance import provenance_tags
 from cinegen.service.codec import request_from_json
+from cinegen.service.credentials import sign_sample
 from cinegen.service.files import new_id
 from cinegen.service.operations import OperationService
 from cinegen.store.db import FileRecord
@@ -259,6 +260,7 @@ def _render_all(
                 metadata=provenance_tags(engine.name, req.model, seed),
                 progress=progress.encoded,
             )
+            encoded = sign_sample(ctx.service.settings, encoded, engine.name, base_spec, seed)
             stopwatch.encoded()
             timing.seconds += time.perf_counter() - started
             progress.keep_alive()
