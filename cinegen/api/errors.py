@@ -12,11 +12,15 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match, Mount
 
-from cinegen.core.errors import STATUS_BY_HTTP, CinegenError, QuotaExceeded
+from cinegen.core.errors import STATUS_BY_HTTP, CinegenError, QuotaExceeded, Unavailable
 from cinegen.store.blobs import STORAGE_FULL_MESSAGE, StorageFull, is_storage_full
+from cinegen.store.db import is_unavailable
+
+DATABASE_UNAVAILABLE = "The service is temporarily unavailable: its database cannot be reached."
 
 log = logging.getLogger("cinegen.api")
 
@@ -94,10 +98,28 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return envelope(400, f"Invalid value at '{where}': {first.get('msg', 'invalid value')}")
 
 
+def _database_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """The database is down, restarting or cut off: 503 UNAVAILABLE (the typed
+    `Unavailable`), as a retry may pass; the pool reconnects once it is back."""
+    log.warning(
+        "database unavailable on %s %s: %s", request.method, request.url.path, type(exc).__name__
+    )
+    error = Unavailable(DATABASE_UNAVAILABLE)
+    return envelope(error.code, error.message, error.status)
+
+
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    if is_unavailable(exc) and not is_storage_full(exc):
+        return _database_unavailable(request, exc)
+    return await _unexpected(request, exc)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     if is_storage_full(exc):
         log.error("storage full on %s %s: %s", request.method, request.url.path, exc)
         return _storage_full()
+    if is_unavailable(exc):  # raised outside a route (a middleware)
+        return _database_unavailable(request, exc)
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return envelope(500, "Internal error encountered.")
 
@@ -106,4 +128,5 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(CinegenError, _cinegen_error)
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _unexpected)

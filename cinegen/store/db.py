@@ -481,9 +481,12 @@ class Database:
         kept one that the database dropped (it restarted) is tried once more on a new one.
         Driver errors are raised as SQLAlchemy's, as every other query raises them."""
         while True:
-            raw, kept = self._raw_connection()
-            driver: Any = raw.driver_connection
+            raw: Any = None
+            driver: Any = None
+            kept = False
             try:
+                raw, kept = self._raw_connection()  # a pool checkout raises the driver's error
+                driver = raw.driver_connection
                 cursor = driver.cursor()
                 cursor.execute(query.sql, query.parameters(values))
                 row = cursor.fetchone()
@@ -492,7 +495,8 @@ class Database:
                 driver.rollback()
             except Exception as exc:
                 self._local.raw = None
-                raw.invalidate()
+                if raw is not None:
+                    raw.invalidate()
                 error = self._wrapped(exc, query.sql, values, driver)
                 if error is exc:
                     raise
