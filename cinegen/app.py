@@ -26,7 +26,8 @@ from cinegen.api.webhooks import router as webhooks_router
 from cinegen.core import tracing
 from cinegen.core.catalog import Catalog
 from cinegen.engines.registry import build_engines, worker_threads
-from cinegen.jobs.queue import InProcessQueue
+from cinegen.jobs.celery_queue import broker_queue
+from cinegen.jobs.queue import InProcessQueue, JobQueue
 from cinegen.jobs.webhooks import DeliveryLoop
 from cinegen.jobs.worker import JobContext
 from cinegen.service.deliveries import Deliveries
@@ -66,7 +67,7 @@ def build_runtime(settings: Settings) -> Runtime:
     inputs = InputService(files, gcs_store_from_settings(settings))
     catalog = Catalog()
     engines = build_engines(settings, catalog)
-    queue = InProcessQueue(
+    queue: JobQueue = broker_queue(settings, db) or InProcessQueue(
         workers=worker_threads(settings, engines),
         max_attempts=settings.max_attempts,
         poll_interval=settings.poll_interval_seconds,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from cinegen.cli import generate, migrate, operations, serve, usage, warmup, webhooks
+from cinegen.cli import generate, migrate, operations, serve, usage, warmup, webhooks, worker
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -12,6 +12,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cinegen", description="A Veo-compatible video server.")
     sub = parser.add_subparsers(dest="command", required=True)
     serve.add_parsers(sub)
+    worker.add_parser(sub)
     generate.add_parser(sub)
     operations.add_parser(sub)
     usage.add_parser(sub)

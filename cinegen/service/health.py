@@ -34,6 +34,7 @@ log = logging.getLogger("cinegen.health")
 
 WORKER_THREAD_PREFIX = "cinegen-worker-"  # jobs/queue.py names its worker threads so
 _PROBE_PREFIX = "health"
+BROKER_TIMEOUT = 2.0  # seconds: a broker slower than this to connect is not ready
 _PING = select(operations.c.id).limit(1)
 _UNFINISHED = (
     select(
@@ -75,6 +76,17 @@ def check_blobs(files: FileService) -> None:
         files.read_blob(key)
     finally:
         files.blobs.delete(key)
+
+
+def check_broker(url: str) -> None:
+    """A connection to the broker (`cinegen worker` takes its jobs from there), made anew
+    each time, within `BROKER_TIMEOUT` seconds."""
+    from kombu import Connection
+
+    options = {"socket_timeout": BROKER_TIMEOUT, "socket_connect_timeout": BROKER_TIMEOUT}
+    with Connection(url, connect_timeout=BROKER_TIMEOUT, transport_options=options) as conn:
+        conn.ensure_connection(max_retries=1, interval_start=0, timeout=BROKER_TIMEOUT)
+        conn.default_channel  # noqa: B018 - Redis is asked (a PING) when a channel opens
 
 
 def alive_worker_threads() -> int:
@@ -159,6 +171,9 @@ def readiness(
         result.checks["warmup"] = warmup.check()
     _run(result, "database", lambda: check_database(db))
     _run(result, "blobs", lambda: check_blobs(files))
+    if settings.broker_url:  # jobs run in `cinegen worker` processes, none in this one
+        _run(result, "broker", lambda: check_broker(settings.broker_url))
+        return result
     alive = alive_worker_threads()
     result.checks["queue"] = {
         "status": "ok" if settings.workers == 0 or alive > 0 else "error",

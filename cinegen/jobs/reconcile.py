@@ -1,0 +1,79 @@
+"""The reconciler: the database is the truth, the broker only a delivery service.
+
+An operation is written `queued` before its message is sent; the message can still be lost
+(Redis restarted without its data, a send that failed while the broker was down). Every pass
+finds the operations that have been `queued` for longer than `reconcile_grace_seconds` without
+a worker claiming them and sends them to the broker again. That is safe: a claim is atomic, so
+a message delivered twice runs its job once.
+
+It runs in every worker, idempotently: before re-sending, a pass moves the row's `update_time`
+forward with an update guarded by the old time, so across all the workers of a cluster one
+(and only one) of them re-sends a given operation per grace period. Nothing else reads a queued
+row's `update_time`: a claim, a cancel and the fair order go by state and `create_time`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from cinegen.core.operation import State
+from cinegen.store.db import Database, operations, utcnow
+
+log = logging.getLogger("cinegen.reconcile")
+
+BATCH = 500  # operations looked at per pass; the next pass takes the rest
+
+Send = Callable[[str, str], None]  # (operation id, model)
+
+
+def stale_queued(db: Database, grace_seconds: float, limit: int = BATCH) -> list[tuple[str, str]]:
+    """(id, model) of operations queued and untouched for longer than `grace_seconds`,
+    oldest first."""
+    cutoff = utcnow() - timedelta(seconds=grace_seconds)
+    query = (
+        select(operations.c.id, operations.c.model)
+        .where(operations.c.state == State.QUEUED.value, operations.c.update_time < cutoff)
+        .order_by(operations.c.create_time, operations.c.id)
+        .limit(limit)
+    )
+    with db.engine.connect() as conn:
+        return [(row.id, row.model) for row in conn.execute(query)]
+
+
+def take_turn(db: Database, op_id: str, grace_seconds: float) -> bool:
+    """Mark a stale queued operation as re-sent now; False when it is no longer stale (a
+    worker claimed it, it was cancelled, or another worker's reconciler took this turn)."""
+    now = utcnow()
+    cutoff = now - timedelta(seconds=grace_seconds)
+    with db.engine.begin() as conn:
+        result = conn.execute(
+            update(operations)
+            .where(
+                operations.c.id == op_id,
+                operations.c.state == State.QUEUED.value,
+                operations.c.update_time < cutoff,
+            )
+            .values(update_time=now)
+        )
+        return result.rowcount == 1
+
+
+def reconcile(db: Database, grace_seconds: float, send: Send) -> list[str]:
+    """One pass: every stale queued operation whose turn this process took is sent again.
+    The ids sent; a send that fails is left for the next grace period."""
+    sent = []
+    for op_id, model in stale_queued(db, grace_seconds):
+        if not take_turn(db, op_id, grace_seconds):
+            continue
+        try:
+            send(op_id, model)
+        except Exception:
+            log.warning("operation %s: re-sending it to the broker failed", op_id, exc_info=True)
+            continue
+        log.info("operation %s was queued but not claimed; sent to the broker again", op_id)
+        sent.append(op_id)
+    return sent
