@@ -19,6 +19,7 @@ from cinegen.api.keys import router as keys_router
 from cinegen.api.request_context import install as install_request_context
 from cinegen.api.runtime import Runtime
 from cinegen.api.usage import router as usage_router
+from cinegen.api.verify import router as verify_router
 from cinegen.api.vertex.routes import router as vertex_router
 from cinegen.api.videos.routes import router as videos_router
 from cinegen.api.webhook_deliveries import router as webhook_deliveries_router
@@ -142,6 +143,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(vertex_router)
     app.include_router(keys_router)
     app.include_router(usage_router)
+    app.include_router(verify_router)  # POST /v1beta/cinegen:verify
     app.include_router(webhooks_router)
     app.include_router(webhook_deliveries_router)
     app.include_router(jwks_router)  # /.well-known/jwks.json, unauthenticated

@@ -75,6 +75,7 @@ BODIES = {
     ("post", "/v1/videos"),
     ("post", "/v1/videos/{video_id}/remix"),
     ("post", "/v1beta/cinegen/keys"),
+    ("post", "/v1beta/cinegen:verify"),
     ("patch", "/v1beta/cinegen/keys/{key_id}"),
     ("post", "/{version}/webhooks"),
     ("patch", "/{version}/webhooks/{webhook_id}"),
