@@ -4,7 +4,17 @@ from __future__ import annotations
 
 import argparse
 
-from cinegen.cli import generate, migrate, operations, serve, usage, warmup, webhooks, worker
+from cinegen.cli import (
+    generate,
+    migrate,
+    operations,
+    serve,
+    usage,
+    verify,
+    warmup,
+    webhooks,
+    worker,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,6 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_parser(sub)
     operations.add_parser(sub)
     usage.add_parser(sub)
+    verify.add_parser(sub)
     webhooks.add_parser(sub)
     warmup.add_parser(sub)
     migrate.add_parser(sub)
