@@ -7,6 +7,7 @@ import { dropRecord, getRecord, putRecord } from "./records.js";
 import * as R from "./rules.js";
 import { curlSnippet, pythonSnippet, reproducible } from "./snippets.js";
 import { $, copyText, el, icon, opState, sleep, STATE_LABELS, toast } from "./ui.js";
+import { wireVerify } from "./verify.js";
 
 const POLL_MS = 400;
 const FORM_STORAGE = "cinegen.form";
@@ -649,4 +650,5 @@ function wireForm() {
 
 wireForm();
 wireKeyDialog();
+wireVerify();
 reload();
