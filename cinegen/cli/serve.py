@@ -38,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cinegen.app import create_app
+    from cinegen.store.blobs import BlobStoreConfigError
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
@@ -50,9 +51,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
         )
         return 2
     logs.configure(settings.log_format, settings.log_level)
+    try:
+        app = create_app(settings)
+    except BlobStoreConfigError as exc:  # CINEGEN_BLOB_URL: a typo, no bucket, no access
+        print(f"cinegen: {exc.message}", file=sys.stderr)
+        return 2
     _print_banner(settings)
     uvicorn.run(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         log_level="warning",

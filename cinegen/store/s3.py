@@ -30,7 +30,8 @@ from cinegen.store.blobs import (
 log = logging.getLogger("cinegen.store.s3")
 
 T = TypeVar("T")
-_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound"})
+# PreconditionFailed: the object was replaced while a stream read it (If-Match its ETag).
+_MISSING_CODES = frozenset({"404", "NoSuchKey", "NotFound", "PreconditionFailed", "412"})
 _DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 MULTIPART_THRESHOLD = 64 << 20
 
