@@ -1,6 +1,7 @@
 """Scale-out over Celery and Redis: an API node in this process (no worker threads, jobs sent
-to the broker) and real `cinegen worker` subprocesses on the same SQLite file and blob folder,
-with a real `redis-server` on loopback (tests/support/redis.py).
+to the broker) and real `cinegen worker` subprocesses on the same database (a SQLite file, or
+PostgreSQL: every test runs on both) and blob folder, with a real `redis-server` on loopback
+(tests/support/redis.py).
 
 Each fault of issue 25 is a test: a worker SIGKILLed mid-job, a worker that hangs (SIGSTOP),
 Redis restarted with its data lost, cancels across processes.
@@ -36,8 +37,11 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
 
 
 @pytest.fixture
-def api(tmp_path: Path, redis: RedisServer) -> Iterator[InProcessServer]:
-    with in_process(tmp_path / "data", workers=0, broker_url=redis.url) as server:
+def api(tmp_path: Path, redis: RedisServer, database_url: str) -> Iterator[InProcessServer]:
+    """The API node, on SQLite and on PostgreSQL (`database_url` is parametrized)."""
+    with in_process(
+        tmp_path / "data", workers=0, broker_url=redis.url, database_url=database_url
+    ) as server:
         yield server
 
 
@@ -59,7 +63,10 @@ def workers(api: InProcessServer, redis: RedisServer) -> Iterator[Callable[..., 
             redis.url,
             models=models,
             name=name or f"worker-{len(started)}",
-            env_extra={f"CINEGEN_{key.upper()}": value for key, value in env.items()},
+            env_extra={
+                "CINEGEN_DATABASE_URL": api.settings.resolved_database_url,
+                **{f"CINEGEN_{key.upper()}": value for key, value in env.items()},
+            },
         )
         started.append(worker)
         return worker.start()
