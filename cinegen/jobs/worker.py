@@ -38,6 +38,7 @@ from cinegen.service.codec import request_from_json
 from cinegen.service.credentials import sign_sample
 from cinegen.service.files import new_id
 from cinegen.service.operations import OperationService
+from cinegen.service.watermarks import mark_sample
 from cinegen.store.db import FileRecord
 
 log = logging.getLogger("cinegen.worker")
@@ -251,6 +252,7 @@ def _render_all(
             clip = render(replace(base_spec, seed=seed), progress)
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
             stopwatch.rendered()
+            clip = mark_sample(ctx.service, op, index, seed, clip)  # README "Invisible watermark"
             file_id = new_id()
             out = Path(scratch) / f"{file_id}.mp4"
             encoded = traced("cinegen.encode")(encode_clip)(

@@ -1420,3 +1420,65 @@ class WebhookStore:
         )
         with self.db._read() as conn:
             return [dict(row._mapping) for row in conn.execute(query)]
+
+
+# watermarks (migration 0009) --------------------------------------------------------------
+# The invisible watermark's payload of every sample marked (service/watermarks.py), and the
+# operation and sample index it was made for: what verify names for a marked file.
+
+watermarks = Table(
+    "watermarks",
+    metadata,
+    Column("payload", String(16), primary_key=True),  # 64 bits, 16 lower-case hex digits
+    Column("operation_id", String(64), primary_key=True),
+    Column("sample_index", Integer, primary_key=True),
+    Column("create_time", DateTime(timezone=True), nullable=False),
+)
+
+
+@dataclass(frozen=True)
+class WatermarkRecord:
+    payload: int
+    operation_id: str
+    sample_index: int
+    create_time: datetime
+
+
+class WatermarkStore:
+    """The `watermarks` table: payload → the samples marked with it."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    def record(self, payload: int, operation_id: str, sample_index: int) -> None:
+        """Remember a marked sample (again for a retried job: nothing changes)."""
+        statement = _insert_ignoring_duplicates(self.db.engine.dialect.name, watermarks).values(
+            payload=f"{payload:016x}",
+            operation_id=operation_id,
+            sample_index=sample_index,
+            create_time=utcnow(),
+        )
+        try:
+            with self.db._write() as conn:
+                conn.execute(statement)
+        except IntegrityError:
+            pass  # another dialect's duplicate: already recorded
+
+    def lookup(self, payload: int) -> list[WatermarkRecord]:
+        """The samples marked with `payload`, newest first."""
+        query = (
+            select(watermarks)
+            .where(watermarks.c.payload == f"{payload:016x}")
+            .order_by(watermarks.c.create_time.desc(), watermarks.c.operation_id)
+        )
+        with self.db._read() as conn:
+            rows = conn.execute(query).all()
+        return [
+            WatermarkRecord(
+                payload=int(row.payload, 16),
+                operation_id=row.operation_id,
+                sample_index=row.sample_index,
+                create_time=_aware(row.create_time),
+            )
+            for row in rows
+        ]

@@ -1,0 +1,284 @@
+"""The invisible watermark (media/watermark.py): cost, invisibility, robustness, false positives.
+
+Printed, all measured in this run:
+1. cost: marking the frames of a 4 s 720p preview-engine text video, against that video's
+   render + encode time (the target: ≤ 10 %), and the marked job's total against the unmarked;
+2. invisibility: PSNR of the marked frames against the unmarked ones, the largest change of
+   a pixel, and the change's spread in a flat grey frame;
+3. robustness: for each attack (H.264 re-encode at CRF 28, scaling to 50 %, a 10 % crop,
+   2 s cut out of the middle, brightness +10 % and −10 %) over `--seeds` preview videos of
+   `--size` and `--seconds` (each with a random payload and its own prompt), the mean and
+   worst fraction of bits right, and how many verdicts were right;
+4. false positives: the detector over `--unmarked` unmarked preview videos (small and short,
+   `--fp-size`, `--fp-seconds`, different prompts and seeds), the count found and the
+   largest z against the threshold.
+
+    python bench/watermark.py [--seeds 20] [--size 640x360] [--seconds 6]
+                              [--unmarked 1000] [--fp-size 320x180] [--fp-seconds 2]
+
+The attack helpers are imported by tests/media/test_watermark.py too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))
+
+from cinegen.core.request import Mode  # noqa: E402
+from cinegen.engines.base import RenderSpec  # noqa: E402
+from cinegen.engines.preview.engine import PreviewEngine  # noqa: E402
+from cinegen.media.clip import FPS  # noqa: E402
+from cinegen.media.encode import encode_clip  # noqa: E402
+from cinegen.media.watermark import (  # noqa: E402
+    PAYLOAD_BITS,
+    THRESHOLD,
+    Marker,
+    detect_watermark,
+    watermarked,
+)
+
+PROMPTS = (
+    "a mountain valley at sunset, pan left, rain",
+    "a calm sea under a grey sky, static camera",
+    "a city street at night, neon lights, dolly forward",
+    "a desert with dunes at noon, slow zoom in",
+    "a snowy forest in the morning, fog, pan right",
+    "a flat white wall, static camera",
+)
+ENGINE = PreviewEngine()
+
+FrameMap = Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]
+
+
+def spec(seed: int, width: int, height: int, seconds: float, prompt: str) -> RenderSpec:
+    return RenderSpec(
+        mode=Mode.TEXT,
+        prompt=prompt,
+        negative_prompt="",
+        width=width,
+        height=height,
+        fps=FPS,
+        num_frames=round(seconds * FPS),
+        seed=seed,
+        audio=False,
+    )
+
+
+def render(path: Path, s: RenderSpec, payload: int | None) -> Path:
+    """A preview video, marked with `payload` (None: unmarked), encoded as a worker does."""
+    clip = ENGINE.render(s, lambda _: None)
+    encode_clip(clip if payload is None else watermarked(clip, payload), str(path))
+    return path
+
+
+def frames_of(path: Path) -> Iterator[np.ndarray]:
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            yield frame.to_ndarray(format="rgb24")
+
+
+def write(path: Path, frames: Iterator[np.ndarray], crf: int) -> Path:
+    """Frames re-encoded as an uploader would: libx264 at `crf`, default preset, yuv420p."""
+    with av.open(str(path), mode="w") as container:
+        stream = None
+        for index, frame in enumerate(frames):
+            if stream is None:
+                height, width = frame.shape[:2]
+                stream = container.add_stream("libx264", rate=FPS, options={"crf": str(crf)})
+                stream.width, stream.height = width - width % 2, height - height % 2
+                stream.pix_fmt = "yuv420p"
+            even = np.ascontiguousarray(frame[: stream.height, : stream.width])
+            video = av.VideoFrame.from_ndarray(even, format="rgb24")
+            video.pts = index
+            video.time_base = Fraction(1, FPS)
+            container.mux(stream.encode(video))
+        if stream is not None:
+            container.mux(stream.encode(None))
+    return path
+
+
+def _scaled(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    for frame in frames:
+        height, width = frame.shape[:2]
+        yield cv2.resize(frame, (width // 2, height // 2), interpolation=cv2.INTER_AREA)
+
+
+def _cropped(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """10 % off each dimension, off-centre (7 % from the left, 3 % from the top)."""
+    for frame in frames:
+        height, width = frame.shape[:2]
+        left, top = round(width * 0.07), round(height * 0.03)
+        yield frame[top : top + round(height * 0.9), left : left + round(width * 0.9)]
+
+
+def _cut(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    """2 s out of the middle."""
+    kept = list(frames)
+    middle = len(kept) // 2
+    yield from kept[: max(0, middle - FPS)] + kept[middle + FPS :]
+
+
+def _brightness(factor: float) -> FrameMap:
+    def change(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+        for frame in frames:
+            yield np.clip(frame.astype(np.float32) * factor, 0, 255).astype(np.uint8)
+
+    return change
+
+
+def _same(frames: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+    return frames
+
+
+ATTACKS: dict[str, tuple[FrameMap, int]] = {
+    "h264 crf 28": (_same, 28),
+    "scale 50 %": (_scaled, 23),
+    "crop 10 %": (_cropped, 23),
+    "cut 2 s": (_cut, 23),
+    "brightness +10 %": (_brightness(1.1), 23),
+    "brightness -10 %": (_brightness(0.9), 23),
+}
+"""Each attack: what it does to the frames, and the CRF it is re-encoded at."""
+
+
+def attack(source: Path, name: str, out: Path) -> Path:
+    change, crf = ATTACKS[name]
+    return write(out, change(frames_of(source)), crf)
+
+
+def bits_right(found: tuple[int, ...], payload: int) -> float:
+    sent = [(payload >> (PAYLOAD_BITS - 1 - k)) & 1 for k in range(PAYLOAD_BITS)]
+    return sum(a == b for a, b in zip(found, sent, strict=True)) / PAYLOAD_BITS
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
+
+
+# --------------------------------------------------------------------------- the bench
+
+
+def cost(scratch: Path) -> None:
+    """Marking time against render + encode of a 4 s 720p preview video."""
+    s = spec(1, 1280, 720, 4, PROMPTS[0])
+    clip = ENGINE.render(s, lambda _: None)
+    frames = list(clip.frames)
+    start = time.perf_counter()
+    marker = Marker(0x123456789ABCDEF0, *clip.frame_size)
+    for frame in frames:
+        marker(frame)
+    mark = time.perf_counter() - start
+    plain, marked = [], []
+    for _ in range(3):
+        start = time.perf_counter()
+        render(scratch / "plain.mp4", s, None)
+        plain.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        render(scratch / "marked.mp4", s, 0x123456789ABCDEF0)
+        marked.append(time.perf_counter() - start)
+    job = min(plain)
+    print(f"cost, 4 s 720p text video ({len(frames)} frames), best of 3:")
+    print(f"  render + encode, unmarked: {job:.3f} s; marked: {min(marked):.3f} s")
+    print(f"  marking alone (Marker built + applied): {mark:.3f} s = {mark / job:.1%} of it")
+    print(f"  marked / unmarked job wall time: {min(marked) / job:.3f}")
+
+
+def invisibility() -> None:
+    clip = ENGINE.render(spec(2, 1280, 720, 1, PROMPTS[0]), lambda _: None)
+    width, height = clip.frame_size
+    marker = Marker(0xFEDCBA9876543210, width, height)
+    values = [psnr(f, marker(f)) for f in clip.frames]
+    marker = Marker(0xFEDCBA9876543210, 1280, 720)
+    grey = np.full((720, 1280, 3), 128, np.uint8)
+    change = marker(grey).astype(np.int16) - grey
+    print(f"invisibility, 720p (the preview engine's frames come at {width}x{height}):")
+    print(f"  PSNR marked vs unmarked frames: min {min(values):.2f} dB, mean {np.mean(values):.2f}")
+    print(
+        f"  flat grey frame: max |change| {int(np.abs(change).max())} levels, "
+        f"RMS {float(np.sqrt(np.mean(change.astype(np.float64) ** 2))):.2f}"
+    )
+
+
+def robustness(scratch: Path, seeds: int, size: tuple[int, int], seconds: float) -> None:
+    rng = np.random.default_rng(2026)
+    table: dict[str, list[tuple[float, bool, float]]] = {name: [] for name in ATTACKS}
+    table["none"] = []
+    for seed in range(seeds):
+        payload = int(rng.integers(0, 2**63)) * 2 + int(rng.integers(0, 2))
+        prompt = PROMPTS[seed % len(PROMPTS)]
+        source = render(scratch / "src.mp4", spec(100 + seed, *size, seconds, prompt), payload)
+        for name in table:
+            path = source if name == "none" else attack(source, name, scratch / "atk.mp4")
+            reading = detect_watermark(str(path))
+            right = bits_right(reading.bits, payload)
+            table[name].append((right, reading.found, reading.score))
+    print(f"robustness: {seeds} preview videos {size[0]}x{size[1]}, {seconds:g} s, random payloads")
+    print(f"  {'attack':<18} {'bits right mean':>15} {'worst':>7} {'verdicts':>9} {'min z':>7}")
+    for name, rows in table.items():
+        rights = [r[0] for r in rows]
+        good = sum(r[1] for r in rows)
+        print(
+            f"  {name:<18} {np.mean(rights):>15.3%} {min(rights):>7.1%} "
+            f"{good:>4}/{len(rows):<4} {min(r[2] for r in rows):>7.1f}"
+        )
+
+
+def false_positives(scratch: Path, count: int, size: tuple[int, int], seconds: float) -> None:
+    found, scores = 0, []
+    for index in range(count):
+        prompt = PROMPTS[index % len(PROMPTS)]
+        s = spec(10_000 + index, *size, seconds, prompt)
+        reading = detect_watermark(str(render(scratch / "fp.mp4", s, None)))
+        found += reading.found
+        scores.append(reading.score)
+    print(f"false positives: {count} unmarked preview videos {size[0]}x{size[1]}, {seconds:g} s")
+    print(
+        f"  found: {found}; z: max {max(scores):.2f}, mean {np.mean(scores):.2f}, "
+        f"threshold {THRESHOLD}"
+    )
+
+
+def _size(text: str) -> tuple[int, int]:
+    width, height = text.split("x")
+    return int(width), int(height)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seeds", type=int, default=20)
+    parser.add_argument("--size", type=_size, default=(640, 360))
+    parser.add_argument("--seconds", type=float, default=6.0)
+    parser.add_argument("--unmarked", type=int, default=1000)
+    parser.add_argument("--fp-size", type=_size, default=(320, 180))
+    parser.add_argument("--fp-seconds", type=float, default=2.0)
+    parser.add_argument("--skip", default="", help="comma list: cost,invisibility,robustness,fp")
+    args = parser.parse_args()
+    skip = set(filter(None, args.skip.split(",")))
+    with tempfile.TemporaryDirectory(prefix="cinegen-wm-") as tmp:
+        scratch = Path(tmp)
+        if "cost" not in skip:
+            cost(scratch)
+        if "invisibility" not in skip:
+            invisibility()
+        if "robustness" not in skip:
+            robustness(scratch, args.seeds, args.size, args.seconds)
+        if "fp" not in skip:
+            false_positives(scratch, args.unmarked, args.fp_size, args.fp_seconds)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,90 @@
+"""The invisible watermark's payload, and what it points back to (README "Invisible watermark").
+
+Every sample is marked (media/watermark.py) with 64 bits: this installation's 24-bit id (made
+at random at first start into `data_dir/installation-id`, 0600) and 40 bits of a hash of the
+sample's identity (model, the request's canonical JSON, seed, sample index). Not the random
+operation id: the same request and seed must keep giving byte-identical files. The table
+`watermarks` (migration 0009) records payload → (operation, sample index), so that verify can
+name the operation that made a file while it is known.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cinegen.core.operation import Operation
+from cinegen.media.clip import Clip
+from cinegen.media.watermark import (
+    INSTALLATION_BITS,
+    SAMPLE_BITS,
+    WatermarkReading,
+    watermarked,
+)
+from cinegen.service.operations import OperationService
+from cinegen.service.webhook_crypto import _write_once
+from cinegen.settings import Settings
+from cinegen.store.db import Database, WatermarkRecord, WatermarkStore
+
+INSTALLATION_FILE = "installation-id"
+NOT_IDENTITY = frozenset({"dialect", "webhook", "labels", "storage_uri"})
+"""Request fields that do not change the video (nor do `_`-prefixed ones: a request id):
+left out of the sample's identity, so that they do not change its bytes either."""
+
+
+def installation_id(settings: Settings) -> int:
+    """This installation's 24-bit id, made at random into the data dir at first use."""
+    return _installation_id(Path(settings.data_dir).resolve())
+
+
+@lru_cache(maxsize=8)
+def _installation_id(data_dir: Path) -> int:
+    path = data_dir / INSTALLATION_FILE
+    if not path.exists():
+        _write_once(path, f"{secrets.randbits(INSTALLATION_BITS):06x}\n".encode("ascii"))
+    text = path.read_text("ascii").strip()
+    value = int(text, 16)
+    if not 0 <= value < 1 << INSTALLATION_BITS:
+        raise ValueError(f"{path} holds {text!r}, not a {INSTALLATION_BITS}-bit hex id")
+    return value
+
+
+def sample_payload(
+    installation: int, model: str, request: dict[str, Any], seed: int, index: int
+) -> int:
+    """The 64-bit payload of one sample: the installation id, then 40 bits of the sample's
+    identity (the same request and seed give the same payload, so the same bytes)."""
+    fields = {k: v for k, v in request.items() if k not in NOT_IDENTITY and k[:1] != "_"}
+    identity = json.dumps(
+        [model, fields, seed, index], sort_keys=True, separators=(",", ":"), ensure_ascii=True
+    )
+    digest = hashlib.sha256(identity.encode("utf-8")).digest()
+    sample = int.from_bytes(digest[:8], "big") >> (64 - SAMPLE_BITS)
+    return installation << SAMPLE_BITS | sample
+
+
+def mark_sample(
+    service: OperationService, op: Operation, index: int, seed: int, clip: Clip
+) -> Clip:
+    """The clip marked with its sample's payload, recorded in `watermarks`; the clip as it
+    is when `CINEGEN_WATERMARK=false`."""
+    if not service.settings.watermark:
+        return clip
+    payload = sample_payload(installation_id(service.settings), op.model, op.request, seed, index)
+    WatermarkStore(service.db).record(payload, op.id, index)
+    return watermarked(clip, payload)
+
+
+def watermark_origin(db: Database, payload: int) -> list[WatermarkRecord]:
+    """The samples this server marked with `payload`, newest first (several when the same
+    request and seed were asked for again; none when made elsewhere or forgotten)."""
+    return WatermarkStore(db).lookup(payload)
+
+
+def made_here(settings: Settings, reading: WatermarkReading) -> bool:
+    """The watermark was found and carries this installation's id."""
+    return reading.found and reading.installation_id == installation_id(settings)

@@ -1,0 +1,98 @@
+"""Every sample a job makes carries the invisible watermark (README "Invisible watermark"):
+its payload is this installation's id and its sample's hash, and maps back to its operation;
+`CINEGEN_WATERMARK=false` leaves the pixels unmarked; the same request and seed still give
+the same video stream, bit for bit."""
+
+from __future__ import annotations
+
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+
+import av
+import httpx
+import pytest
+
+from cinegen.media.watermark import SAMPLE_BITS, detect_watermark
+from cinegen.service.watermarks import (
+    INSTALLATION_FILE,
+    installation_id,
+    made_here,
+    sample_payload,
+    watermark_origin,
+)
+from tests.helpers import operation, sample_uris, submit, text_request
+from tests.support.app import InProcessServer, in_process, op_id
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[InProcessServer]:
+    with in_process(tmp_path / "data", workers=0) as server:
+        yield server
+
+
+def generated(app: InProcessServer, client: httpx.Client, path: Path, **parameters: object) -> str:
+    """Run one 720p text job; its MP4 written to `path`; the operation id."""
+    name = submit(client, text_request("a lighthouse on a cliff", resolution="720p", **parameters))
+    app.run(op_id(name))
+    download = client.get(sample_uris(operation(client, name))[0])
+    assert download.status_code == 200, download.text
+    path.write_bytes(download.content)
+    return op_id(name)
+
+
+def video_packets(path: Path) -> list[bytes]:
+    """The coded pictures (C2PA signing may make the files differ in the signature only)."""
+    with av.open(str(path)) as container:
+        return [bytes(p) for p in container.demux(video=0) if p.size]
+
+
+def test_a_job_makes_a_marked_video_that_maps_back_to_its_operation(
+    app: InProcessServer, tmp_path: Path
+) -> None:
+    with app.client() as client:
+        made = generated(app, client, tmp_path / "a.mp4", seed=11)
+    reading = detect_watermark(str(tmp_path / "a.mp4"))
+    assert reading.found and reading.payload is not None, reading
+    assert reading.bit_confidence > 0.99
+    assert reading.installation_id == installation_id(app.settings)
+    assert made_here(app.settings, reading)
+    op = app.db.get_operation(made)
+    assert reading.payload == sample_payload(
+        installation_id(app.settings), op.model, op.request, op.seed, 0
+    )
+    origin = watermark_origin(app.db, reading.payload)
+    assert [(r.operation_id, r.sample_index) for r in origin] == [(made, 0)]
+    key_file = Path(app.settings.data_dir) / INSTALLATION_FILE
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+
+
+def test_the_same_request_and_seed_give_the_same_bytes_and_payload(
+    app: InProcessServer, tmp_path: Path
+) -> None:
+    with app.client() as client:
+        first = generated(app, client, tmp_path / "1.mp4", seed=5)
+        second = generated(app, client, tmp_path / "2.mp4", seed=5)
+    assert video_packets(tmp_path / "1.mp4") == video_packets(tmp_path / "2.mp4")
+    reading = detect_watermark(str(tmp_path / "1.mp4"))
+    assert reading.payload is not None
+    origin = {r.operation_id for r in watermark_origin(app.db, reading.payload)}
+    assert origin == {first, second}
+
+
+def test_the_payload_differs_per_sample_and_seed() -> None:
+    request = {"prompt": "x"}
+    payloads = {
+        sample_payload(0xABCDEF, "veo", request, seed, index) for seed in (1, 2) for index in (0, 1)
+    }
+    assert len(payloads) == 4
+    assert {p >> SAMPLE_BITS for p in payloads} == {0xABCDEF}
+
+
+def test_watermark_false_leaves_the_pixels_unmarked(tmp_path: Path) -> None:
+    with in_process(tmp_path / "data", workers=0, watermark=False) as app, app.client() as client:
+        made = generated(app, client, tmp_path / "plain.mp4", seed=11)
+        assert not (Path(app.settings.data_dir) / INSTALLATION_FILE).exists()
+        reading = detect_watermark(str(tmp_path / "plain.mp4"))
+        assert not reading.found and reading.payload is None, reading
+        assert app.db.get_operation(made) is not None
