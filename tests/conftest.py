@@ -16,6 +16,7 @@ pytest_plugins = ["tests.support.postgres"]
 
 if TYPE_CHECKING:  # the app's imports (FastAPI, the engines) only where a test uses it
     from tests.support.app import InProcessServer
+    from tests.support.postgres import PostgresServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -48,21 +49,47 @@ def fresh_server(tmp_path: Path) -> Iterator[ServerProcess]:
     proc.stop()
 
 
+def app_database(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The `database_url` setting of an in-process app: none (SQLite under its data dir), or,
+    for a fixture parametrized indirectly with "postgresql", a fresh database of the session's
+    PostgreSQL server (`@pytest.mark.parametrize("fresh_app", ["postgresql"], indirect=True)`)."""
+    if getattr(request, "param", "sqlite") == "sqlite":
+        return {}
+    server = request.getfixturevalue("postgres")
+    url = server.create_database()
+    request.addfinalizer(lambda: server.drop_database(url) if server.running else None)
+    return {"database_url": url}
+
+
 @pytest.fixture(scope="module")
-def app_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+def app_server(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
     """Like `server`, in this process (tests/support/app.py): one app for the module's tests,
     two worker threads, no subprocess."""
     from tests.support.app import in_process
 
-    with in_process(tmp_path_factory.mktemp("app"), workers=2) as app:
+    with in_process(tmp_path_factory.mktemp("app"), workers=2, **app_database(request)) as app:
         yield app
 
 
 @pytest.fixture
-def fresh_app(tmp_path: Path) -> Iterator[InProcessServer]:
+def fresh_app(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[InProcessServer]:
     """Like `fresh_server`, in this process, and with no worker threads: an operation stays
     queued until the test runs it (`fresh_app.run(op_id)`)."""
     from tests.support.app import in_process
 
-    with in_process(tmp_path / "app", workers=0) as app:
+    with in_process(tmp_path / "app", workers=0, **app_database(request)) as app:
+        yield app
+
+
+@pytest.fixture(scope="module")
+def pg_app(
+    postgres: PostgresServer, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[InProcessServer]:
+    """`app_server` on a fresh PostgreSQL database: one app for the module, two workers."""
+    from tests.support.app import in_process
+
+    url = postgres.create_database()
+    with in_process(tmp_path_factory.mktemp("pg-app"), workers=2, database_url=url) as app:
         yield app
