@@ -184,21 +184,46 @@ def newest_by_child(entries: Iterable[tuple[str, float]], prefix: str) -> dict[s
     return newest
 
 
+class RangeBody(Protocol):
+    """An open ranged GET's body: read it in pieces, close it."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+    def close(self) -> None: ...
+
+
 class RangedReader(io.RawIOBase):
     """A seekable read-only stream of a remote object through ranged reads: a download with
     HTTP Range reads only its range, and a decoder that seeks (the moov atom at the end, then
-    the frames) reads only what it touches. Small reads are read ahead to `window` bytes, but
-    never past `bound` (set by a ranged download), so a 100-byte range is one 100-byte read."""
+    the frames) reads only what it touches.
 
-    def __init__(self, fetch: Callable[[int, int], bytes], size: int, window: int = 1 << 18):
+    Small reads (a decoder's) are read ahead to `window` bytes with `fetch`. Large reads (a
+    download's) go through one open ranged GET (`opener`, where the store has one) that is
+    read on for as long as the reads follow each other, so a whole video is one request, not
+    one per chunk; with no opener they fetch `block` bytes at a time. None reads past `bound`
+    (set by a ranged download), so a 100-byte range is one 100-byte read."""
+
+    def __init__(
+        self,
+        fetch: Callable[[int, int], bytes],
+        size: int,
+        *,
+        opener: Callable[[int, int], RangeBody] | None = None,
+        window: int = 1 << 18,
+        block: int = 8 << 20,
+    ) -> None:
         super().__init__()
         self._fetch = fetch  # (first, last) inclusive -> bytes
+        self._opener = opener  # (first, last) inclusive -> an open body
         self.size = size
         self.window = window
+        self.block = block
         self.bound = size
         self._pos = 0
         self._buffer = b""
         self._buffer_start = 0
+        self._body: RangeBody | None = None
+        self._body_pos = 0
+        self._body_end = 0
 
     def readable(self) -> bool:
         return True
@@ -221,39 +246,84 @@ class RangedReader(io.RawIOBase):
         self.bound = max(0, min(end, self.size))
 
     def readinto(self, buffer: memoryview | bytearray) -> int:  # type: ignore[override]
-        wanted = min(len(buffer), self.size - self._pos)
-        if wanted <= 0:
-            return 0
-        offset = self._pos - self._buffer_start
-        if not 0 <= offset < len(self._buffer):
-            self._fill(wanted)
-            offset = 0
-        chunk = self._buffer[offset : offset + wanted]
+        chunk = self._next(len(buffer))
         buffer[: len(chunk)] = chunk
-        self._pos += len(chunk)
         return len(chunk)
 
+    def read(self, size: int | None = -1, /) -> bytes:
+        """Up to `size` bytes, handed over without the copy RawIOBase.read makes."""
+        if size is None or size < 0:
+            return self.readall()
+        return self._next(size)
+
+    def _next(self, size: int) -> bytes:
+        """Up to `size` bytes from the position (b"" at the end), the position moved on."""
+        wanted = min(size, self.size - self._pos)
+        if wanted <= 0:
+            return b""
+        offset = self._pos - self._buffer_start
+        if 0 <= offset < len(self._buffer):
+            chunk = self._buffer[offset : offset + wanted]
+        elif self._streaming(wanted):
+            chunk = self._read_body(wanted)
+        else:
+            self._fill(wanted)
+            chunk = self._buffer[:wanted]
+        if not chunk:
+            raise StorageError("the blob ended before its recorded size")
+        self._pos += len(chunk)
+        return chunk
+
+    def _streaming(self, wanted: int) -> bool:
+        """Whether this read goes through the open GET: it follows the last one, or it is
+        large enough to be a download's."""
+        if self._opener is None:
+            return False
+        following = self._body is not None and self._body_pos == self._pos < self._body_end
+        return following or wanted >= self.window
+
+    def _read_body(self, wanted: int) -> bytes:
+        if not (self._body is not None and self._body_pos == self._pos < self._body_end):
+            self._close_body()
+            assert self._opener is not None
+            self._body_end = self.bound if self._pos < self.bound else self.size
+            self._body = self._opener(self._pos, self._body_end - 1)
+            self._body_pos = self._pos
+        assert self._body is not None
+        chunk = self._body.read(min(wanted, self._body_end - self._pos))
+        self._body_pos += len(chunk)
+        return chunk
+
     def _fill(self, wanted: int) -> None:
-        end = self._pos + max(wanted, self.window)
+        # With no open GET to read on, a download's reads take `block` bytes per request.
+        ahead = self.block if wanted >= self.window else self.window
+        end = self._pos + max(wanted, ahead)
         if self._pos < self.bound:
             end = min(end, max(self.bound, self._pos + wanted))
         end = min(end, self.size)
         self._buffer = self._fetch(self._pos, end - 1)
         self._buffer_start = self._pos
-        if not self._buffer:
-            raise StorageError("the blob ended before its recorded size")
+
+    def _close_body(self) -> None:
+        if self._body is not None:
+            with contextlib.suppress(Exception):
+                self._body.close()
+            self._body = None
+
+    def close(self) -> None:
+        self._close_body()
+        super().close()
 
     def readall(self) -> bytes:
         wanted = self.size - self._pos
         if wanted <= 0:
             return b""
-        data = self.read(wanted) or b""
-        while len(data) < wanted:
-            more = self.read(wanted - len(data))
-            if not more:
-                break
-            data += more
-        return data
+        pieces = [self._next(wanted)]
+        got = len(pieces[0])
+        while got < wanted and (more := self._next(wanted - got)):
+            pieces.append(more)
+            got += len(more)
+        return b"".join(pieces)
 
     def as_binary(self) -> BinaryIO:
         return cast(BinaryIO, self)

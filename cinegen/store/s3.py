@@ -130,7 +130,7 @@ class S3BlobStore:
         head = self._call(key, lambda: self.client.head_object(Bucket=self.bucket, Key=name))
         etag = head.get("ETag")
 
-        def fetch(first: int, last: int) -> bytes:
+        def opener(first: int, last: int) -> _Body:
             extra = {"IfMatch": etag} if etag else {}
             answer = self._call(
                 key,
@@ -138,10 +138,14 @@ class S3BlobStore:
                     Bucket=self.bucket, Key=name, Range=f"bytes={first}-{last}", **extra
                 ),
             )
-            with contextlib.closing(answer["Body"]) as body:
-                return self._call(key, body.read)
+            return _Body(self, key, answer["Body"])
 
-        return RangedReader(fetch, int(head["ContentLength"])).as_binary()
+        def fetch(first: int, last: int) -> bytes:
+            with contextlib.closing(opener(first, last)) as body:
+                return body.read()
+
+        size = int(head["ContentLength"])
+        return RangedReader(fetch, size, opener=opener).as_binary()
 
     def size(self, key: str) -> int:
         name = cloud_key(self.prefix, key)
@@ -232,3 +236,17 @@ class S3BlobStore:
             ),
         )
         return url
+
+
+class _Body:
+    """A GetObject body whose read errors are the store's typed ones."""
+
+    def __init__(self, store: S3BlobStore, key: str, body: Any) -> None:
+        self.store, self.key, self.body = store, key, body
+
+    def read(self, size: int = -1, /) -> bytes:
+        data: bytes = self.store._call(self.key, lambda: self.body.read(None if size < 0 else size))
+        return data
+
+    def close(self) -> None:
+        self.body.close()

@@ -75,11 +75,13 @@ def test_videos_live_in_the_bucket_and_download_by_range(
         assert not list((server.settings.resolved_blob_dir / "videos").glob("*.mp4"))
         stored = moto_s3.client().get_object(Bucket=bucket, Key=key)["Body"].read()
 
+        ranges = record_ranges(server)
         whole = client.get(uri)
         assert whole.status_code == 200
         assert whole.content == stored
+        assert ranges == [f"bytes=0-{len(stored) - 1}"]  # one GET, read on, not one per chunk
 
-        ranges = record_ranges(server)
+        ranges.clear()
         part = client.get(uri, headers={"Range": "bytes=100-199"})
         assert part.status_code == 206
         assert part.headers["content-range"] == f"bytes 100-199/{len(stored)}"

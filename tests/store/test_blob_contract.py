@@ -73,6 +73,19 @@ def test_bytes_written_read_back_whole_and_by_range(store: BlobStore) -> None:
         assert stream.read(10) == b""
 
 
+def test_large_and_small_reads_interleave(store: BlobStore) -> None:
+    store.write("videos/c.mp4", DATA)
+    MiB = 1 << 20
+    with store.open("videos/c.mp4") as stream:
+        assert stream.read(MiB) == DATA[:MiB]  # a download's reads
+        assert stream.read(MiB) == DATA[MiB : 2 * MiB]
+        assert stream.read(7) == DATA[2 * MiB : 2 * MiB + 7]  # a small one right after
+        stream.seek(10)
+        assert stream.read(MiB) == DATA[10 : 10 + MiB]  # back, large again
+        stream.seek(-3, io.SEEK_END)
+        assert stream.read(MiB) == DATA[-3:]  # a large read at the end is short
+
+
 def test_a_file_is_moved_in_and_an_overwrite_replaces(store: BlobStore, tmp_path: Path) -> None:
     source = tmp_path / "made.mp4"
     source.write_bytes(DATA)

@@ -61,14 +61,21 @@ class S3Server:
         self.client().create_bucket(Bucket=name)
         return name
 
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
     def keys(self, bucket: str) -> list[str]:
         answer = self.client().list_objects_v2(Bucket=bucket)
         return sorted(item["Key"] for item in answer.get("Contents", []))
 
 
-@pytest.fixture(scope="session")
-def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    root = tmp_path_factory.mktemp("moto")
+def start_moto(root: Path) -> S3Server:
+    """moto_server on a free loopback port, its log in `root`; `stop()` it."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(root / "moto.log", "wb")  # noqa: SIM115 - the child keeps it
@@ -78,24 +85,24 @@ def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
         stderr=subprocess.STDOUT,
         cwd=root,
     )
+    log.close()
     deadline = time.monotonic() + 30
     while True:
         assert proc.poll() is None, (root / "moto.log").read_text()
         try:
             if httpx.get(f"{url}/moto-api/", timeout=1, trust_env=False).status_code < 500:
-                break
+                return S3Server(url, proc)
         except httpx.HTTPError:
             pass
         assert time.monotonic() < deadline, "moto_server did not start"
         time.sleep(0.1)
-    yield S3Server(url, proc)
-    proc.terminate()
-    try:
-        proc.wait(10)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    log.close()
+
+
+@pytest.fixture(scope="session")
+def moto_s3(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
+    server = start_moto(tmp_path_factory.mktemp("moto"))
+    yield server
+    server.stop()
 
 
 @dataclass
@@ -107,10 +114,12 @@ class Seen:
 
 @dataclass
 class RecordingProxy:
-    """A loopback HTTP proxy to `target` that records each request's method, path, headers."""
+    """A loopback HTTP proxy to `target` that records each request's method, path, headers;
+    `delay` seconds before each answer model a store farther away than loopback."""
 
     target: str
     seen: list[Seen] = field(default_factory=list)
+    delay: float = 0.0
     server: ThreadingHTTPServer | None = None
 
     @property
@@ -128,6 +137,8 @@ class RecordingProxy:
                 proxy.seen.append(Seen(self.command, self.path, headers))
                 length = int(headers.get("content-length", "0") or 0)
                 body = self.rfile.read(length) if length else None
+                if proxy.delay:
+                    time.sleep(proxy.delay)
                 upstream = http.client.HTTPConnection(host, int(port), timeout=30)
                 try:
                     upstream.request(self.command, self.path, body=body, headers=dict(self.headers))
