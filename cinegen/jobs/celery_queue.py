@@ -18,12 +18,13 @@ watchdog of a live worker queues the operation again through the broker (`Worker
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from cinegen.core import metrics
@@ -43,6 +44,7 @@ TASK_NAME = "cinegen.run_job"
 VISIBILITY_MARGIN = 600.0
 NO_TIMEOUT_VISIBILITY = 24 * 3600.0  # job_timeout_seconds = 0: no limit, one day then
 BROKER_TIMEOUT = 5.0  # seconds to connect or to answer, so a send never hangs a request
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+socket://")
 PUBLISH_RETRY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
 
 
@@ -124,11 +126,32 @@ class CeleryQueue:
             TASK_NAME, args=[op_id], queue=queue_name(model), task_id=task_id, ignore_result=True
         )
 
+    def waiting(self, models: Iterable[str]) -> set[str] | None:
+        """The ids of the operations with a message waiting in the queues of `models`; None
+        where the broker cannot be read so (not Redis). Messages delivered and not yet
+        acknowledged are left out on purpose: one of them may belong to a worker killed
+        mid-job, and stay there until the visibility timeout."""
+        if not self.settings.broker_url.startswith(REDIS_SCHEMES):
+            return None
+        with self.app.connection_for_read() as conn:
+            client: Any = conn.default_channel.client
+            raw = [item for model in models for item in client.lrange(queue_name(model), 0, -1)]
+        return {op_id for item in raw if (op_id := _message_op_id(item))}
+
     def start(self, ctx: JobContext) -> None:
         """Nothing: an API node runs no jobs; `cinegen worker` consumes them."""
 
     def stop(self, timeout: float = 5.0) -> None:
         self.app.close()
+
+
+def _message_op_id(raw: bytes | str) -> str | None:
+    """The operation id of a kombu Redis message (its task id is `<op id>.<suffix>`)."""
+    try:
+        task_id = json.loads(raw)["headers"]["id"]
+    except (ValueError, KeyError, TypeError):
+        return None
+    return task_id.split(".", 1)[0] if isinstance(task_id, str) else None
 
 
 def broker_queue(settings: Settings, db: Database) -> CeleryQueue | None:
@@ -168,7 +191,10 @@ class WorkerLoops:
 
     def reconcile_pass(self) -> list[str]:
         return reconcile.reconcile(
-            self.ctx.service.db, self.settings.reconcile_grace_seconds, self.queue.send
+            self.ctx.service.db,
+            self.settings.reconcile_grace_seconds,
+            self.queue.send,
+            waiting=self.queue.waiting,
         )
 
     def _run(self) -> None:

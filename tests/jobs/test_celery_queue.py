@@ -117,6 +117,43 @@ def test_a_failed_resend_waits_for_the_next_grace_period(api: InProcessServer) -
     assert reconcile.reconcile(api.db, 30, lambda _o, _m: None) == [op]
 
 
+def test_the_reconciler_leaves_what_waits_in_the_broker(api: InProcessServer) -> None:
+    with api.client() as client:
+        waiting = op_id(submit(client, text_request("behind a long queue")))
+        lost = op_id(submit(client, text_request("a lost message")))
+    for op in (waiting, lost):
+        _age(api, op, 60)
+    asked: list[set[str]] = []
+
+    def in_broker(models: set[str]) -> set[str]:
+        asked.append(models)
+        return {waiting}
+
+    assert reconcile.reconcile(api.db, 30, lambda _o, _m: None, waiting=in_broker) == [lost]
+    assert asked == [{"veo-3.1-generate-preview"}]
+    # The broker's word unknown (None): every stale operation is sent.
+    _age(api, lost, 60)
+    sent = reconcile.reconcile(api.db, 30, lambda _o, _m: None, waiting=lambda _m: None)
+    assert sorted(sent) == sorted([waiting, lost])
+
+
+@needs_redis
+def test_the_queue_lists_the_operations_waiting_in_redis(tmp_path: Path) -> None:
+    with (
+        redis_server(tmp_path / "redis") as redis,
+        in_process(tmp_path / "data", workers=0, broker_url=redis.url) as api,
+        api.client() as client,
+    ):
+        ops = [op_id(submit(client, text_request(f"a queued boat {i}"))) for i in range(3)]
+        other = op_id(submit(client, text_request("fast"), model="veo-3.1-fast-generate-preview"))
+        queue = api.runtime.queue
+        assert queue.waiting({"veo-3.1-generate-preview"}) == set(ops)
+        everything = {"veo-3.1-generate-preview", "veo-3.1-fast-generate-preview"}
+        assert queue.waiting(everything) == {*ops, other}
+        redis.restart()
+        assert queue.waiting(everything) == set()
+
+
 @needs_redis
 def test_readyz_reports_the_broker(tmp_path: Path) -> None:
     with (
