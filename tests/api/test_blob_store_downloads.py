@@ -251,3 +251,30 @@ def test_the_sdk_download_is_streamed_so_its_key_never_reaches_the_store(
         direct = client.get("/" + uri.split("/", 3)[3], headers={"x-goog-api-key": "sdk-secret-3"})
     assert direct.status_code == 200  # streamed, not redirected
     assert data == direct.content and data[4:8] == b"ftyp"
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # client.videos is marked deprecated
+def test_the_openai_sdk_follows_the_redirect_without_its_key(
+    redirect_server: tuple[ServerProcess, RecordingProxy],
+) -> None:
+    """The OpenAI SDK sends its key as `Authorization: Bearer`, which httpx drops on a
+    cross-origin redirect: its download goes to the store, and the key does not."""
+    import openai
+
+    server, proxy = redirect_server
+    before = len(proxy.seen)
+    sdk = openai.OpenAI(
+        base_url=f"{server.url}/v1",
+        api_key="openai-secret-4",
+        max_retries=0,
+        http_client=openai.DefaultHttpxClient(trust_env=False),
+    )
+    video = sdk.videos.create_and_poll(
+        model="veo-3.1-fast-generate-preview", prompt="a tram in the rain", seconds="4"
+    )
+    assert video.status == "completed"
+    data = sdk.videos.download_content(video.id).content
+    assert data[4:8] == b"ftyp"
+    presigned = [s for s in proxy.seen[before:] if "X-Amz-Signature=" in s.path]
+    assert presigned, "the download did not go to the store"
+    assert _leaked(proxy, "openai-secret-4") == []
