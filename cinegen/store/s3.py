@@ -62,6 +62,29 @@ def _status(exc: Exception) -> int:
     return int(response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0) or 0)
 
 
+def _translated(what: str, exc: BaseException) -> Exception:
+    """The typed error for a boto3 failure. upload_file wraps the failing call's error in an
+    S3UploadFailedError: the cause decides, as for a direct call."""
+    from boto3.exceptions import Boto3Error
+    from botocore.exceptions import ClientError
+
+    if isinstance(exc, Boto3Error):
+        cause = exc.__cause__ or exc.__context__
+        if cause is not None and cause is not exc:
+            return _translated(what, cause)
+    if isinstance(exc, ClientError):
+        code = _code(exc)
+        if code in _MISSING_CODES:
+            return BlobMissing(f"No blob {what}.")
+        if _status(exc) < 500 and code not in {"SlowDown", "ServiceUnavailable"}:
+            log.warning("S3 refused %s: %s", what, exc)
+            return StorageError(f"The blob store refused {what}: {code}.")
+        log.warning("S3 %s failed: %s", what, exc)
+        return BlobStoreUnavailable("The blob store is unavailable; try again later.")
+    log.warning("S3 %s failed: %s", what, exc)
+    return BlobStoreUnavailable("The blob store cannot be reached; try again later.")
+
+
 def media_type_of(key: str) -> str:
     return "video/mp4" if key.endswith(".mp4") else "application/octet-stream"
 
@@ -81,25 +104,13 @@ class S3BlobStore:
     def _call(self, what: str, action: Callable[[], T]) -> T:
         """Run one S3 call: a missing object is BlobMissing; no answer or a 5xx,
         BlobStoreUnavailable; any other refusal (no access, no bucket), StorageError."""
+        from boto3.exceptions import Boto3Error
         from botocore.exceptions import BotoCoreError, ClientError
 
         try:
             return action()
-        except ClientError as exc:
-            if _code(exc) in _MISSING_CODES:
-                raise BlobMissing(f"No blob {what}.") from exc
-            if _status(exc) >= 500 or _code(exc) in {"SlowDown", "ServiceUnavailable"}:
-                log.warning("S3 %s failed: %s", what, exc)
-                raise BlobStoreUnavailable(
-                    "The blob store is unavailable; try again later."
-                ) from exc
-            log.warning("S3 refused %s: %s", what, exc)
-            raise StorageError(f"The blob store refused {what}: {_code(exc)}.") from exc
-        except (BotoCoreError, OSError) as exc:
-            log.warning("S3 %s failed: %s", what, exc)
-            raise BlobStoreUnavailable(
-                "The blob store cannot be reached; try again later."
-            ) from exc
+        except (ClientError, BotoCoreError, OSError, Boto3Error) as exc:
+            raise _translated(what, exc) from exc
 
     def check(self) -> None:
         """The bucket exists and these credentials reach it (HeadBucket)."""

@@ -79,14 +79,29 @@ def test_a_presigned_url_reads_the_blob_without_credentials(store: S3BlobStore) 
     assert answer.headers["content-type"] == "video/mp4"
 
 
-def test_an_unreachable_store_is_unavailable() -> None:
+def test_an_unreachable_store_is_unavailable(tmp_path: Path) -> None:
     store = S3BlobStore("bucket", "", client=_client("http://127.0.0.1:9"))
     with pytest.raises(BlobStoreUnavailable):
         store.open("videos/a.mp4")
     with pytest.raises(BlobStoreUnavailable):
         store.write("videos/a.mp4", b"x")
+    source = tmp_path / "made.mp4"
+    source.write_bytes(b"video")
+    with pytest.raises(BlobStoreUnavailable):  # upload_file wraps the error: unwrapped
+        store.write("videos/a.mp4", source)
+    assert source.exists()  # not stored, so not consumed
     with pytest.raises(BlobStoreUnavailable):
         store.children("inputs")
+
+
+def test_a_refused_upload_is_a_storage_error(moto_s3: S3Server, tmp_path: Path) -> None:  # noqa: F811
+    store = S3BlobStore("no-such-bucket-at-all", "", client=moto_s3.client())
+    source = tmp_path / "made.mp4"
+    source.write_bytes(b"video")
+    with pytest.raises(StorageError) as caught:
+        store.write("videos/a.mp4", source)
+    assert not isinstance(caught.value, BlobStoreUnavailable)
+    assert "NoSuchBucket" in caught.value.message
 
 
 def test_an_empty_segment_is_refused(store: S3BlobStore) -> None:
