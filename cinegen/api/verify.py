@@ -8,6 +8,7 @@ Either is held to the server's body limit while it streams in.
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -43,8 +44,8 @@ _REQUEST_BODY = {
 }
 _REPORT = {
     "type": "object",
-    "description": "The C2PA manifest (`c2pa`), the invisible watermark (`watermark`, null "
-    "when not checked) and the MP4 tags (`tags`) of the video, and its digests.",
+    "description": "The C2PA manifest (`c2pa`), the invisible watermark (`watermark`) and "
+    "the MP4 tags (`tags`) of the video, and its digests.",
     "properties": {
         "sizeBytes": {"type": "integer"},
         "sha256": {"type": "string"},
@@ -91,7 +92,9 @@ async def _video_bytes(request: Request, limit: int) -> bytes:
 async def verify(request: Request) -> JSONResponse:
     """Read a video's content credentials, watermark and tags, and say whether they hold."""
     rt = runtime(request)
-    rt.auth.owner(request)  # the server's keys apply, as to every route
+    owner = rt.auth.owner(request)  # the server's keys apply, as to every route
     data = await _video_bytes(request, rt.settings.max_request_bytes)
-    report: Any = await run_in_threadpool(verify_video, rt.settings, data)
+    report: Any = await run_in_threadpool(
+        partial(verify_video, rt.settings, data, rt.db, caller=owner)
+    )
     return JSONResponse(report.to_json())

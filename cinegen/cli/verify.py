@@ -78,12 +78,15 @@ class _VerifyClient(RemoteClient):
 
 
 def _local(data: bytes) -> dict[str, Any]:
+    """In this process: the operator's own data dir, so every operation may be named."""
+    from cinegen.cli.serve import local_database
     from cinegen.core.errors import CinegenError
     from cinegen.service.provenance import verify_video
     from cinegen.settings import Settings
 
+    settings = Settings()
     try:
-        return verify_video(Settings(), data).to_json()
+        return verify_video(settings, data, local_database(settings), everyone=True).to_json()
     except CinegenError as exc:
         raise CliError(exc.message) from exc
 
@@ -135,8 +138,9 @@ def _watermark_lines(watermark: dict[str, Any] | None) -> list[str]:
         f"Watermark: found, payload {watermark.get('payload')}, "
         f"bit confidence {watermark.get('bitConfidence', 0):.3f}"
     )
-    if watermark.get("madeHere"):
-        line += ", made by this installation"
-        if watermark.get("operation"):
-            line += f" (operation {watermark['operation']})"
+    if not watermark.get("madeHere"):
+        return [line + f", made by installation {watermark.get('installationId')}, not this one"]
+    line += ", made by this installation"
+    if watermark.get("operation"):
+        line += f" (operation {watermark['operation']}, sample {watermark.get('sampleIndex')})"
     return [line]

@@ -22,8 +22,12 @@ from cryptography import x509
 from cinegen.core.errors import FailedPrecondition, InvalidArgument
 from cinegen.media.c2pa import Credentials, content_digest, read_credentials
 from cinegen.media.provenance import AI_GENERATED_KEY, read_provenance
+from cinegen.media.watermark import detect_watermark
 from cinegen.service.credentials import signing_material
+from cinegen.service.files import visible
+from cinegen.service.watermarks import made_here, watermark_origin
 from cinegen.settings import Settings
+from cinegen.store.db import Database
 
 EMPTY = "The video is empty: send the bytes of an MP4 file."
 NOT_MP4 = "The file is not an MP4 video: it does not start with an ISO BMFF `ftyp` box."
@@ -55,7 +59,7 @@ class VerifyReport:
     credentials: Credentials
     signed_here: bool  # signed with this installation's current certificate
     tags: dict[str, str]
-    watermark: dict[str, Any] | None = None  # None: not checked (no detector here)
+    watermark: dict[str, Any] | None = None  # read_watermark's section
     notes: list[str] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -100,8 +104,17 @@ def _signed_here(settings: Settings, creds: Credentials) -> bool:
     return creds.cert_serial == str(leaf.serial_number)
 
 
-def verify_video(settings: Settings, data: bytes) -> VerifyReport:
-    """Read the C2PA manifest, the watermark and the tags of the MP4 `data`."""
+def verify_video(
+    settings: Settings,
+    data: bytes,
+    db: Database | None = None,
+    *,
+    caller: str | None = None,
+    everyone: bool = False,
+) -> VerifyReport:
+    """Read the C2PA manifest, the watermark and the tags of the MP4 `data`. With `db`, a
+    watermark this installation made names its operation, if `caller` may see it (or
+    `everyone`: the operator's own CLI)."""
     check_mp4(data)
     with tempfile.TemporaryDirectory(prefix="cinegen-verify-") as scratch:
         path = Path(scratch) / "video.mp4"
@@ -117,10 +130,35 @@ def verify_video(settings: Settings, data: bytes) -> VerifyReport:
             signed_here=_signed_here(settings, creds),
             tags=tags,
         )
-        report.watermark = read_watermark(settings, path, report)
+        report.watermark = read_watermark(settings, path, db, caller, everyone)
     return report
 
 
-def read_watermark(settings: Settings, path: Path, report: VerifyReport) -> dict[str, Any] | None:
-    """The watermark section of the report (media/watermark.py's detector)."""
-    return None
+def read_watermark(
+    settings: Settings, path: Path, db: Database | None, caller: str | None, everyone: bool
+) -> dict[str, Any]:
+    """The watermark section: what the detector read (media/watermark.py), whether it carries
+    this installation's id, and the operation that made it while `watermarks` remembers it
+    (named only to a caller who may see that operation)."""
+    reading = detect_watermark(str(path))
+    section: dict[str, Any] = {
+        "found": reading.found,
+        "payload": f"{reading.payload:016x}" if reading.payload is not None else None,
+        "installationId": (
+            f"{reading.installation_id:06x}" if reading.installation_id is not None else None
+        ),
+        "score": round(reading.score, 2),
+        "threshold": reading.threshold,
+        "bitConfidence": round(reading.bit_confidence, 4),
+        "madeHere": made_here(settings, reading),
+        "operation": None,
+        "sampleIndex": None,
+    }
+    if section["madeHere"] and db is not None and reading.payload is not None:
+        for record in watermark_origin(db, reading.payload):
+            op = db.get_operation(record.operation_id)
+            if op is not None and (everyone or visible(op.owner, caller)):
+                section["operation"] = f"models/{op.model}/operations/{op.id}"
+                section["sampleIndex"] = record.sample_index
+                break
+    return section

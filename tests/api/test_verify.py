@@ -27,15 +27,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer
 
 
 @pytest.fixture(scope="module")
-def made(server: InProcessServer) -> tuple[str, bytes]:
-    """A 4 s video this server made with seed 77: (its uri, its bytes)."""
+def made(server: InProcessServer) -> tuple[str, bytes, str]:
+    """A 4 s video this server made with seed 77: (its uri, its bytes, its operation)."""
     body = {
         "instances": [{"prompt": "a lighthouse"}],
         "parameters": {"durationSeconds": 4, "seed": 77},
     }
     with server.client() as client:
-        uri = sample_uris(generate(client, body))[0]
-        return uri, client.get(uri, follow_redirects=True).content
+        op = generate(client, body)
+        uri = sample_uris(op)[0]
+        return uri, client.get(uri, follow_redirects=True).content, op["name"]
 
 
 def _verify(server: InProcessServer, data: bytes, **kwargs: Any) -> httpx.Response:
@@ -46,7 +47,7 @@ def _verify(server: InProcessServer, data: bytes, **kwargs: Any) -> httpx.Respon
 
 
 def test_a_generated_video_verifies_with_its_model_and_seed(
-    server: InProcessServer, made: tuple[str, bytes]
+    server: InProcessServer, made: tuple[str, bytes, str]
 ) -> None:
     response = _verify(server, made[1])
     assert response.status_code == 200, response.text
@@ -59,10 +60,13 @@ def test_a_generated_video_verifies_with_its_model_and_seed(
     assert c2pa["actions"][0]["action"] == "c2pa.created"
     assert c2pa["claimGenerator"].startswith("cinegen/")
     assert report["tags"]["cinegen_seed"] == "77" and report["aiGenerated"] is True
+    mark = report["watermark"]
+    assert mark["found"] is True and mark["madeHere"] is True and mark["bitConfidence"] > 0.95
+    assert (mark["operation"], mark["sampleIndex"]) == (made[2], 0)
 
 
 def test_a_multipart_upload_gives_the_same_report(
-    server: InProcessServer, made: tuple[str, bytes]
+    server: InProcessServer, made: tuple[str, bytes, str]
 ) -> None:
     raw = _verify(server, made[1]).json()
     form = _verify(server, b"", files={"file": ("v.mp4", made[1], "video/mp4")})
@@ -71,7 +75,7 @@ def test_a_multipart_upload_gives_the_same_report(
 
 
 def test_an_extension_names_its_input_as_an_ingredient(
-    server: InProcessServer, made: tuple[str, bytes]
+    server: InProcessServer, made: tuple[str, bytes, str]
 ) -> None:
     body = {"instances": [{"prompt": "the light turns", "video": {"uri": made[0]}}]}
     with server.client() as client:
@@ -93,9 +97,10 @@ def test_a_foreign_mp4_has_no_manifest_and_no_tags(server: InProcessServer, tmp_
     report = _verify(server, path.read_bytes()).json()
     assert report["c2pa"]["present"] is False and report["c2pa"]["valid"] is False
     assert report["aiGenerated"] is False and report["tags"] == {}
+    assert report["watermark"]["found"] is False and report["watermark"]["operation"] is None
 
 
-def test_a_tampered_video_is_invalid(server: InProcessServer, made: tuple[str, bytes]) -> None:
+def test_a_tampered_video_is_invalid(server: InProcessServer, made: tuple[str, bytes, str]) -> None:
     data = bytearray(made[1])
     mdat = data.find(b"mdat")
     for offset in range(500, 520):
@@ -130,7 +135,7 @@ def test_a_body_over_the_limit_is_413(tmp_path: Path) -> None:
     assert response.json()["error"]["status"] == "INVALID_ARGUMENT"
 
 
-def test_keys_apply(tmp_path: Path, made: tuple[str, bytes]) -> None:
+def test_keys_apply(tmp_path: Path, made: tuple[str, bytes, str]) -> None:
     with in_process(tmp_path / "keyed", workers=0) as keyed:
         key = keyed.add_key()
         with keyed.client() as client:
@@ -138,3 +143,19 @@ def test_keys_apply(tmp_path: Path, made: tuple[str, bytes]) -> None:
             ok = client.post(URL, content=made[1], headers={"x-goog-api-key": key})
     assert ok.status_code == 200
     assert ok.json()["c2pa"]["signedHere"] is False  # another installation's certificate
+    assert ok.json()["watermark"]["found"] and not ok.json()["watermark"]["madeHere"]
+
+
+def test_the_operation_is_named_only_to_a_key_that_sees_it(tmp_path: Path) -> None:
+    with in_process(tmp_path / "keys", workers=1) as keyed:
+        owner, other = keyed.add_key("owner"), keyed.add_key("other")
+        body = {"instances": [{"prompt": "a bell"}], "parameters": {"durationSeconds": 4}}
+        with keyed.client(headers={"x-goog-api-key": owner}) as client:
+            op = generate(client, body)
+            video = client.get(sample_uris(op)[0], follow_redirects=True).content
+        marks = {}
+        for key in (owner, other):
+            with keyed.client(headers={"x-goog-api-key": key}) as client:
+                marks[key] = client.post(URL, content=video).json()["watermark"]
+    assert marks[owner]["madeHere"] and marks[owner]["operation"] == op["name"]
+    assert marks[other]["madeHere"] and marks[other]["operation"] is None

@@ -17,22 +17,24 @@ from tests.support.server import ServerProcess, create_key
 
 
 @pytest.fixture(scope="module")
-def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+def keyed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[ServerProcess, str]]:
+    """A server with one API key, made before it starts (a server caches that it has none)."""
     proc = ServerProcess(tmp_path_factory.mktemp("verify-server"))
+    key = create_key(proc)
     proc.start()
-    yield proc
+    yield proc, key
     proc.stop()
 
 
 @pytest.fixture(scope="module")
-def made(keyed: ServerProcess) -> tuple[str, str, bytes]:
+def made(keyed: tuple[ServerProcess, str]) -> tuple[str, str, bytes]:
     """(key, download URL, bytes) of a 4 s video the server made with seed 31."""
-    key = create_key(keyed)
-    client = httpx.Client(base_url=keyed.url, headers={"x-goog-api-key": key}, timeout=120)
+    server, key = keyed
+    client = httpx.Client(base_url=server.url, headers={"x-goog-api-key": key}, timeout=120)
     with client:
         op = generate(client, text_request("a kite over a beach", durationSeconds=4, seed=31))
         uri = sample_uris(op)[0]
-        url = uri if uri.startswith("http") else keyed.url + uri
+        url = uri if uri.startswith("http") else server.url + uri
         return key, url, client.get(url, follow_redirects=True).content
 
 
@@ -49,24 +51,29 @@ def test_a_file_in_this_process_reads_valid_with_model_and_seed(
     out = capsys.readouterr().out
     assert "C2PA: valid, signer not trusted" in out
     assert "model veo-3.1-generate-preview, seed 31" in out
-    assert "this installation" not in out  # the server's certificate, not this data dir's
+    assert "this installation's certificate" not in out  # the server's, not this data dir's
+    assert "Watermark: found" in out and "not this one" in out
     assert "Tags: AI-generated" in out
 
 
 def test_a_url_is_downloaded_with_the_key_and_json_is_the_endpoints_report(
-    keyed: ServerProcess, made: tuple[str, str, bytes], capsys: pytest.CaptureFixture[str]
+    keyed: tuple[ServerProcess, str],
+    made: tuple[str, str, bytes],
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     key, url, data = made
-    assert main(["verify", url, "--json", "--server", keyed.url, "--key", key]) == 0
+    server = keyed[0]
+    assert main(["verify", url, "--json", "--server", server.url, "--key", key]) == 0
     report = json.loads(capsys.readouterr().out)
     direct = httpx.post(
-        keyed.url + "/v1beta/cinegen:verify",
+        server.url + "/v1beta/cinegen:verify",
         content=data,
         headers={"x-goog-api-key": key, "content-type": "video/mp4"},
         timeout=60,
     ).json()
     assert report == direct
     assert report["c2pa"]["signedHere"] is True and report["c2pa"]["seed"] == 31
+    assert report["watermark"]["madeHere"] is True and report["watermark"]["operation"]
 
 
 def test_a_url_without_the_key_fails_with_the_servers_words(

@@ -72,6 +72,7 @@ def test_a_generated_video_dropped_shows_valid_credentials_and_its_model(
     assert MODEL in result and "2024" in result and "c2pa.created" in result
     assert "signer not trusted" in result  # the development certificate
     assert "Tags: AI-generated" in result
+    assert page.text_content("#verify-result .verify-watermark h3") == "Watermark: foundmade here"
     save_screenshot(page, "verify-dropped")
 
 
@@ -80,6 +81,7 @@ def test_a_plain_mp4_has_no_credentials_and_text_is_refused(page: Page, studio: 
     _drop(page, "plain.mp4", _plain_mp4())
     page.wait_for_selector("#verify-result .verify-c2pa h3")
     assert page.text_content("#verify-result .verify-c2pa h3").startswith("C2PA: none")
+    assert page.text_content("#verify-result .verify-watermark h3") == "Watermark: none found"
     _drop(page, "notes.txt", b"hello", "text/plain")
     page.wait_for_selector("#verify-result .verify-error")
     assert "not an MP4 video" in (page.text_content("#verify-result .verify-error") or "")

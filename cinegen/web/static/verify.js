@@ -72,14 +72,15 @@ export function c2paBlock(c2pa) {
 function watermarkBlock(mark) {
   if (!mark) return el("section.verify-watermark", {}, el("h3", {}, "Watermark: not checked"));
   if (!mark.found) return el("section.verify-watermark", {}, el("h3", {}, "Watermark: none found"));
+  const origin = mark.madeHere ? "made here" : `made by installation ${mark.installationId}`;
   return el(
     "section.verify-watermark",
     {},
-    el("h3", {}, "Watermark: found", verdict(mark.madeHere ? "made here" : "made elsewhere", mark.madeHere ? "ok" : "none")),
+    el("h3", {}, "Watermark: found", verdict(origin, mark.madeHere ? "ok" : "none")),
     rows([
       ["Payload", mark.payload],
       ["Bit confidence", mark.bitConfidence !== undefined ? mark.bitConfidence.toFixed(3) : ""],
-      ["Operation", mark.operation],
+      ["Operation", mark.operation ? `${mark.operation} (sample ${mark.sampleIndex})` : ""],
     ]),
   );
 }
