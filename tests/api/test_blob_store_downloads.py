@@ -278,3 +278,24 @@ def test_the_openai_sdk_follows_the_redirect_without_its_key(
     presigned = [s for s in proxy.seen[before:] if "X-Amz-Signature=" in s.path]
     assert presigned, "the download did not go to the store"
     assert _leaked(proxy, "openai-secret-4") == []
+
+
+def test_a_job_whose_store_is_unreachable_fails_unavailable(
+    moto_s3: S3Server,  # noqa: F811
+    aws_env: None,
+    tmp_path: Path,
+) -> None:
+    """The video cannot be stored: the operation ends with UNAVAILABLE (14) and says why."""
+    from cinegen.store.s3 import s3_client
+
+    bucket = moto_s3.bucket()
+    settings = {"blob_url": f"s3://{bucket}/p", "s3_endpoint_url": moto_s3.url}
+    with in_process(tmp_path, workers=1, max_attempts=1, **settings) as server:
+        server.runtime.service.files.blobs.client = s3_client("http://127.0.0.1:9")
+        with server.client() as client:
+            op = generate(client, text_request("a lost video"))
+    assert op["error"] == {
+        "code": 14,
+        "message": "The blob store cannot be reached; try again later.",
+    }
+    assert moto_s3.keys(bucket) == []
