@@ -91,6 +91,23 @@ def test_an_extension_names_its_input_as_an_ingredient(
     assert ingredient["generation"]["seed"] == 77
 
 
+def test_the_same_extension_twice_is_the_same_file(
+    server: InProcessServer, made: tuple[str, bytes, str]
+) -> None:
+    """Signed, and with its input as an ingredient, an extension still repeats byte for byte."""
+    body = {
+        "instances": [{"prompt": "again", "video": {"uri": made[0]}}],
+        "parameters": {"seed": 5},
+    }
+    files = []
+    with server.client() as client:
+        for _ in range(2):
+            uri = sample_uris(generate(client, body, model=MODEL))[0]
+            files.append(client.get(uri, follow_redirects=True).content)
+    assert files[0] == files[1]
+    assert _verify(server, files[0]).json()["c2pa"]["valid"]
+
+
 def test_a_foreign_mp4_has_no_manifest_and_no_tags(server: InProcessServer, tmp_path: Path) -> None:
     path = tmp_path / "foreign.mp4"
     encode_clip(clip_of([textured(64, 36, seed=i) for i in range(6)]), str(path))

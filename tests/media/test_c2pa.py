@@ -134,6 +134,21 @@ def test_an_extension_opens_its_input_as_an_ingredient_that_keeps_its_manifest(
     assert report.ingredients[0]["has_manifest"] is True
 
 
+def test_an_extension_signed_twice_is_the_same_file_wherever_its_input_lies(
+    settings: Settings, tmp_path: Path
+) -> None:
+    """A job copies its input into a scratch directory of its own each time: the parent
+    counts by its bytes, so a repeat of the same extension is the same file."""
+    parent = _signed(settings, tmp_path / "parent.mp4", seed=1)
+    files = []
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+        copy = tmp_path / name / "input.mp4"
+        copy.write_bytes(parent.read_bytes())
+        files.append(_signed(settings, tmp_path / f"{name}.mp4", parent=str(copy), shift=5))
+    assert files[0].read_bytes() == files[1].read_bytes()
+
+
 def test_a_foreign_mp4_has_no_manifest(tmp_path: Path) -> None:
     path = tmp_path / "plain.mp4"
     _encoded(path)
