@@ -150,8 +150,8 @@ class ContentSigner:
         """Write `source` signed to `dest` (a different path)."""
         # What the ids and the kept box are derived from: the parent by its bytes, not its
         # path (a job's scratch directory is new each time).
-        parent = _file_digest(Path(gen.parent)) if gen.parent is not None else None
-        facts = [gen.engine, gen.model, gen.seed, gen.version, parent, _file_digest(source)]
+        parent_digest = _file_digest(Path(gen.parent)) if gen.parent is not None else None
+        facts = [gen.engine, gen.model, gen.seed, gen.version, parent_digest, _file_digest(source)]
         definition = json.dumps(facts)
         builder = c2pa.Builder(manifest_definition(gen, definition))
         try:
