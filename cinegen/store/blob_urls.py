@@ -77,7 +77,9 @@ def blob_store_from_settings(settings: Settings, *, check: bool = True) -> BlobS
         from cinegen.store.gcs_blobs import GcsBlobStore
 
         client = gcs_client(settings.gcs_endpoint, settings.gcs_project)
-        store = GcsBlobStore(where.bucket, where.prefix, client=client)
+        store = GcsBlobStore(
+            where.bucket, where.prefix, client=client, endpoint=settings.gcs_endpoint
+        )
     if check:
         _check(store, settings.blob_url)
     return store

@@ -41,9 +41,19 @@ TIMEOUT = (5.0, 60.0)  # connect, read
 class GcsBlobStore:
     """The BlobStore protocol on one bucket, under one prefix (`prefix` is "" or ends in /)."""
 
-    def __init__(self, bucket: str, prefix: str = "", *, client: Any) -> None:
+    def __init__(
+        self,
+        bucket: str,
+        prefix: str = "",
+        *,
+        client: Any,
+        endpoint: str | None = None,
+        signer: Any = None,
+    ) -> None:
         from google.cloud.storage.retry import DEFAULT_RETRY
 
+        self.endpoint = endpoint.rstrip("/") if endpoint else None  # signed URLs point there
+        self.signer = signer  # credentials that sign URLs; default: the client's own
         self.bucket_name = bucket
         self.prefix = prefix
         self.client = client
@@ -179,15 +189,22 @@ class GcsBlobStore:
         """A V4 signed GET URL, where the credentials can sign; None (stream) otherwise."""
         from google.auth.credentials import Signing
 
-        if not isinstance(getattr(self.client, "_credentials", None), Signing):
+        credentials = self.signer or getattr(self.client, "_credentials", None)
+        if not isinstance(credentials, Signing):
             return None
         blob = self.bucket.blob(cloud_key(self.prefix, key))
-        url: str = blob.generate_signed_url(
-            version="v4",
-            expiration=timedelta(seconds=seconds),
-            method="GET",
-            response_type=media_type,
-            response_disposition=f'inline; filename="{filename}"',
+        extra = {"api_access_endpoint": self.endpoint} if self.endpoint else {}
+        url: str = self._call(
+            key,
+            lambda: blob.generate_signed_url(
+                version="v4",
+                expiration=timedelta(seconds=seconds),
+                method="GET",
+                credentials=credentials,
+                response_type=media_type,
+                response_disposition=f'inline; filename="{filename}"',
+                **extra,
+            ),
         )
         return url
 

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from cinegen.store.blob_urls import blob_store_from_settings
@@ -83,3 +85,48 @@ def test_an_unreachable_store_is_unavailable(monkeypatch: pytest.MonkeyPatch) ->
         store.open("videos/a.mp4")
     with pytest.raises(BlobStoreUnavailable):
         store.write("videos/a.mp4", b"x")
+
+
+def signing_credentials() -> Any:
+    """Service-account credentials with a fresh key: they sign URLs here, with no network
+    (their token URI is never called: requests go through the anonymous client)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from google.oauth2 import service_account
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    pem = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
+    info = {
+        "type": "service_account",
+        "client_email": "cinegen@tests.iam.gserviceaccount.com",
+        "private_key": pem,
+        "token_uri": "http://127.0.0.1:9/token",
+        "project_id": "cinegen-tests",
+    }
+    return service_account.Credentials.from_service_account_info(info)
+
+
+def test_with_signing_credentials_downloads_redirect_to_a_signed_url(
+    gcs: GcsEmulator,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    bucket = new_bucket(gcs)
+    settings = {**gcs_settings(gcs, bucket), "blob_redirect": True, "workers": 1}
+    with in_process(tmp_path, **settings) as server, server.client() as client:
+        server.runtime.service.files.blobs.signer = signing_credentials()
+        op = generate(client, text_request("a ferris wheel"))
+        uri = sample_uris(op)[0]
+        moved = client.get(uri, params={"key": "query-secret"})
+        assert moved.status_code == 307, moved.text
+        location = moved.headers["location"]
+        assert location.startswith(f"{gcs.url}/{bucket}/cinegen/videos/")
+        assert "X-Goog-Signature=" in location and "query-secret" not in location
+        streamed = client.get(uri, headers={"x-goog-api-key": "header-secret"})
+        assert streamed.status_code == 200  # a key that would follow: streamed
+    part = httpx.get(location, headers={"Range": "bytes=100-199"}, trust_env=False)
+    assert part.status_code == 206
+    assert part.content == streamed.content[100:200]
