@@ -30,8 +30,8 @@ from cinegen.core.operation import Operation, Sample
 from cinegen.core.request import GenerateRequest, MediaRef, Mode
 from cinegen.core.tracing import job_scope, job_started, traced
 from cinegen.engines.base import Engine, InputVideo, RenderSpec
-from cinegen.media import decode
-from cinegen.media.clip import FPS
+from cinegen.media import decode, people
+from cinegen.media.clip import FPS, Clip
 from cinegen.media.encode import encode_clip
 from cinegen.media.provenance import provenance_tags
 from cinegen.service.codec import request_from_json
@@ -46,6 +46,9 @@ log = logging.getLogger("cinegen.worker")
 _PROGRESS_WRITE_INTERVAL = 0.25  # seconds between progress rows / cancel checks
 _PROGRESS_WRITE_STEP = 10.0  # percent: a fast job still shows its progress move
 _SEED_STEP = 0x9E3779B1  # golden-ratio stride: distinct, well-spread seeds per sample
+# Engines whose pictures are no people by construction: the person check is skipped for them
+# (README "Safety: people and prompts": the preview engine draws shapes and gradients).
+DRAWS_NO_PEOPLE = frozenset({"preview"})
 _CRASHED = "Internal error while generating the video. The server log has details."
 # Waits (seconds) before each new try of a job's final write: a full disk, a busy or briefly
 # unreachable database. Past them the lease expires and the watchdog ends the job.
@@ -164,6 +167,7 @@ def run_job(op_id: str, ctx: JobContext) -> None:
             {**op.notes, **notes},
             op,
             timing.seconds,
+            timing.filtered,
         ),
     )
     if finished is False:
@@ -221,9 +225,11 @@ def _final_write(op_id: str, write: Callable[[], bool]) -> bool:
 @dataclass
 class _EngineClock:
     """Engine time of a job for usage metering: the wall time of each sample's render and
-    encode together (the encoder pulls the engine's frames, so the two overlap)."""
+    encode together (the encoder pulls the engine's frames, so the two overlap); and the
+    samples dropped for showing people (rendered, never stored nor charged)."""
 
     seconds: float = 0.0
+    filtered: int = 0
 
 
 def _render_all(
@@ -240,6 +246,7 @@ def _render_all(
             f"requested, but the {engine.name} engine has no prompt enhancer: "
             "the prompt was used as given"
         )
+    screen = req.person_generation == "dont_allow" and engine.name not in DRAWS_NO_PEOPLE
     with tempfile.TemporaryDirectory(prefix="cinegen-") as scratch:
         base_spec = _render_spec(req, ctx, op.seed, Path(scratch))
         progress.keep_alive()
@@ -250,6 +257,7 @@ def _render_all(
             started = time.perf_counter()
             render = traced("cinegen.engine.render")(engine.render)
             clip = render(replace(base_spec, seed=seed), progress)
+            looked_at = _watch_for_people(clip) if screen else None
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
             stopwatch.rendered()
             clip = mark_sample(ctx.service, op, index, seed, clip)  # README "Invisible watermark"
@@ -266,6 +274,8 @@ def _render_all(
             stopwatch.encoded()
             timing.seconds += time.perf_counter() - started
             progress.keep_alive()
+            if looked_at is not None and _filtered_for_people(looked_at, timing, progress):
+                continue
             record = traced("cinegen.store")(ctx.service.files.store_video)(
                 operation_id=op.id, owner=op.owner, file_id=file_id, source=out
             )
@@ -285,6 +295,27 @@ def _render_all(
             )
     stopwatch.done()
     return samples, notes
+
+
+def _watch_for_people(clip: Clip) -> people.FrameSampler:
+    """personGeneration `dont_allow`: keep a few of the clip's frames as the encoder pulls
+    them, for `_filtered_for_people`."""
+    sampler = people.FrameSampler(clip.frames, clip.num_frames)
+    clip.frames = iter(sampler)
+    return sampler
+
+
+def _filtered_for_people(
+    looked_at: people.FrameSampler, timing: _EngineClock, progress: _Progress
+) -> bool:
+    """Whether the sample shows a person (media/people.py) and is dropped, as Veo filters
+    it: counted in the operation's raiMediaFilteredCount, with fewer samples."""
+    found = traced("cinegen.people")(people.shows_person)(looked_at.kept)
+    progress.keep_alive()
+    if found:
+        timing.filtered += 1
+        metrics.sample_filtered("person")
+    return found
 
 
 def _load_image(ctx: JobContext, ref: MediaRef | None, size: tuple[int, int]) -> np.ndarray | None:

@@ -384,11 +384,14 @@ class OperationService:
         notes: dict[str, Any],
         op: Operation | None = None,
         engine_seconds: float = 0.0,
+        filtered: int = 0,
     ) -> bool:
         """False if the operation ended meanwhile (cancelled or deleted while encoding) or
         its lease was taken over: the caller discards its files. Given the operation as
-        claimed (`op`), its usage row is written with its end (service/usage.py)."""
+        claimed (`op`), its usage row is written with its end (service/usage.py).
+        `filtered` samples showed people under personGeneration `dont_allow`."""
         usage = usage_row(op, samples, engine_seconds, self.catalog) if op is not None else None
+        reason = prompt_policy.filtered_reason(filtered, prompt_policy.PERSON_SUPPORT_CODE)
         return self.db.finish_operation(
             op_id,
             State.SUCCEEDED,
@@ -397,6 +400,8 @@ class OperationService:
             samples=samples,
             progress=100.0,
             notes=notes,
+            rai_filtered_count=filtered,
+            rai_filtered_reasons=[reason] if filtered else [],
         )
 
     def recover_expired(self, max_attempts: int) -> list[str]:

@@ -1,0 +1,92 @@
+"""The personGeneration `dont_allow` check (media/people.py) against the preview engine's own
+time for the same sample, as ratios in one run.
+
+For each case a 720p 16:9 sample of `--seconds` seconds is rendered by the preview engine and
+encoded to MP4 (the reference: what a preview job costs per sample), then the check the worker
+runs on it is timed: `people.shows_person` on the `SAMPLED_FRAMES` frames `FrameSampler` keeps
+(a frame with no face runs all three cascades: frontal, profile, mirrored profile; a face found
+ends it early). A drawn face (tests/engines/test_person_filter.py's) is timed as well, for the
+early exit. Best of `--repeat` runs each.
+
+    python bench/people_check.py [--seconds 8] [--repeat 3]
+
+It decides README "Safety: people and prompts": whether the check is cheap enough to run for
+the preview engine (which draws no people), and what it adds to a GPU sample.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from cinegen.core.request import Mode  # noqa: E402
+from cinegen.engines.base import RenderSpec  # noqa: E402
+from cinegen.engines.preview.engine import PreviewEngine  # noqa: E402
+from cinegen.media import people  # noqa: E402
+from cinegen.media.encode import encode_clip  # noqa: E402
+from tests.engines.test_person_filter import drawn_face  # noqa: E402
+
+PROMPTS = ("a mountain lake at sunset, slow pan right", "a crowd in a city street at night")
+
+
+def best(fn, repeat: int) -> float:  # type: ignore[no-untyped-def]
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def preview_sample(prompt: str, seconds: int, out: Path) -> list[np.ndarray]:
+    """Render and encode one 720p sample; the frames the worker's sampler keeps."""
+    spec = RenderSpec(
+        mode=Mode.TEXT,
+        prompt=prompt,
+        negative_prompt="",
+        width=1280,
+        height=720,
+        fps=24,
+        num_frames=24 * seconds,
+        seed=7,
+        audio=False,
+    )
+    clip = PreviewEngine().render(spec, lambda _f: None)
+    sampler = people.FrameSampler(clip.frames, clip.num_frames)
+    clip.frames = iter(sampler)
+    encode_clip(clip, str(out))
+    return sampler.kept
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--seconds", type=int, default=8)
+    parser.add_argument("--repeat", type=int, default=3)
+    args = parser.parse_args()
+    people.cascades()  # parsed once per process, not counted
+    with tempfile.TemporaryDirectory() as scratch:
+        for prompt in PROMPTS:
+            out = Path(scratch) / "s.mp4"
+            reference = best(partial(preview_sample, prompt, args.seconds, out), args.repeat)
+            kept = preview_sample(prompt, args.seconds, out)
+            check = best(partial(people.shows_person, kept), args.repeat)
+            print(
+                f"preview {args.seconds} s 720p {prompt!r}: render+encode {reference:.2f} s, "
+                f"check ({len(kept)} frames, no face) {check:.2f} s, "
+                f"ratio {check / reference:.2f}"
+            )
+        face = [drawn_face(1280, 720, scale=1.5)] * people.SAMPLED_FRAMES
+        found = best(partial(people.shows_person, face), args.repeat)
+        print(f"check with a face in the first frame: {found:.2f} s")
+
+
+if __name__ == "__main__":
+    main()

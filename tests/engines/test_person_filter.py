@@ -1,0 +1,267 @@
+"""personGeneration `dont_allow` (media/people.py, jobs/worker.py): the face detector on frames
+with and without a face, the frame sampler, and samples that show a person dropped as Veo
+filters them, read back through the real google-genai SDK: fewer `generated_videos`,
+`rai_media_filtered_count` and Veo's reason (support code 39322892, "Person/Face").
+
+No photo is downloaded: the face is drawn (an oval, hair, brows, eyes, nose, mouth), which
+OpenCV's own `frontalface_alt2` cascade finds (checked against OpenCV 4.10's
+`CascadeClassifier`: the same box, (221, 89, 202, 202) here vs. its (221, 89, 201, 201))."""
+
+from __future__ import annotations
+
+import base64
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+import pytest
+from google import genai
+from google.genai import types
+from prometheus_client.parser import text_string_to_metric_families
+
+from cinegen.engines.base import RenderSpec
+from cinegen.media import people
+from cinegen.media.clip import Clip
+from cinegen.service.prompt_policy import PERSON_SUPPORT_CODE, filtered_reason
+from tests.support.app import InProcessServer, in_process
+from tests.support.preview import ENGINE as PREVIEW
+from tests.support.preview import spec_for
+
+MODEL = "veo-2.0-generate-001"  # the Veo model that takes personGeneration dont_allow
+
+
+def drawn_face(
+    width: int = 640,
+    height: int = 360,
+    *,
+    scale: float = 1.0,
+    center: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """An RGB frame with a face drawn on a blue-grey background."""
+    img = np.full((height, width, 3), (90, 120, 150), np.uint8)
+    cx, cy = center or (width // 2, height // 2)
+
+    def at(x: float, y: float) -> tuple[int, int]:
+        return int(cx + x * scale), int(cy + y * scale)
+
+    def size(a: float, b: float) -> tuple[int, int]:
+        return int(a * scale), int(b * scale)
+
+    cv2.ellipse(img, at(0, -20), size(95, 120), 0, 0, 360, (60, 40, 30), -1)  # hair
+    cv2.ellipse(img, at(0, 10), size(80, 105), 0, 0, 360, (225, 185, 160), -1)  # skin
+    for side in (-1, 1):
+        cv2.ellipse(img, at(side * 33, -22), size(20, 5), 0, 180, 360, (70, 50, 40), 4)
+        cv2.ellipse(img, at(side * 33, -5), size(15, 8), 0, 0, 360, (250, 250, 250), -1)
+        cv2.circle(img, at(side * 33, -5), int(7 * scale), (50, 35, 30), -1)
+    cv2.line(img, at(0, -2), at(-6, 35), (190, 140, 120), 3)
+    cv2.ellipse(img, at(0, 38), size(14, 5), 0, 0, 360, (170, 120, 105), -1)
+    cv2.ellipse(img, at(0, 62), size(28, 9), 0, 0, 360, (150, 60, 60), -1)
+    img = cv2.GaussianBlur(img, (0, 0), 2.0 * scale)
+    noise = np.random.default_rng(0).normal(0, 3, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+def landscape(width: int = 640, height: int = 360) -> np.ndarray:
+    """Sky, hills and noise: no face."""
+    y = np.linspace(0, 1, height)[:, None]
+    x = np.linspace(0, 1, width)[None, :]
+    ramp = np.broadcast_to(y, (height, width))
+    sky = np.stack([120 + 60 * ramp, 160 + 40 * ramp, 220 - 30 * ramp], axis=-1)
+    hills = (y > 0.6 + 0.1 * np.sin(9 * x))[..., None]
+    img = np.where(hills, np.array([60, 120, 50]), sky)
+    noise = np.random.default_rng(1).normal(0, 6, img.shape)
+    return np.clip(img + noise, 0, 255).astype(np.uint8)
+
+
+# ---------------------------------------------------------------- the detector
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        drawn_face(),
+        drawn_face(scale=0.45),  # a small face
+        drawn_face(scale=0.6, center=(180, 150)),  # off centre
+        drawn_face(1280, 720, scale=1.5),  # a 720p frame, scaled down for analysis
+        drawn_face()[:, ::-1].copy(),  # mirrored
+    ],
+    ids=["face", "small", "off-centre", "720p", "mirrored"],
+)
+def test_a_drawn_face_is_found(frame: np.ndarray) -> None:
+    assert people.faces(frame)
+    assert people.shows_person([landscape(), frame])
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        np.full((360, 640, 3), 128, np.uint8),
+        np.tile(np.linspace(0, 255, 640, dtype=np.uint8)[None, :, None], (360, 1, 3)),
+        np.random.default_rng(2).integers(0, 256, (360, 640, 3), dtype=np.uint8),
+        landscape(),
+        landscape(1280, 720),
+    ],
+    ids=["flat", "gradient", "noise", "landscape", "landscape-720p"],
+)
+def test_frames_without_a_face_pass(frame: np.ndarray) -> None:
+    assert people.faces(frame) == []
+    assert not people.shows_person([frame])
+
+
+def test_the_face_box_is_where_the_face_is() -> None:
+    (x, y, w, h), *_ = people.faces(drawn_face(scale=0.6, center=(180, 150)))
+    assert abs(x + w / 2 - 180) < 15 and abs(y + h / 2 - 150) < 25
+    assert 80 < w < 160
+
+
+def test_preview_frames_show_no_people() -> None:
+    """What README says of skipping the check for the preview engine, on a few of its
+    scenes (the people-free claim is about what it draws, checked here, not assumed)."""
+    prompts = ["a woman smiling at the camera", "a crowd of people in a city street at night"]
+    for prompt in prompts:
+        spec = spec_for(prompt=prompt, width=480, height=270, num_frames=12)
+        clip = PREVIEW.render(spec, lambda _: None)
+        frames = [frame for i, frame in enumerate(clip.frames) if i in (0, 11)]
+        assert not people.shows_person(frames), prompt
+
+
+def test_sampler_passes_every_frame_and_keeps_a_few() -> None:
+    frames = [np.full((4, 4, 3), i, np.uint8) for i in range(50)]
+    sampler = people.FrameSampler(iter(frames), len(frames))
+    passed = list(sampler)
+    assert [int(f[0, 0, 0]) for f in passed] == list(range(50))
+    assert [int(f[0, 0, 0]) for f in sampler.kept] == [0, 12, 24, 37, 49]
+    assert people.sample_indices(3) == frozenset({0, 1, 2})
+
+
+def test_cascades_are_the_shipped_ones() -> None:
+    frontal, profile = people.cascades()
+    assert (frontal.width, frontal.height, len(frontal.stages)) == (20, 20, 20)
+    assert (profile.width, profile.height, len(profile.stages)) == (20, 20, 26)
+
+
+# ---------------------------------------------------------------- through the server
+
+
+class FaceEngine:
+    """Draws a face or a landscape in each sample, as `plan` says (one entry a render, in
+    order: the server runs one job at a time here)."""
+
+    name = "faces-test"
+
+    def __init__(self) -> None:
+        self.plan: list[bool] = []
+
+    def render(self, spec: RenderSpec, progress: Callable[[float], None]) -> Clip:
+        progress(0.5)
+        face = self.plan.pop(0)
+        scale = spec.width / 640
+        frame = drawn_face(spec.width, spec.height, scale=scale) if face else None
+        frame = landscape(spec.width, spec.height) if frame is None else frame
+        return Clip(
+            frames=iter([frame] * 12), num_frames=12, width=spec.width, height=spec.height, fps=24
+        )
+
+
+ENGINE = FaceEngine()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[InProcessServer]:
+    root = tmp_path_factory.mktemp("people") / "data"
+    with in_process(root, workers=1, engines={"preview": ENGINE}) as app:
+        yield app
+
+
+def sdk(server: InProcessServer) -> genai.Client:
+    """The real SDK, its HTTP through the in-process app (no socket)."""
+    options = types.HttpOptions(base_url=server.url, httpx_client=server.client(timeout=120))
+    return genai.Client(api_key="anything", http_options=options)
+
+
+def generate(
+    server: InProcessServer, person: str, faces: list[bool]
+) -> types.GenerateVideosOperation:
+    """A Veo 2 text-to-video request for len(faces) samples, the i-th showing a face if
+    faces[i], polled with the SDK until done."""
+    ENGINE.plan = list(faces)
+    client = sdk(server)
+    operation = client.models.generate_videos(
+        model=MODEL,
+        source=types.GenerateVideosSource(prompt="someone by a lake"),
+        config=types.GenerateVideosConfig(
+            duration_seconds=5, number_of_videos=len(faces), person_generation=person
+        ),
+    )
+    for _ in range(1200):
+        if operation.done:
+            assert ENGINE.plan == []
+            return operation
+        time.sleep(0.1)
+        operation = client.operations.get(operation)
+    raise AssertionError("the operation did not finish")
+
+
+def filtered_metric(server: InProcessServer) -> float:
+    with server.client() as client:
+        text = client.get("/metrics").text
+    return sum(
+        s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+        if s.name == "cinegen_samples_filtered_total" and s.labels.get("reason") == "person"
+    )
+
+
+def test_a_sample_with_a_person_is_filtered(server: InProcessServer, tmp_path: Path) -> None:
+    before = filtered_metric(server)
+    op = generate(server, "dont_allow", [True, False])
+    assert op.error is None
+    assert op.response is not None
+    assert len(op.response.generated_videos or []) == 1
+    assert op.response.rai_media_filtered_count == 1
+    assert op.response.rai_media_filtered_reasons == [filtered_reason(1, PERSON_SUPPORT_CODE)]
+    assert op.response.rai_media_filtered_reasons[0].endswith("Support codes: 39322892")
+    assert filtered_metric(server) == before + 1
+    # what is left is served, and shows no one
+    video = op.response.generated_videos[0].video
+    assert video is not None and video.uri
+    with server.client() as client:
+        data = client.get(video.uri.replace(server.url, "")).content
+    path = tmp_path / "kept.mp4"
+    path.write_bytes(data)
+    with av.open(str(path)) as container:
+        frame = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert not people.shows_person([frame])
+
+
+def test_all_samples_filtered_is_done_with_none(server: InProcessServer) -> None:
+    op = generate(server, "dont_allow", [True, True])
+    assert op.done and op.error is None
+    assert op.response is not None
+    assert not op.response.generated_videos
+    assert op.response.rai_media_filtered_count == 2
+    assert op.response.rai_media_filtered_reasons == [filtered_reason(2, PERSON_SUPPORT_CODE)]
+
+
+def test_people_are_kept_when_allowed(server: InProcessServer) -> None:
+    op = generate(server, "allow_all", [True, True])
+    assert op.response is not None
+    assert len(op.response.generated_videos or []) == 2
+    assert not op.response.rai_media_filtered_count
+
+
+def test_videos_dialect_reports_the_filter(server: InProcessServer) -> None:
+    """`/v1/videos` of an operation with no sample left: `failure` and Veo's reason."""
+    op = generate(server, "dont_allow", [True])
+    assert op.name is not None
+    with server.client() as client:
+        listed = client.get(f"/v1beta/{op.name}").json()
+        assert listed["done"] is True
+        video_id = base64.urlsafe_b64encode(op.name.encode()).decode().rstrip("=")
+        video = client.get(f"/v1/videos/{video_id}").json()
+    assert video["status"] == "failure", video
+    assert video["fail_reason"] == filtered_reason(1, PERSON_SUPPORT_CODE)
