@@ -21,6 +21,7 @@ from cinegen.service.watermarks import (
     sample_payload,
     watermark_origin,
 )
+from cinegen.store.db import Database, WatermarkStore
 from tests.helpers import operation, sample_uris, submit, text_request
 from tests.support.app import InProcessServer, in_process, op_id
 
@@ -96,3 +97,24 @@ def test_watermark_false_leaves_the_pixels_unmarked(tmp_path: Path) -> None:
         reading = detect_watermark(str(tmp_path / "plain.mp4"))
         assert not reading.found and reading.payload is None, reading
         assert app.db.get_operation(made) is not None
+
+
+def test_the_store_keeps_every_sample_of_a_payload_once(database_url: str) -> None:
+    """SQLite and PostgreSQL: a full 64-bit payload round-trips; a retried job's second
+    record is no error and no second row."""
+    db = Database(database_url)
+    try:
+        db.migrate()
+        store = WatermarkStore(db)
+        payload = 0xFFFF_FFFF_FFFF_FFFE
+        store.record(payload, "op-a", 0)
+        store.record(payload, "op-a", 0)
+        store.record(payload, "op-b", 1)
+        rows = store.lookup(payload)
+        assert sorted((r.operation_id, r.sample_index) for r in rows) == [("op-a", 0), ("op-b", 1)]
+        times = [r.create_time for r in rows]
+        assert times == sorted(times, reverse=True)  # newest first
+        assert all(r.payload == payload for r in store.lookup(payload))
+        assert store.lookup(payload - 1) == []
+    finally:
+        db.engine.dispose()
