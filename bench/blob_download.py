@@ -11,7 +11,10 @@ Starts moto_server on loopback (tests/support/s3.py), stores one blob, then read
 - `per-chunk`: one ranged GET per 1 MiB read (how the first version read);
 - `local`: LocalBlobStore on this disk, for scale.
 
-Each remote case runs twice: straight to moto, and through a loopback proxy that waits
+The GCS store is read the same way from fake-gcs-server (one streamed media GET, against
+8 MiB ranged reads and one whole `download_as_bytes`).
+
+Each S3 case runs twice: straight to moto, and through a loopback proxy that waits
 `--latency` ms before each answer (a store farther away than loopback). Prints MiB/s, GET
 counts and each case's ratio to `get_object` over the same path, best of `--runs`.
 
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -29,12 +33,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import httpx
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from cinegen.store.blobs import LocalBlobStore, RangedReader  # noqa: E402
 from cinegen.store.s3 import S3BlobStore  # noqa: E402
 from tests.support.s3 import RecordingProxy, start_moto  # noqa: E402
+from tests.support.server import free_port  # noqa: E402
 
 MiB = 1 << 20
 KEY = "videos/bench.mp4"
@@ -82,6 +89,65 @@ def count_gets(client: Any) -> list[int]:
     return seen
 
 
+def start_fake_gcs(root: Path) -> tuple[subprocess.Popen, str]:
+    """fake-gcs-server (the dev dependency's binary) on loopback, in memory."""
+    from tests.api.vertex.support import _binary
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+         "-backend", "memory", "-external-url", url, "-public-host", f"127.0.0.1:{port}",
+         "-log-level", "error"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=root,
+    )  # fmt: skip
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/storage/v1/b", timeout=1, trust_env=False).status_code == 200:
+                return proc, url
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    raise RuntimeError("fake-gcs-server did not start")
+
+
+def gcs_cases(root: Path, data: bytes, runs: int) -> None:
+    """The same reads from the GCS store on fake-gcs-server."""
+    from cinegen.store.gcs import gcs_client
+    from cinegen.store.gcs_blobs import GcsBlobStore
+
+    proc, url = start_fake_gcs(root)
+    try:
+        client = gcs_client(url, "bench")
+        client.create_bucket("bench")
+        store = GcsBlobStore("bench", "b/", client=client)
+        store.write(KEY, data)
+        size = len(data)
+
+        def blocks() -> BinaryIO:
+            stream = store.open(KEY)
+            assert isinstance(stream, RangedReader)
+            stream._opener = None  # noqa: SLF001 - the bench's counterfactual
+            return stream.as_binary()
+
+        def whole() -> int:
+            return len(client.bucket("bench").blob("b/" + KEY).download_as_bytes())
+
+        rates = {
+            "download_as_bytes": best(runs, whole, size),
+            "store": best(runs, lambda: drain(store.open(KEY)), size),
+            "8MiB-GETs": best(runs, lambda: drain(blocks()), size),
+        }
+        for name, rate in rates.items():
+            print(
+                f"{'fake-gcs':>16} {name:>10}: {rate:8.1f} MiB/s  "
+                f"{rate / rates['download_as_bytes']:.2f}x download_as_bytes"
+            )
+    finally:
+        proc.terminate()
+        proc.wait()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--mib", type=int, default=64)
@@ -127,6 +193,7 @@ def main() -> None:
         finally:
             proxy.stop()
             server.stop()
+        gcs_cases(root, data, args.runs)
 
 
 if __name__ == "__main__":
