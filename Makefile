@@ -34,3 +34,10 @@ bench: $(VENV)/.dev-installed
 
 clean:
 	rm -rf $(VENV) data
+
+# The scale-out topology on this machine (README "Scale-out"): Redis, PostgreSQL, an S3 server
+# (moto), 2 API nodes and 2 workers, each its own process; prints the URLs and a key; Ctrl-C
+# stops it all. `make cluster CLUSTER_ARGS="--workers 4 --blobs local"` for other shapes.
+.PHONY: cluster
+cluster: $(VENV)/.dev-installed
+	$(BIN)/python deploy/cluster.py $(CLUSTER_ARGS)
