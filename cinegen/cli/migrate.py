@@ -24,8 +24,7 @@ def cmd_migrate(_args: argparse.Namespace) -> int:
 
     db = Database(Settings().resolved_database_url)
     try:
-        before = db.revision()
-        db.migrate()
+        before = db.migrate()
         after = db.revision()
     except Exception as exc:
         if not is_unavailable(exc):

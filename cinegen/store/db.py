@@ -591,18 +591,23 @@ class Database:
         config.set_main_option("sqlalchemy.url", self.url.replace("%", "%%"))
         return config
 
-    def migrate(self) -> None:
-        """Bring the schema to head. On PostgreSQL under an advisory lock held until the
-        commit (DDL is transactional there): of N nodes starting together one migrates, the
-        others wait, then find the schema at head and do nothing."""
+    def migrate(self) -> str | None:
+        """Bring the schema to head; returns the revision it found (None: an empty database).
+        On PostgreSQL under an advisory lock held until the commit (DDL is transactional
+        there): of N nodes starting together one migrates, the others wait, then find the
+        schema at head and do nothing."""
+        from alembic.runtime.migration import MigrationContext
+
         config = self._alembic_config()
         with self._write() as connection:
             if connection.dialect.name == "postgresql":
                 connection.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK_KEY}
                 )
+            found = MigrationContext.configure(connection).get_current_revision()
             config.attributes["connection"] = connection
             command.upgrade(config, "head")
+        return found
 
     def revision(self) -> str | None:
         """The schema's Alembic revision (None: not migrated at all)."""

@@ -38,7 +38,7 @@ def test_nodes_starting_together_migrate_once(postgres: PostgresServer) -> None:
     assert sum("already at head" in out for out in outputs) == NODES - 1, outputs
     db = Database(url)
     try:
-        assert db.revision() == db.head_revision() == "0009"
+        assert db.revision() == db.head_revision() is not None
         with db.engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM alembic_version")).scalar_one() == 1
     finally:
