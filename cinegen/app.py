@@ -31,6 +31,7 @@ from cinegen.jobs.celery_queue import broker_queue
 from cinegen.jobs.queue import InProcessQueue, JobQueue
 from cinegen.jobs.webhooks import DeliveryLoop
 from cinegen.jobs.worker import JobContext
+from cinegen.service.credentials import start_signing
 from cinegen.service.deliveries import Deliveries
 from cinegen.service.files import FileService
 from cinegen.service.health import Warmup
@@ -61,6 +62,7 @@ def build_runtime(settings: Settings) -> Runtime:
     private_dir(settings.data_dir)
     if (db_file := _sqlite_file(settings.resolved_database_url)) is not None:
         private_file(db_file)
+    start_signing(settings)  # C2PA: the development certificate made, or the operator's checked
     db = Database(settings.resolved_database_url)
     db.migrate()
     db.finish_events = Deliveries(settings)  # webhook events, written with each operation's end

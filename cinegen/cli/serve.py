@@ -38,6 +38,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from cinegen.app import create_app
+    from cinegen.service.credentials import SigningConfigError
     from cinegen.store.blobs import BlobStoreConfigError
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
@@ -53,7 +54,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_format, settings.log_level)
     try:
         app = create_app(settings)
-    except BlobStoreConfigError as exc:  # CINEGEN_BLOB_URL: a typo, no bucket, no access
+    except (BlobStoreConfigError, SigningConfigError) as exc:  # a typo, no access, a bad cert
         print(f"cinegen: {exc.message}", file=sys.stderr)
         return 2
     _print_banner(settings)

@@ -146,8 +146,8 @@ class ContentSigner:
         )
         self._signer = c2pa.Signer.from_info(info)
 
-    def sign(self, source: Path, dest: Path, gen: Generation) -> None:
-        """Write `source` signed to `dest` (a different path)."""
+    def sign(self, source: Path, dest: Path, gen: Generation, *, keep: bool = True) -> None:
+        """Write `source` signed to `dest` (a different path); `keep`: use the cache."""
         # What the ids and the kept box are derived from: the parent by its bytes, not its
         # path (a job's scratch directory is new each time).
         parent_digest = _file_digest(Path(gen.parent)) if gen.parent is not None else None
@@ -168,7 +168,7 @@ class ContentSigner:
                 src = stack.enter_context(open(source, "rb"))
                 out = stack.enter_context(open(dest, "w+b"))
                 builder.sign(self._signer, MIME, src, out)
-                if self.cache is not None:
+                if self.cache is not None and keep:
                     key = json.dumps([definition, self.material.chain_pem.decode()])
                     self.cache.settle(hashlib.sha256(key.encode()).hexdigest(), out)
         finally:

@@ -23,6 +23,8 @@ from functools import cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
+import c2pa
+import numpy as np
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -31,7 +33,8 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 from cinegen.core.errors import FailedPrecondition
 from cinegen.engines.base import RenderSpec
 from cinegen.media.c2pa import ContentSigner, Generation, ManifestCache, SigningMaterial
-from cinegen.media.encode import EncodedVideo
+from cinegen.media.clip import FPS, Clip
+from cinegen.media.encode import EncodedVideo, encode_clip
 from cinegen.settings import Settings
 from cinegen.store.blobs import private_dir
 
@@ -42,6 +45,10 @@ CACHE_DIR = "c2pa-manifests"  # media/c2pa.py ManifestCache
 DEV_ORGANIZATION = "cinegen development certificate (not trusted)"
 _DEV_YEARS = 20
 _lock = threading.Lock()
+
+
+class SigningConfigError(FailedPrecondition):
+    """The C2PA certificate or key is missing, unreadable, or cannot sign (start-up says so)."""
 
 
 @cache
@@ -68,13 +75,13 @@ def signing_material(settings: Settings) -> SigningMaterial:
 
 def _operator_material(settings: Settings) -> SigningMaterial:
     if settings.c2pa_cert is None or settings.c2pa_key is None:
-        raise FailedPrecondition("Set both CINEGEN_C2PA_CERT and CINEGEN_C2PA_KEY, or neither.")
+        raise SigningConfigError("Set both CINEGEN_C2PA_CERT and CINEGEN_C2PA_KEY, or neither.")
     try:
         chain = settings.c2pa_cert.read_bytes()
         key_pem = settings.c2pa_key.read_bytes()
         key = serialization.load_pem_private_key(key_pem, password=None)
     except (OSError, ValueError, TypeError) as exc:
-        raise FailedPrecondition(f"The C2PA certificate or key cannot be read: {exc}") from exc
+        raise SigningConfigError(f"The C2PA certificate or key cannot be read: {exc}") from exc
     return SigningMaterial(
         chain_pem=chain, key_pem=key_pem, alg=_alg_for(key), tsa_url=settings.c2pa_tsa_url
     )
@@ -90,7 +97,7 @@ def _alg_for(key: object) -> str:
             return names[key.curve.name]
     if isinstance(key, rsa.RSAPrivateKey):
         return "ps256"
-    raise FailedPrecondition(
+    raise SigningConfigError(
         "The C2PA key must be Ed25519, ECDSA (P-256, P-384, P-521) or RSA (PSS)."
     )
 
@@ -119,7 +126,7 @@ def ensure_dev_certificate(data_dir: Path) -> tuple[Path, Path]:
             with contextlib.suppress(OSError):
                 scratch.rmdir()
     if not (chain.is_file() and key.is_file()):
-        raise FailedPrecondition(f"{folder} exists but holds no development certificate.")
+        raise SigningConfigError(f"{folder} exists but holds no development certificate.")
     return chain, key
 
 
@@ -221,9 +228,33 @@ def content_signer(settings: Settings) -> ContentSigner:
         cache = ManifestCache(settings.data_dir / CACHE_DIR, settings.retention_hours * 3600)
         cache.prune()
         signer = ContentSigner(material, cache)
+        _self_test(signer)
         with _lock:
             signer = _signers.setdefault(key, signer)
     return signer
+
+
+def _self_test(signer: ContentSigner) -> None:
+    """Sign a one-frame video once: a certificate c2pa-rs refuses (wrong key usage, a key
+    that is not the certificate's, a self-issued signer) fails here, at start, not in every
+    job."""
+    with tempfile.TemporaryDirectory(prefix="cinegen-c2pa-") as scratch:
+        probe = Path(scratch) / "probe.mp4"
+        frame = np.zeros((16, 16, 3), np.uint8)
+        encode_clip(
+            Clip(frames=iter([frame]), num_frames=1, width=16, height=16, fps=FPS), str(probe)
+        )
+        try:
+            signer.sign(
+                probe, Path(scratch) / "signed.mp4", Generation("probe", "", 0, "0"), keep=False
+            )
+        except c2pa.C2paError as exc:
+            raise SigningConfigError(f"The C2PA certificate cannot sign: {exc}") from exc
+
+
+def start_signing(settings: Settings) -> None:
+    """At start-up: make the development certificate, or check the operator's."""
+    content_signer(settings)
 
 
 def sign_sample(

@@ -114,3 +114,20 @@ def test_what_is_not_an_mp4_is_one_line_on_stderr(
         == "cinegen: The file is not an MP4 video: it does not start with an ISO BMFF `ftyp` box."
     )
     assert err[1].startswith("cinegen: cannot read ")
+
+
+def test_serve_refuses_to_start_with_a_key_that_is_not_the_certificates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """One line and exit 2, before any job could fail on it."""
+    from tests.media.test_c2pa import _operator_chain
+
+    chain, _key, _root = _operator_chain(tmp_path)
+    (tmp_path / "other").mkdir()
+    _other_chain, other_key, _other_root = _operator_chain(tmp_path / "other")
+    monkeypatch.setenv("CINEGEN_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("CINEGEN_C2PA_CERT", str(chain))
+    monkeypatch.setenv("CINEGEN_C2PA_KEY", str(other_key))
+    assert main(["serve", "--port", "9"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("cinegen: The C2PA certificate cannot sign") and err.count("\n") == 1

@@ -29,7 +29,7 @@ from cinegen.engines.base import InputVideo, RenderSpec
 from cinegen.media.c2pa import GENERATION_LABEL, IPTC, content_digest, read_credentials
 from cinegen.media.encode import EncodedVideo, encode_clip
 from cinegen.service import credentials
-from cinegen.service.credentials import ensure_dev_certificate, sign_sample
+from cinegen.service.credentials import SigningConfigError, ensure_dev_certificate, sign_sample
 from cinegen.settings import Settings
 from tests.media.video_checks import clip_of, textured
 
@@ -300,3 +300,31 @@ def test_half_an_operator_certificate_is_refused(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path / "data", c2pa_cert=chain)
     with pytest.raises(FailedPrecondition):
         credentials.signing_material(settings)
+
+
+def test_a_certificate_c2pa_refuses_fails_at_start_not_in_a_job(tmp_path: Path) -> None:
+    """A self-signed end-entity certificate (its own issuer): c2pa-rs will not sign with it,
+    and the signer's start-up probe says so."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Self Signed")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
+    pem = serialization.Encoding.PEM
+    (tmp_path / "c.pem").write_bytes(cert.public_bytes(pem))
+    (tmp_path / "k.pem").write_bytes(
+        key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    settings = Settings(
+        data_dir=tmp_path / "data", c2pa_cert=tmp_path / "c.pem", c2pa_key=tmp_path / "k.pem"
+    )
+    with pytest.raises(SigningConfigError, match="cannot sign"):
+        credentials.start_signing(settings)
