@@ -57,11 +57,12 @@ def workers(api: InProcessServer, redis: RedisServer) -> Iterator[Callable[..., 
     one is stopped at the end."""
     started: list[WorkerProcess] = []
 
-    def start(models: str = "", name: str = "", **env: str) -> WorkerProcess:
+    def start(models: str = "", name: str = "", concurrency: int = 1, **env: str) -> WorkerProcess:
         worker = WorkerProcess(
             api.settings.data_dir,
             redis.url,
             models=models,
+            concurrency=concurrency,
             name=name or f"worker-{len(started)}",
             env_extra={
                 "CINEGEN_DATABASE_URL": api.settings.resolved_database_url,
@@ -149,6 +150,23 @@ def test_a_worker_takes_only_the_jobs_of_its_models(
     wait_done(client, fast_job, timeout=120)
     assert op_id(standard_job) in standard.log() and op_id(fast_job) not in standard.log()
     assert op_id(fast_job) in fast.log() and op_id(standard_job) not in fast.log()
+
+
+def test_a_worker_with_concurrency_runs_jobs_side_by_side(
+    api: InProcessServer, client: httpx.Client, workers: Callable[..., WorkerProcess]
+) -> None:
+    workers(concurrency=2)  # a thread pool of two: two messages reserved, two jobs at once
+    names = [
+        submit(client, text_request(f"a long shot {i}", resolution="1080p", durationSeconds=8))
+        for i in range(2)
+    ]
+    wait_for(
+        lambda: all(row(api, name).state == State.RUNNING for name in names),
+        what="both jobs running at once",
+    )
+    for name in names:
+        assert "error" not in wait_done(client, name, timeout=120)
+        assert row(api, name).attempts == 1
 
 
 def test_a_worker_killed_mid_job_leaves_it_to_another(
