@@ -31,9 +31,10 @@ from cinegen.settings import Settings
 from cinegen.store.db import Database, WatermarkRecord, WatermarkStore
 
 INSTALLATION_FILE = "installation-id"
-NOT_IDENTITY = frozenset({"dialect", "webhook", "labels", "storage_uri"})
+NOT_IDENTITY = frozenset({"dialect", "webhook", "labels", "storage_uri", "seed"})
 """Request fields that do not change the video (nor do `_`-prefixed ones: a request id):
-left out of the sample's identity, so that they do not change its bytes either."""
+left out of the sample's identity, so that they do not change its bytes either. `seed` too:
+the sample's own seed is in the identity, and a drawn seed asked for again must match."""
 
 
 def installation_id(settings: Settings) -> int:
