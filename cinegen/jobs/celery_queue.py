@@ -23,6 +23,7 @@ import logging
 import os
 import socket
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -106,11 +107,10 @@ class CeleryQueue:
     def submit(self, op_id: str) -> None:
         """Send the operation to its model's queue. A failed send is logged, not raised: the
         operation is in the database already, and the reconciler sends it again later."""
-        op = self.db.get_operation(op_id)
-        if op is None:
-            return
         try:
-            self.send(op_id, op.model)
+            op = self.db.get_operation(op_id)
+            if op is not None:
+                self.send(op_id, op.model)
         except Exception:
             log.warning(
                 "operation %s: the broker did not take it; the reconciler sends it again",
@@ -200,16 +200,14 @@ class WorkerLoops:
     def _run(self) -> None:
         interval = max(self.settings.poll_interval_seconds, 0.05)
         every = max(self.settings.reconcile_grace_seconds / 2, interval)
-        next_reconcile = 0.0  # a first pass at start: what a lost broker dropped
-        clock = 0.0
+        next_reconcile = time.monotonic()  # a first pass at start: what a lost broker dropped
         while True:
             self._guard("the lease watchdog", self.watchdog_pass)
-            if clock >= next_reconcile:
+            if time.monotonic() >= next_reconcile:
                 self._guard("the reconciler", self.reconcile_pass)
-                next_reconcile = clock + every
+                next_reconcile = time.monotonic() + every
             if self._stop.wait(interval):
                 return
-            clock += interval
 
     @staticmethod
     def _guard(name: str, step: Callable[[], object]) -> None:
