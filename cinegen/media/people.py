@@ -35,7 +35,7 @@ GROUP_EPS = 0.2
 SAMPLED_FRAMES = 5  # frames of each sample looked at: first, last and evenly between
 _MIN_STD = 10.0  # OpenCV rejects windows this flat (HaarEvaluator::setWindow)
 _CHUNK = 4_000_000  # gathered integral values held at once, to bound memory
-_DENSE_SHARE = 0.1  # below this share of windows alive, stages run on those alone
+_DENSE_SHARE = 0.3  # below this share of windows alive, stages run on those alone
 _SIGNS = np.array([1.0, -1.0, -1.0, 1.0])
 
 
@@ -287,18 +287,30 @@ def _corner_offsets(rects: np.ndarray, stride: int) -> np.ndarray:
 def _run_stage(
     stage: _Stage, flat: np.ndarray, stride: int, base: np.ndarray, scale: np.ndarray
 ) -> np.ndarray:
-    """Which windows pass `stage` (a bool mask over `base`)."""
-    offsets = _corner_offsets(stage.rects, stride)  # (nodes, 3, 4)
-    nodes = len(stage.node_threshold)
-    chunk = max(1, _CHUNK // (nodes * 12))
+    """Which windows pass `stage` (a bool mask over `base`). Each integral-image corner the
+    stage reads is gathered once per window (neighbouring rectangles share corners), and the
+    node values are one matrix product with the corners' signed weights."""
+    corners, mix = _stage_corners(stage, stride)
+    chunk = max(1, _CHUNK // len(corners))
     sums = np.empty(len(base))
     for start in range(0, len(base), chunk):
         part = base[start : start + chunk]
-        corners = flat[part[:, None, None, None] + offsets[None]]  # (n, nodes, 3, 4)
-        values = ((corners @ _SIGNS) * stage.weights[None]).sum(axis=2)  # (n, nodes)
+        values = flat[part[:, None] + corners[None, :]] @ mix  # (n, nodes)
         limits = stage.node_threshold[None] * scale[start : start + chunk, None]
         sums[start : start + chunk] = _tree_sums(stage, (values < limits).T)
     return sums >= stage.threshold
+
+
+def _stage_corners(stage: _Stage, stride: int) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct corner offsets the stage's rectangles read, and the (corners, nodes)
+    matrix of their signed weights."""
+    nodes = len(stage.node_threshold)
+    offsets = _corner_offsets(stage.rects, stride).reshape(nodes, 12)
+    weights = (_SIGNS[None, None, :] * stage.weights[:, :, None]).reshape(nodes, 12)
+    corners, inverse = np.unique(offsets, return_inverse=True)
+    mix = np.zeros((len(corners), nodes))
+    np.add.at(mix, (inverse.reshape(nodes, 12), np.arange(nodes)[:, None]), weights)
+    return corners, mix
 
 
 def _tree_sums(stage: _Stage, goes_left: np.ndarray) -> np.ndarray:
