@@ -491,7 +491,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cluster.start()
         print(banner(cluster), flush=True)
-        signal.signal(signal.SIGTERM, _interrupt)
+        for signum in (signal.SIGINT, signal.SIGTERM):  # SIGINT too where it was ignored
+            signal.signal(signum, _interrupt)
         while True:
             signal.pause()
     except KeyboardInterrupt:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,20 @@ def live_blob_keys(db: Database) -> set[str]:
 
 
 def logged_ids(pool: list[Worker], line: str) -> list[str]:
-    """The operation ids of every `operation <id> <line>` the workers logged, in order."""
-    pattern = re.compile(rf"operation ([0-9a-f]+) {re.escape(line)}")
-    return [found for worker in pool for found in pattern.findall(worker.log())]
+    """The operation ids of every `operation <id> <line>` the workers logged."""
+    return [op_id for _when, op_id in logged(pool, line)]
+
+
+def logged(pool: list[Worker], line: str) -> list[tuple[float, str]]:
+    """(epoch seconds, operation id) of every `operation <id> <line>` the workers logged (the
+    text log format's local time stamps), in time order."""
+    pattern = re.compile(rf"^(\S+ \S+) .*operation ([0-9a-f]+) {re.escape(line)}", re.MULTILINE)
+    found = [
+        (datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S,%f").timestamp(), op_id)
+        for worker in pool
+        for stamp, op_id in pattern.findall(worker.log())
+    ]
+    return sorted(found)
 
 
 def owner_pid(db: Database, op_id: str) -> int | None:
