@@ -6,13 +6,15 @@ the same video stream, bit for bit."""
 from __future__ import annotations
 
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import av
 import httpx
 import pytest
 
+from cinegen.engines.base import RenderSpec
+from cinegen.media.clip import Clip
 from cinegen.media.watermark import SAMPLE_BITS, detect_watermark
 from cinegen.service.watermarks import (
     INSTALLATION_FILE,
@@ -23,6 +25,7 @@ from cinegen.service.watermarks import (
 )
 from cinegen.store.db import Database, WatermarkStore
 from tests.helpers import operation, sample_uris, submit, text_request
+from tests.media.video_checks import shapes_photo
 from tests.support.app import InProcessServer, in_process, op_id
 
 
@@ -118,3 +121,30 @@ def test_the_store_keeps_every_sample_of_a_payload_once(database_url: str) -> No
         assert store.lookup(payload - 1) == []
     finally:
         db.engine.dispose()
+
+
+class FullSizeEngine:
+    """Stands in for the diffusers engine: full-size frames (no `work_size`), a photo that
+    drifts, 2 s; the worker must mark them as it marks the preview engine's."""
+
+    name = "diffusers"
+
+    def render(self, spec: RenderSpec, progress: Callable[[float], None]) -> Clip:
+        photo = shapes_photo(spec.seed % 1000, spec.width + 48, spec.height)
+        frames = (photo[:, step : step + spec.width].copy() for step in range(48))
+        progress(1.0)
+        return Clip(frames=frames, num_frames=48, width=spec.width, height=spec.height, fps=24)
+
+
+def test_another_engine_s_full_size_frames_are_marked_too(tmp_path: Path) -> None:
+    engines = {"preview": FullSizeEngine()}
+    with (
+        in_process(tmp_path / "data", workers=0, engines=engines) as app,
+        app.client() as client,
+    ):
+        made = generated(app, client, tmp_path / "d.mp4", seed=21)
+        reading = detect_watermark(str(tmp_path / "d.mp4"))
+        assert reading.found and reading.payload is not None, reading
+        assert app.db.get_operation(made).notes["engine"] == "diffusers"
+        origin = watermark_origin(app.db, reading.payload)
+        assert [(r.operation_id, r.sample_index) for r in origin] == [(made, 0)]
