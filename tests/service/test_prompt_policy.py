@@ -240,3 +240,29 @@ def test_unreadable_blocklist_refuses_creates(tmp_path: Path) -> None:
     assert response.status_code == 503
     assert response.json()["error"]["status"] == "UNAVAILABLE"
     assert "prompt policy" in response.json()["error"]["message"]
+
+
+def test_a_blocked_prompt_still_calls_its_webhook(tmp_path: Path) -> None:
+    """Ended at create time, the operation writes its end as any other: the per-request
+    webhook is told, once, with the operation done."""
+    from tests.support.receiver import Receiver
+
+    (tmp_path / "blocklist.toml").write_text(TOML, encoding="utf-8")
+    with (
+        Receiver() as receiver,
+        in_process(
+            tmp_path / "data",
+            workers=0,
+            prompt_blocklist=tmp_path / "blocklist.toml",
+            fetch_allow_hosts="127.0.0.1",
+            webhook_retry_scale=0.001,
+        ) as app,
+        app.client() as client,
+    ):
+        body = text_request("a bomb in the desert")
+        body["webhookConfig"] = {"uris": [receiver.url("/blocked")]}
+        response = create(client, body)
+        assert response.status_code == 200, response.text
+        [delivery] = receiver.wait_for(1)
+    assert delivery.path == "/blocked"
+    assert response.json()["name"].rsplit("/", 1)[-1].encode() in delivery.body
