@@ -162,8 +162,23 @@ class Redis(Process):
         self.start()
 
 
+def pg_command(name: str) -> str:
+    """A PostgreSQL server program: on PATH, else Debian's /usr/lib/postgresql/<newest>/bin."""
+    found = shutil.which(name)
+    if found:
+        return found
+    versions = sorted(
+        Path("/usr/lib/postgresql").glob(f"*/bin/{name}"),
+        key=lambda path: int(path.parts[-3]) if path.parts[-3].isdigit() else 0,
+    )
+    if not versions:
+        raise ClusterError(f"{name} not found: install PostgreSQL (Debian: apt install postgresql)")
+    return str(versions[-1])
+
+
 def _as_postgres(args: list[str]) -> list[str]:
     """PostgreSQL refuses to run as root: as root, its commands run as the `postgres` user."""
+    args = [pg_command(args[0]), *args[1:]]
     return ["runuser", "-u", "postgres", "--", *args] if os.geteuid() == 0 else args
 
 
@@ -203,19 +218,11 @@ class Postgres(Process):
             + ["-o", options]
         )
         if fresh:
-            self._run(
-                [
-                    "psql",
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    str(self.port),
-                    "-U",
-                    "postgres",
-                    "-c",
-                    "CREATE DATABASE cinegen",
-                ]
-            )
+            import psycopg
+
+            dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+            with psycopg.connect(dsn, autocommit=True) as conn:
+                conn.execute("CREATE DATABASE cinegen")
         return self
 
     @property
