@@ -2,7 +2,8 @@
 
 Every sample is marked (media/watermark.py) with 64 bits: this installation's 24-bit id (made
 at random at first start into `data_dir/installation-id`, 0600) and 40 bits of a hash of the
-sample's identity (model, the request's canonical JSON, seed, sample index). Not the random
+sample's identity (model, the request's canonical JSON with each input named by the sha256
+of its bytes, seed, sample index). Not the random
 operation id: the same request and seed must keep giving byte-identical files. The table
 `watermarks` (migration 0009) records payload → (operation, sample index), so that verify can
 name the operation that made a file while it is known.
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from cinegen.core.operation import Operation
+from cinegen.core.request import MediaRef
 from cinegen.media.clip import Clip
 from cinegen.media.watermark import (
     INSTALLATION_BITS,
@@ -31,6 +33,7 @@ from cinegen.settings import Settings
 from cinegen.store.db import Database, WatermarkRecord, WatermarkStore
 
 INSTALLATION_FILE = "installation-id"
+MEDIA_FIELDS = ("image", "last_frame", "video", "mask")
 NOT_IDENTITY = frozenset({"dialect", "webhook", "labels", "storage_uri", "seed"})
 """Request fields that do not change the video (nor do `_`-prefixed ones: a request id):
 left out of the sample's identity, so that they do not change its bytes either. `seed` too:
@@ -68,6 +71,25 @@ def sample_payload(
     return installation << SAMPLE_BITS | sample
 
 
+def with_media_digests(service: OperationService, request: dict[str, Any]) -> dict[str, Any]:
+    """The stored request with each input image, mask and video named by the sha256 of its
+    bytes: where the service keeps them (a blob key per upload, a file id) differs from one
+    request to the next, and must not change the payload, nor so the pixels."""
+    out = dict(request)
+    for name in MEDIA_FIELDS:
+        if out.get(name):
+            out[name] = _digest(service, out[name])
+    out["reference_images"] = [
+        {**ref, "image": _digest(service, ref["image"])} for ref in out.get("reference_images", [])
+    ]
+    return out
+
+
+def _digest(service: OperationService, media: dict[str, Any]) -> str:
+    data = service.inputs.read(MediaRef(**media))
+    return hashlib.sha256(data).hexdigest()
+
+
 def mark_sample(
     service: OperationService, op: Operation, index: int, seed: int, clip: Clip
 ) -> Clip:
@@ -75,7 +97,8 @@ def mark_sample(
     is when `CINEGEN_WATERMARK=false`."""
     if not service.settings.watermark:
         return clip
-    payload = sample_payload(installation_id(service.settings), op.model, op.request, seed, index)
+    request = with_media_digests(service, op.request)
+    payload = sample_payload(installation_id(service.settings), op.model, request, seed, index)
     WatermarkStore(service.db).record(payload, op.id, index)
     return watermarked(clip, payload)
 

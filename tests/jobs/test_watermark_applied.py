@@ -24,7 +24,7 @@ from cinegen.service.watermarks import (
     watermark_origin,
 )
 from cinegen.store.db import Database, WatermarkStore
-from tests.helpers import operation, sample_uris, submit, text_request
+from tests.helpers import b64, operation, png_bytes, sample_uris, submit, text_request
 from tests.media.video_checks import shapes_photo
 from tests.support.app import InProcessServer, in_process, op_id
 
@@ -82,6 +82,31 @@ def test_the_same_request_and_seed_give_the_same_bytes_and_payload(
     assert reading.payload is not None
     origin = {r.operation_id for r in watermark_origin(app.db, reading.payload)}
     assert origin == {first, second}
+
+
+def test_an_image_request_asked_again_gives_the_same_payload(
+    app: InProcessServer, tmp_path: Path
+) -> None:
+    """Each upload of the input image is stored under a key of its own request; the payload
+    names the image by its bytes, so asking again gives the same pixels (the playground's
+    "copy as Python" promise). Another image gives another payload."""
+    body = text_request("a meadow", durationSeconds=4, seed=9)
+    readings = []
+    with app.client() as client:
+        for index, colour in enumerate([(60, 140, 60), (60, 140, 60), (140, 60, 60)]):
+            image = {
+                "bytesBase64Encoded": b64(png_bytes(640, 360, color=colour)),
+                "mimeType": "image/png",
+            }
+            name = submit(client, {**body, "instances": [{**body["instances"][0], "image": image}]})
+            app.run(op_id(name))
+            path = tmp_path / f"{index}.mp4"
+            path.write_bytes(client.get(sample_uris(operation(client, name))[0]).content)
+            readings.append(detect_watermark(str(path)))
+    assert all(reading.found for reading in readings), readings
+    same, again, other = (reading.payload for reading in readings)
+    assert same == again and other != same
+    assert video_packets(tmp_path / "0.mp4") == video_packets(tmp_path / "1.mp4")
 
 
 def test_the_payload_differs_per_sample_and_seed() -> None:
