@@ -4,7 +4,8 @@ mixed modes through both API nodes while the cluster loses a worker (SIGKILL mid
 restarted), Redis (restarted empty: every queued message lost) and an API node (SIGKILL, then
 restarted). At the end every operation is done exactly once (one set of samples, no orphaned
 blob in the bucket) and every MP4 decodes (24 fps, its frame count) and downloads from both
-nodes (by Range from one).
+nodes (by Range from one). Across nodes too: a queued operation made on api1 and cancelled
+through api2 never starts; one deleted through api2 is gone from api1 and from the bucket.
 
 It prints what each fault showed (`pytest -s`): the figures quoted in README "Scale-out".
 """
@@ -180,6 +181,12 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 120.0) -> fl
     return time.monotonic() - start
 
 
+def node_http(cluster: Cluster, index: int) -> httpx.Client:
+    """Plain HTTP to one API node, with the cluster's key."""
+    headers = {"x-goog-api-key": cluster.key}
+    return httpx.Client(base_url=cluster.nodes[index].url, headers=headers, trust_env=False)
+
+
 def state(db: Database, job: Job) -> State:
     op = db.get_operation(job.id)
     assert op is not None
@@ -246,6 +253,14 @@ def test_cluster_survives_faults_under_mixed_load(cluster: Cluster, tmp_path: Pa
 
     # 2. Redis restarted with its data lost, while jobs wait in its queues.
     batch2 = [driver.create(job) for job in mixed(13, 12)]
+    # A queued operation made on api1, cancelled through api2: it never starts.
+    extra = text(99)
+    cancelled = driver.clients["api1"].models.generate_videos(
+        model=extra.model, source=extra.source, config=extra.config
+    )
+    assert cancelled.name
+    with node_http(cluster, 1) as http:
+        assert http.post(f"/v1beta/{cancelled.name}:cancel").status_code == 200
     queued = [job for job in driver.jobs if state(db, job) == State.QUEUED]
     redis_wall = time.time()  # the workers' logs stamp wall-clock times
     cluster.redis.restart()
@@ -296,7 +311,12 @@ def test_cluster_survives_faults_under_mixed_load(cluster: Cluster, tmp_path: Pa
     print(f"\ncluster figures so far: {figures}")
 
     # Every operation done exactly once: 40 rows, each succeeded with its one set of samples.
-    assert operation_ids(db) == sorted(job.id for job in driver.jobs)
+    cancelled_id = cancelled.name.rsplit("/", 1)[-1]
+    assert operation_ids(db) == sorted([job.id for job in driver.jobs] + [cancelled_id])
+    cancelled_row = db.get_operation(cancelled_id)
+    assert cancelled_row is not None and cancelled_row.state == State.CANCELLED
+    assert cancelled_row.attempts == 0 and not cancelled_row.samples
+    assert driver.clients["api1"].operations.get(cancelled).error is not None
     rows = {job.id: db.get_operation(job.id) for job in driver.jobs}
     file_ids: list[str] = []
     for job in driver.jobs:
@@ -326,5 +346,19 @@ def test_cluster_survives_faults_under_mixed_load(cluster: Cluster, tmp_path: Pa
     )
 
     figures["videos"] = check_videos(driver, cluster, tmp_path)
+
+    # A delete through api2 of an operation api1 made: gone from both, and from the bucket.
+    gone = next(job for job in batch1[3:] if job.node == "api1")
+    row = rows[gone.id]
+    assert row is not None and gone.op is not None
+    with node_http(cluster, 1) as http:
+        assert http.delete(f"/v1beta/{gone.op.name}").status_code == 200
+    with node_http(cluster, 0) as http:
+        assert http.get(f"/v1beta/{gone.op.name}").status_code == 404
+    blobs = cluster.s3.keys(BLOB_PREFIX)
+    assert not [key for key in blobs if gone.id in key]  # its inputs
+    assert not [key for key in blobs if any(s.file_id in key for s in row.samples)]
+    assert len([key for key in blobs if key.endswith(".mp4")]) == len(file_ids) - len(row.samples)
+
     figures["total s"] = round(time.monotonic() - began, 1)
     print(f"\ncluster figures (worker{killed + 1} killed): {figures}")
