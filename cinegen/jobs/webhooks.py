@@ -20,10 +20,8 @@ from __future__ import annotations
 import base64
 import concurrent.futures
 import hashlib
-import http.client
 import json
 import logging
-import ssl
 import threading
 import time
 from dataclasses import dataclass
@@ -32,14 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cinegen.core import metrics
-from cinegen.media.fetch import (
-    FetchError,
-    FetchPolicy,
-    check_target,
-    host_header,
-    pinned_connection,
-    request_target,
-)
+from cinegen.media.fetch import FetchError, FetchPolicy, TargetRefused, post_guarded
 from cinegen.service.deliveries import STATIC, next_attempt
 from cinegen.service.webhook_crypto import jwt_signer, secret_box, sign_standard
 from cinegen.service.webhooks import current_secrets
@@ -84,32 +75,12 @@ def _retry_after(value: str | None) -> float | None:
 def post(url: str, body: bytes, headers: dict[str, str], policy: FetchPolicy) -> Answer:
     """POST `body` to `url` under `policy`, once, no redirects followed; the status, or
     `Refused` (nothing connected) / `FetchError` (no answer)."""
-    deadline = time.monotonic() + policy.timeout
+    sent = {"User-Agent": USER_AGENT, "Content-Type": "application/json", **headers}
     try:
-        scheme, host, port, address = check_target(url, policy, deadline)
-    except FetchError as exc:
+        answer = post_guarded(url, body, sent, policy, read_limit=_MAX_RESPONSE_BYTES)
+    except TargetRefused as exc:
         raise Refused(exc.reason) from exc
-    if scheme != "https" and not policy.allows(host, address):
-        raise Refused(f"{host}: plain http is allowed only for CINEGEN_FETCH_ALLOW_HOSTS")
-    conn = pinned_connection(scheme, host, port, address, deadline, policy)
-    try:
-        conn.putrequest("POST", request_target(url), skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", host_header(scheme, host, port))
-        conn.putheader("User-Agent", USER_AGENT)
-        conn.putheader("Content-Type", "application/json")
-        conn.putheader("Content-Length", str(len(body)))
-        for key, value in headers.items():
-            conn.putheader(key, value)
-        conn.endheaders(body)
-        response = conn.getresponse()
-        response.read(_MAX_RESPONSE_BYTES)
-        return Answer(response.status, _retry_after(response.getheader("Retry-After")))
-    except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
-        if time.monotonic() >= deadline:
-            raise FetchError(f"{host} did not answer within {policy.timeout:g} s") from exc
-        raise FetchError(f"{host} ({address}): {exc}") from exc
-    finally:
-        conn.abort()
+    return Answer(answer.status, _retry_after(answer.headers.get("Retry-After")))
 
 
 def _host(uri: str) -> str:

@@ -350,6 +350,55 @@ def pinned_connection(
     return PinnedHTTP(host, port, address, deadline)
 
 
+class TargetRefused(FetchError):
+    """The target may not be contacted (its address, or plain http off the allow-list):
+    nothing was sent."""
+
+
+@dataclass(frozen=True)
+class PostAnswer:
+    status: int
+    headers: http.client.HTTPMessage
+    body: bytes  # at most the `read_limit` asked for
+
+
+def post_guarded(
+    url: str,
+    body: bytes,
+    headers: dict[str, str],
+    policy: FetchPolicy,
+    *,
+    read_limit: int,
+) -> PostAnswer:
+    """POST `body` once to a target the guard approves: a public address (or an allow-listed
+    host), pinned as resolved, https unless allow-listed, no redirects followed. The hooks
+    the server calls out to (webhooks, the moderation hook) all go through here.
+    `TargetRefused` when nothing was sent, `FetchError` when no answer came in time."""
+    deadline = time.monotonic() + policy.timeout
+    try:
+        scheme, host, port, address = check_target(url, policy, deadline)
+    except FetchError as exc:
+        raise TargetRefused(exc.reason) from exc
+    if scheme != "https" and not policy.allows(host, address):
+        raise TargetRefused(f"{host}: plain http is allowed only for CINEGEN_FETCH_ALLOW_HOSTS")
+    conn = pinned_connection(scheme, host, port, address, deadline, policy)
+    try:
+        conn.putrequest("POST", request_target(url), skip_host=True, skip_accept_encoding=True)
+        conn.putheader("Host", host_header(scheme, host, port))
+        conn.putheader("Content-Length", str(len(body)))
+        for key, value in headers.items():
+            conn.putheader(key, value)
+        conn.endheaders(body)
+        response = conn.getresponse()
+        return PostAnswer(response.status, response.headers, response.read(read_limit))
+    except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
+        if time.monotonic() >= deadline:
+            raise FetchError(f"{host} did not answer within {policy.timeout:g} s") from exc
+        raise FetchError(f"{host} ({address}): {exc}") from exc
+    finally:
+        conn.abort()
+
+
 def _open(url: str, policy: FetchPolicy, deadline: float) -> tuple[PinnedHTTP, Any]:
     scheme, host, port, address = check_target(url, policy, deadline)
     _remaining(deadline, policy)

@@ -15,24 +15,14 @@ or while a client makes it time out with huge prompts, would turn every outage i
 
 from __future__ import annotations
 
-import http.client
 import json
 import logging
-import ssl
-import time
 from dataclasses import dataclass
 from typing import Any
 
 from cinegen.core.errors import Unavailable
 from cinegen.core.request import GenerateRequest
-from cinegen.media.fetch import (
-    FetchError,
-    FetchPolicy,
-    check_target,
-    host_header,
-    pinned_connection,
-    request_target,
-)
+from cinegen.media.fetch import FetchError, FetchPolicy, TargetRefused, post_guarded
 from cinegen.settings import Settings
 
 log = logging.getLogger("cinegen.moderation")
@@ -84,31 +74,20 @@ def judge(req: GenerateRequest, settings: Settings) -> Verdict:
 
 def post_json(url: str, body: dict[str, Any], policy: FetchPolicy) -> tuple[int, bytes]:
     """POST `body` as JSON under `policy`, once; the status and up to MAX_ANSWER_BYTES."""
-    payload = json.dumps(body).encode()
-    deadline = time.monotonic() + policy.timeout
+    headers = {
+        "User-Agent": USER_AGENT,
+        "Content-Type": "application/json",
+        "Accept": "application/json",
+    }
     try:
-        scheme, host, port, address = check_target(url, policy, deadline)
-    except FetchError as exc:
+        answer = post_guarded(
+            url, json.dumps(body).encode(), headers, policy, read_limit=MAX_ANSWER_BYTES + 1
+        )
+    except TargetRefused as exc:
         raise HookFailed(f"target refused: {exc.reason}") from exc
-    if scheme != "https" and not policy.allows(host, address):
-        raise HookFailed(f"{host}: plain http is allowed only for CINEGEN_FETCH_ALLOW_HOSTS")
-    conn = pinned_connection(scheme, host, port, address, deadline, policy)
-    try:
-        conn.putrequest("POST", request_target(url), skip_host=True, skip_accept_encoding=True)
-        conn.putheader("Host", host_header(scheme, host, port))
-        conn.putheader("User-Agent", USER_AGENT)
-        conn.putheader("Content-Type", "application/json")
-        conn.putheader("Accept", "application/json")
-        conn.putheader("Content-Length", str(len(payload)))
-        conn.endheaders(payload)
-        response = conn.getresponse()
-        return response.status, response.read(MAX_ANSWER_BYTES + 1)
-    except (OSError, ValueError, http.client.HTTPException, ssl.SSLError) as exc:
-        if time.monotonic() >= deadline:
-            raise HookFailed(f"{host} did not answer within {policy.timeout:g} s") from exc
-        raise HookFailed(f"{host} ({address}): {exc}") from exc
-    finally:
-        conn.abort()
+    except FetchError as exc:
+        raise HookFailed(exc.reason) from exc
+    return answer.status, answer.body
 
 
 def parse_answer(status: int, data: bytes) -> Verdict:
