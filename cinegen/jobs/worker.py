@@ -132,6 +132,8 @@ def run_job(op_id: str, ctx: JobContext) -> None:
     if op is None:
         return
     job_started(op)
+    if op.attempts > 1:  # a run that died after storing a video left it; not this run's
+        _discard(service, [f for f in service.files.db.files_of(op_id) if not f.deleted])
     if service.cancel_requested(op_id):
         _final_write(op_id, partial(service.finish_cancelled, op_id))
         return

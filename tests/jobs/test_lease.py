@@ -244,3 +244,29 @@ def test_a_worker_whose_lease_was_taken_over_stops_and_does_not_overwrite(
         for record in app.db.files_of(op):
             assert record.deleted == (record.id not in winners), record
         assert lease_owner(app, op) is None
+
+
+def test_a_video_stored_by_a_run_that_died_is_deleted_when_the_job_runs_again(
+    tmp_path: Path, app: InProcessServer, client: httpx.Client
+) -> None:
+    """A worker SIGKILLed after storing a sample but before finishing leaves a file row and
+    its blob; the next run of the job deletes them, so only its own videos remain."""
+    name = submit(client, text_request("its first worker died after storing a video"))
+    op = op_id(name)
+    assert app.db.claim_operation(op, "a-worker-that-dies", 3600) is not None
+    left = tmp_path / "left.mp4"
+    left.write_bytes(b"\x00\x00\x00\x18ftypisom" + bytes(64))
+    files = app.runtime.service.files
+    stale = files.store_video(operation_id=op, owner=None, file_id="stale0", source=left)
+    assert files.blobs.exists(stale.blob_key)
+
+    expire_lease(app, op)
+    assert app.runtime.service.recover_expired(max_attempts=2) == [op]
+    app.run(op)
+    done = wait_done(client, name, timeout=WAIT)
+    kept = {uri.rsplit("/", 1)[-1].split(":")[0] for uri in sample_uris(done)}
+    assert "stale0" not in kept and len(kept) == 1
+    assert not files.blobs.exists(stale.blob_key)
+    assert app.db.get_file("stale0").deleted
+    live = [f.id for f in app.db.files_of(op) if not f.deleted]
+    assert len(live) == 1 and live[0] != "stale0"
