@@ -4,9 +4,10 @@ time for the same sample, as ratios in one run.
 For each case a 720p 16:9 sample of `--seconds` seconds is rendered by the preview engine and
 encoded to MP4 (the reference: what a preview job costs per sample), then the check the worker
 runs on it is timed: `people.shows_person` on the `SAMPLED_FRAMES` frames `FrameSampler` keeps
-(a frame with no face runs all three cascades: frontal, profile, mirrored profile; a face found
-ends it early). A drawn face (tests/engines/test_person_filter.py's) is timed as well, for the
-early exit. Best of `--repeat` runs each.
+(a frame with no one runs every cascade: frontal face, profile face and its mirror, upper body,
+full body; a hit ends it early). Then each cascade alone on those frames, to show where the
+time goes, and a drawn face (tests/engines/test_person_filter.py's), for the early exit. Best of
+`--repeat` runs each.
 
     python bench/people_check.py [--seconds 8] [--repeat 3]
 
@@ -70,12 +71,17 @@ def preview_sample(prompt: str, seconds: int, out: Path) -> list[np.ndarray]:
     return sampler.kept
 
 
+def each_hits(cascade: people.Cascade, grays: list[np.ndarray]) -> None:
+    for gray in grays:
+        people.hits(cascade, gray)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--seconds", type=int, default=8)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    people.cascades()  # parsed once per process, not counted
+    people.classifiers()  # loaded once per thread, not counted
     with tempfile.TemporaryDirectory() as scratch:
         for prompt in PROMPTS:
             out = Path(scratch) / "s.mp4"
@@ -85,9 +91,13 @@ def main() -> None:
             print(
                 f"preview {args.seconds} s 720p {prompt!r}: render+encode "
                 f"{reference[0]:.2f} s ({reference[1]:.2f} s CPU); check ({len(kept)} frames, "
-                f"no face) {check[0]:.2f} s ({check[1]:.2f} s CPU); ratio "
+                f"no one) {check[0]:.2f} s ({check[1]:.2f} s CPU); ratio "
                 f"{check[0] / reference[0]:.2f} wall, {check[1] / reference[1]:.2f} CPU"
             )
+            grays = [people.analysis_gray(frame) for frame in kept]
+            for cascade in people.CASCADES:
+                alone = best(partial(each_hits, cascade, grays), args.repeat)
+                print(f"  {cascade.file}: {alone[1]:.2f} s CPU ({alone[1] / reference[1]:.2f})")
         face = [drawn_face(1280, 720, scale=1.5)] * people.SAMPLED_FRAMES
         found = best(partial(people.shows_person, face), args.repeat)
         print(f"check with a face in the first frame: {found[0]:.2f} s ({found[1]:.2f} s CPU)")

@@ -211,7 +211,7 @@ class ParallaxShot:
             dst=self._offsets,
             interpolation=cv2.INTER_LINEAR,
         )
-        warped = cv2.remap(
+        warped = cv2.remap(  # type: ignore[call-overload]  # OpenCV 4 stubs: map2 may be None
             self.source,
             offsets,
             None,

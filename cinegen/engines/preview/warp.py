@@ -69,7 +69,7 @@ def _opencv_warp_blend(
     height, width = first.shape[:2]
     d0x, d0y, d1x, d1y, landed0, landed1 = (cv2.resize(plane, (width, height)) for plane in planes)
     warped = [
-        cv2.remap(
+        cv2.remap(  # type: ignore[call-overload]  # OpenCV 4 stubs: map2 may be None
             image,
             np.dstack([dx * np.float32(sx), dy * np.float32(sy)]),
             None,

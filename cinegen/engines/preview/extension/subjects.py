@@ -231,7 +231,7 @@ def _believed(flow: np.ndarray, grey: np.ndarray, before: np.ndarray) -> np.ndar
     around it, and a pixel of a moving layer is explained better by its flow."""
     h, w = grey.shape
     grid = np.dstack(np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32)))
-    moved = cv2.remap(before, grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.remap(before, grid + flow, None, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)  # type: ignore[call-overload]  # OpenCV 4 stubs: map2 may be None
     if_moving = cv2.blur(cv2.absdiff(grey, moved).astype(np.float32), (5, 5))
     if_still = cv2.blur(cv2.absdiff(grey, before).astype(np.float32), (5, 5))
     return flow * (if_moving + FLOW_MARGIN < if_still)[..., None]
