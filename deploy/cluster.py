@@ -2,7 +2,9 @@
 broker), PostgreSQL (the one truth), moto's S3 server (the blob store; or a shared local
 directory with --blobs local), N API nodes (`cinegen serve`, CINEGEN_WORKERS=0) and M workers
 (`cinegen worker`). `make cluster` runs it for a user to try scale-out; the cluster test
-(tests/cluster/) starts the same topology through this module and breaks parts of it.
+(tests/cluster/) starts the same topology through this module and breaks parts of it, and
+the test fixtures (tests/support/redis.py, postgres.py, s3.py) start single servers with the
+same classes: one implementation of how each server starts, answers, stops and restarts.
 
 Everything lives under one root directory (a temp dir by default): each process's log is
 `<root>/logs/<name>.log`, each cinegen process has its own data dir `<root>/<name>/` (as on
@@ -24,16 +26,18 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 import httpx
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 WORKER_READY = "cinegen worker: ready"  # the worker's log line once its consumer runs
+REDIS_SERVER = shutil.which("redis-server") or "/usr/bin/redis-server"
 # Fixed dummy credentials: moto accepts any, and none of them ever leaves loopback.
 AWS_ENV = {
     "AWS_ACCESS_KEY_ID": "cinegen-cluster",
@@ -41,9 +45,10 @@ AWS_ENV = {
     "AWS_DEFAULT_REGION": "us-east-1",
     "AWS_EC2_METADATA_DISABLED": "true",
 }
-PG_OPTIONS = "-c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=32MB"
+PG_OPTIONS = "-c listen_addresses=127.0.0.1 -c max_connections=300 -c shared_buffers=32MB"
 # A throwaway cluster needs no durability; a user's try-out neither.
 PG_FAST = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+PG_TEMPLATE = "cinegen_template"  # a migrated database that `create_database` copies
 
 
 class ClusterError(RuntimeError):
@@ -98,6 +103,12 @@ class Process:
     def pid(self) -> int | None:
         return self.proc.pid if self.proc is not None else None
 
+    def signal(self, sig: int) -> None:
+        """Send `sig` (SIGSTOP/SIGCONT: a hung process and its recovery)."""
+        if self.alive:
+            assert self.proc is not None
+            self.proc.send_signal(sig)
+
     def check_alive(self) -> bool:
         if self.proc is not None and self.proc.poll() is not None:
             raise ClusterError(
@@ -117,6 +128,7 @@ class Process:
         """SIGTERM (a worker ends its running job first), SIGKILL after `timeout`."""
         if self.alive:
             assert self.proc is not None
+            self.proc.send_signal(signal.SIGCONT)  # a stopped process handles SIGTERM late
             self.proc.terminate()
             try:
                 self.proc.wait(timeout)
@@ -129,7 +141,8 @@ class Process:
 
 @dataclass
 class Redis(Process):
-    """redis-server without persistence: `restart()` comes back empty, all messages lost."""
+    """redis-server without persistence (`--save "" --appendonly no`): `stop()` keeps nothing
+    and `restart()` comes back empty on the same port, every message lost."""
 
     port: int = field(default_factory=free_port)
     workdir: Path = Path(".")
@@ -138,14 +151,15 @@ class Redis(Process):
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> Redis:
+    def start(self, timeout: float = 15.0) -> Self:
         self.workdir.mkdir(parents=True, exist_ok=True)
-        server = shutil.which("redis-server") or "/usr/bin/redis-server"
         self.spawn(
-            [server, "--bind", "127.0.0.1", "--port", str(self.port), "--dir", str(self.workdir)]
-            + ["--save", "", "--appendonly", "no"]
+            [REDIS_SERVER, "--bind", "127.0.0.1", "--port", str(self.port)]
+            + ["--dir", str(self.workdir), "--save", "", "--appendonly", "no"]
+            + ["--protected-mode", "yes"]
         )
-        wait_until(lambda: self.check_alive() and self.ping(), 15, "redis-server", self.log_path)
+        ready = lambda: self.check_alive() and self.ping()  # noqa: E731
+        wait_until(ready, timeout, "redis-server", self.log_path)
         return self
 
     def ping(self) -> bool:
@@ -184,16 +198,23 @@ def _as_postgres(args: list[str]) -> list[str]:
 
 @dataclass
 class Postgres(Process):
-    """A PostgreSQL cluster in `workdir` (initdb once), one database `cinegen`. As root, the
-    workdir must be one the `postgres` user can reach (a fresh temp dir: `Cluster` makes one),
-    and its log lives in it."""
+    """A PostgreSQL cluster in `workdir` (initdb at the first start), with the database
+    `database` (none if empty). As root, the workdir must be one the `postgres` user can reach
+    (a fresh temp dir: `Cluster` makes one), and its log lives in it. `stop()`/`start()` keep
+    data and port (an outage); `create_database()` gives a test a fresh one, copied from a
+    migrated template."""
 
     port: int = field(default_factory=free_port)
     workdir: Path = Path(".")
+    database: str = "cinegen"
+    _template_ready: bool = field(default=False, init=False, repr=False)
 
     @property
     def url(self) -> str:
-        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/cinegen"
+        return self.database_url(self.database or "postgres")
+
+    def database_url(self, name: str) -> str:
+        return f"postgresql+psycopg://postgres@127.0.0.1:{self.port}/{name}"
 
     def _initdb(self, data: Path) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -207,7 +228,7 @@ class Postgres(Process):
         if done.returncode != 0:
             raise ClusterError(f"{args[0]}: {done.stdout}{done.stderr}\n{tail(self.log_path)}")
 
-    def start(self) -> Postgres:
+    def start(self) -> Self:
         data = self.workdir / "data"
         fresh = not data.exists()
         if fresh:
@@ -217,23 +238,37 @@ class Postgres(Process):
             ["pg_ctl", "start", "-w", "-t", "60", "-D", str(data), "-l", str(self.log_path)]
             + ["-o", options]
         )
-        if fresh:
-            import psycopg
-
-            dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
-            with psycopg.connect(dsn, autocommit=True) as conn:
-                conn.execute("CREATE DATABASE cinegen")
+        if fresh and self.database:
+            self.admin(f'CREATE DATABASE "{self.database}"')
         return self
 
     @property
     def alive(self) -> bool:
         return (self.workdir / "data" / "postmaster.pid").exists()
 
+    @property
+    def running(self) -> bool:
+        return self.alive
+
     def kill(self) -> None:
+        """An immediate shutdown: no checkpoint, as in a crash."""
         self._stop("immediate")
 
     def stop(self, timeout: float = 15.0) -> None:
+        """A fast shutdown: open connections are cut, as in a real outage."""
         self._stop("fast")
+
+    def restart(self) -> None:
+        """Stopped and started again on the same port, with its data."""
+        self.stop()
+        self.start()
+
+    def close(self) -> None:
+        """Stopped, and its directory (data and log) removed."""
+        try:
+            self.stop()
+        finally:
+            shutil.rmtree(self.workdir, ignore_errors=True)
 
     def _stop(self, mode: str) -> None:
         if not self.alive:
@@ -245,25 +280,62 @@ class Postgres(Process):
             if self.alive:  # a server that had already gone is what was asked
                 raise
 
+    def admin(self, sql: str) -> None:
+        """One statement on the `postgres` database, outside a transaction (CREATE DATABASE)."""
+        import psycopg
+
+        dsn = f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres"
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(sql)
+
+    def create_database(self, *, migrated: bool = True) -> str:
+        """A new database's URL: a copy of the migrated template, or empty."""
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        if migrated:
+            self._ensure_template()
+            self.admin(f'CREATE DATABASE "{name}" TEMPLATE "{PG_TEMPLATE}"')
+        else:
+            self.admin(f'CREATE DATABASE "{name}"')
+        return self.database_url(name)
+
+    def drop_database(self, url: str) -> None:
+        name = url.rsplit("/", 1)[-1]
+        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    def _ensure_template(self) -> None:
+        """Migrate one database to head, once: copying it is faster than migrating each."""
+        if self._template_ready:
+            return
+        from cinegen.store.db import Database
+
+        self.admin(f'CREATE DATABASE "{PG_TEMPLATE}"')
+        db = Database(self.database_url(PG_TEMPLATE))
+        try:
+            db.migrate()
+        finally:
+            db.engine.dispose()
+        self._template_ready = True
+
 
 @dataclass
 class S3(Process):
-    """moto's S3 server (state in memory) with one bucket, `cinegen`."""
+    """moto's S3 server (state in memory) with one bucket, `bucket_name` (none if empty)."""
 
     port: int = field(default_factory=free_port)
-    bucket: str = "cinegen"
+    bucket_name: str = "cinegen"
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self) -> S3:
+    def start(self, timeout: float = 30.0) -> Self:
         server = shutil.which("moto_server", path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
         if server is None:
             raise ClusterError("moto_server is not installed (pip install 'moto[server]')")
         self.spawn([server, "-H", "127.0.0.1", "-p", str(self.port)])
-        wait_until(lambda: self.check_alive() and self._up(), 30, "moto_server", self.log_path)
-        self.client().create_bucket(Bucket=self.bucket)
+        wait_until(lambda: self.check_alive() and self._up(), timeout, "moto_server", self.log_path)
+        if self.bucket_name:
+            self.client().create_bucket(Bucket=self.bucket_name)
         return self
 
     def _up(self) -> bool:
@@ -272,25 +344,32 @@ class S3(Process):
         except httpx.HTTPError:
             return False
 
-    def client(self) -> Any:
-        """A boto3 S3 client on the server, with the cluster's dummy credentials."""
+    def client(self, endpoint: str | None = None) -> Any:
+        """A boto3 S3 client on the server (or on `endpoint`, a proxy in front of it), with
+        the cluster's dummy credentials."""
         import boto3
         from botocore.config import Config
 
         return boto3.client(
             "s3",
-            endpoint_url=self.url,
+            endpoint_url=endpoint or self.url,
             aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
             aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
             region_name=AWS_ENV["AWS_DEFAULT_REGION"],
             config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
         )
 
-    def keys(self, prefix: str = "") -> list[str]:
-        """Every object key under `prefix`, sorted."""
+    def new_bucket(self) -> str:
+        """A new, empty bucket's name."""
+        name = f"cinegen-{uuid.uuid4().hex[:12]}"
+        self.client().create_bucket(Bucket=name)
+        return name
+
+    def keys(self, prefix: str = "", bucket: str = "") -> list[str]:
+        """Every object key under `prefix` in `bucket` (default: `bucket_name`), sorted."""
         pages = self.client().get_paginator("list_objects_v2")
         found = []
-        for page in pages.paginate(Bucket=self.bucket, Prefix=prefix):
+        for page in pages.paginate(Bucket=bucket or self.bucket_name, Prefix=prefix):
             found += [item["Key"] for item in page.get("Contents", [])]
         return sorted(found)
 
@@ -329,7 +408,7 @@ class ApiNode(Node):
         )
         return env
 
-    def start(self, timeout: float = 120.0) -> ApiNode:
+    def start(self, timeout: float = 120.0) -> Self:
         """Started, and answering HTTP (on the same port as before after a kill)."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.spawn(self.cinegen("serve"), self.env())
@@ -351,7 +430,7 @@ class Worker(Node):
     models: str = ""
     concurrency: int = 1
 
-    def start(self, timeout: float = 120.0) -> Worker:
+    def start(self, timeout: float = 120.0) -> Self:
         """Started, and consuming once its log says so."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         start_at = len(self.log())
@@ -458,10 +537,10 @@ class Cluster:
         """Workers first (their running jobs end), then the API nodes, then the services."""
         for part in [*self.pool, *self.nodes]:
             part.stop()
-        for service in (self.s3, self.redis, self.postgres):
+        for service in (self.s3, self.redis):
             if service is not None:
                 service.stop()
-        shutil.rmtree(self.postgres.workdir, ignore_errors=True)
+        self.postgres.close()
 
 
 def banner(cluster: Cluster) -> str:

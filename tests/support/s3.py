@@ -1,11 +1,12 @@
-"""An S3-compatible server for the tests: moto's `moto_server`, on 127.0.0.1, one per session.
+"""An S3-compatible server for the tests: moto's `moto_server` (deploy/cluster.py's `S3`), on
+127.0.0.1, one per session.
 
 `moto_s3` starts it as a subprocess (its own state, in memory) and stops it at the end;
 `S3Server.bucket()` makes a fresh bucket. `RecordingProxy` sits in front of it and keeps the
 headers of every request that reaches the store, so a test can show what a client sent there
 (the redirect tests: the API key must not reach the store's origin).
 
-Credentials are fixed test values (`AWS_ENV`), set on each client here; a test that builds the
+Credentials are fixed dummy values (`AWS_ENV`), set on each client here; a test that builds the
 server's own client through boto3's chain sets them in the environment with monkeypatch (and
 `AWS_EC2_METADATA_DISABLED`, so that no lookup ever leaves loopback).
 """
@@ -13,89 +14,39 @@ server's own client through boto3's chain sets them in the environment with monk
 from __future__ import annotations
 
 import http.client
-import subprocess
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
 
-import httpx
 import pytest
 
-from tests.support.server import free_port
+from deploy.cluster import AWS_ENV, S3
 
-REPO = Path(__file__).resolve().parents[2]
-AWS_ENV = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-    "AWS_EC2_METADATA_DISABLED": "true",
-}
+__all__ = ["AWS_ENV", "RecordingProxy", "S3Server", "moto_s3", "start_moto"]
 
 
-@dataclass
-class S3Server:
-    url: str
-    proc: subprocess.Popen
+class S3Server(S3):
+    """deploy/cluster.py's `S3` with no bucket of its own, its log `<root>/moto.log`: each test
+    takes a fresh bucket (`bucket()`)."""
 
-    def client(self, endpoint: str | None = None) -> Any:  # a boto3 S3 client
-        import boto3
-        from botocore.config import Config
-
-        return boto3.client(
-            "s3",
-            endpoint_url=endpoint or self.url,
-            aws_access_key_id=AWS_ENV["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=AWS_ENV["AWS_SECRET_ACCESS_KEY"],
-            region_name=AWS_ENV["AWS_DEFAULT_REGION"],
-            config=Config(s3={"addressing_style": "path"}, signature_version="s3v4"),
-        )
+    def __init__(self, root: Path) -> None:
+        super().__init__("moto", root / "moto.log", bucket_name="")
 
     def bucket(self) -> str:
         """A new, empty bucket."""
-        name = f"cinegen-{uuid.uuid4().hex[:12]}"
-        self.client().create_bucket(Bucket=name)
-        return name
+        return self.new_bucket()
 
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-
-    def keys(self, bucket: str) -> list[str]:
-        answer = self.client().list_objects_v2(Bucket=bucket)
-        return sorted(item["Key"] for item in answer.get("Contents", []))
+    def keys(self, bucket: str = "", prefix: str = "") -> list[str]:  # type: ignore[override]
+        """Every object key in `bucket`, sorted."""
+        return super().keys(prefix, bucket)
 
 
 def start_moto(root: Path) -> S3Server:
     """moto_server on a free loopback port, its log in `root`; `stop()` it."""
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log = open(root / "moto.log", "wb")  # noqa: SIM115 - the child keeps it
-    proc = subprocess.Popen(
-        [str(REPO / ".venv/bin/moto_server"), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        cwd=root,
-    )
-    log.close()
-    deadline = time.monotonic() + 30
-    while True:
-        assert proc.poll() is None, (root / "moto.log").read_text()
-        try:
-            if httpx.get(f"{url}/moto-api/", timeout=1, trust_env=False).status_code < 500:
-                return S3Server(url, proc)
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "moto_server did not start"
-        time.sleep(0.1)
+    return S3Server(root).start()
 
 
 @pytest.fixture(scope="session")
