@@ -7,6 +7,8 @@
    The cores the workers got (their CPU seconds per wall second) are printed beside it: one
    worker already uses more than one core (the encoder's threads), and on a machine shared
    with other work the ratio is bounded by the cores left to the workers, not by the queue.
+   So the same is measured again with each worker pinned to a core of its own (as if each
+   had its own machine or GPU): there the ratio shows what the queue allows.
 2. Queue overhead on an idle cluster: the time from a create (the row's create time) to the
    worker's claim (the operation leaves `queued`), p50 and p99, with Redis and one `cinegen worker`,
    and with the in-process queue on SQLite (`CINEGEN_WORKERS=1`, the default) for comparison.
@@ -113,10 +115,22 @@ class Burst:
     cores: float  # the workers' CPU seconds per wall second: the cores they got
 
 
-def throughput(base: Path, redis: RedisServer, workers: int, jobs: int) -> Burst:
-    """A burst of `jobs` preview jobs on `workers` worker processes."""
+def pin(pid: int, core: int) -> None:
+    """Every thread of `pid` (and so every thread they start later) on `core` alone."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        os.sched_setaffinity(int(task.name), {core})
+
+
+def throughput(
+    base: Path, redis: RedisServer, workers: int, jobs: int, pinned: bool = False
+) -> Burst:
+    """A burst of `jobs` preview jobs on `workers` worker processes; `pinned`: each worker
+    on a core of its own, as if each had its machine (the API node and Redis float)."""
     with cluster(base, redis, workers) as (api, pool), api.client() as client:
         pids = [worker.proc.pid for worker in pool if worker.proc is not None]
+        if pinned:
+            for core, pid in enumerate(pids):
+                pin(pid, core % (os.cpu_count() or 1))
         cpu_before = sum(cpu_seconds(pid) for pid in pids)
         started = time.perf_counter()
         ops = [create(client, f"a harbour at dawn, take {i}") for i in range(jobs)]
@@ -187,7 +201,9 @@ def main() -> None:
     parser.add_argument("--samples", type=int, default=40, help="creates per latency run")
     parser.add_argument("--seconds", type=float, default=6.0, help="seconds per poll run")
     parser.add_argument("--concurrency", type=int, default=8, help="poll clients")
-    parser.add_argument("--skip", default="", help="comma-separated: throughput,overhead,poll")
+    parser.add_argument(
+        "--skip", default="", help="comma-separated: throughput,pinned,overhead,poll"
+    )
     args = parser.parse_args()
     skip = set(args.skip.split(","))
     rows: list[Row] = []
@@ -214,6 +230,21 @@ def main() -> None:
                     Row("cores the workers got, 1 worker", one.cores, "cores", "CPU s / wall s"),
                     Row("cores the workers got, 2 workers", two.cores, "cores"),
                     Row("CPU per job, 1 worker", one.cores / one.rate, "s"),
+                ]
+                print_rows(rows)
+            if "pinned" not in skip:  # one core per worker: the queue, not the CPU, decides
+                runs = {1: [], 2: []}
+                for _ in range(args.rounds):
+                    for workers in (1, 2):
+                        runs[workers].append(
+                            throughput(base, redis, workers, args.jobs, pinned=True)
+                        )
+                one = max(runs[1], key=lambda burst: burst.rate)
+                two = max(runs[2], key=lambda burst: burst.rate)
+                rows += [
+                    Row("throughput, 1 worker on 1 core", one.rate, "jobs/s"),
+                    Row("throughput, 2 workers, 1 core each", two.rate, "jobs/s"),
+                    Row("  2 workers / 1 worker, pinned", two.rate / one.rate, "x"),
                 ]
                 print_rows(rows)
             if "overhead" not in skip:
