@@ -39,7 +39,8 @@ from cinegen.service.credentials import sign_sample
 from cinegen.service.files import new_id
 from cinegen.service.operations import OperationService
 from cinegen.service.watermarks import mark_sample
-from cinegen.store.db import FileRecord
+from cinegen.store.blobs import is_storage_full
+from cinegen.store.db import FileRecord, is_unavailable
 
 log = logging.getLogger("cinegen.worker")
 
@@ -155,8 +156,11 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         _final_write(op_id, partial(service.finish_failed, op_id, exc))
         log.warning("operation %s failed (%s): %s", op_id, exc.status, exc.message)
         return
-    except Exception:
+    except Exception as exc:
         _discard(service, written)
+        if is_unavailable(exc) and not is_storage_full(exc):  # runs again when its lease ends
+            log.warning("operation %s: the database went away mid-job; stopped", op_id)
+            return
         log.exception("operation %s crashed", op_id)
         _final_write(op_id, partial(service.finish_failed, op_id, Internal(_CRASHED)))
         return

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy.exc import OperationalError
 
 from cinegen.core.errors import Internal
 from cinegen.core.operation import State
@@ -270,3 +271,30 @@ def test_a_video_stored_by_a_run_that_died_is_deleted_when_the_job_runs_again(
     assert app.db.get_file("stale0").deleted
     live = [f.id for f in app.db.files_of(op) if not f.deleted]
     assert len(live) == 1 and live[0] != "stale0"
+
+
+def test_a_job_cut_off_from_the_database_runs_again_instead_of_failing(
+    app: InProcessServer, client: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A progress write that finds the database gone (PostgreSQL restarting) stops the job
+    without an end written, not as `crashed`: its lease runs out and it runs again."""
+    name = submit(client, text_request("the database restarts under this job"))
+    op = op_id(name)
+    service = app.runtime.service
+    real = service.report_progress
+
+    def database_gone(*args: object, **kwargs: object) -> bool:
+        raise OperationalError("UPDATE operations ...", {}, ConnectionError("server closed"))
+
+    monkeypatch.setattr(service, "report_progress", database_gone)
+    app.run(op)
+    row = app.db.get_operation(op)
+    assert row.state == State.RUNNING and row.error_code is None  # nothing written: no end
+
+    monkeypatch.setattr(service, "report_progress", real)
+    expire_lease(app, op)
+    assert service.recover_expired(max_attempts=2) == [op]
+    app.run(op)
+    done = wait_done(client, name, timeout=WAIT)
+    assert "error" not in done and len(sample_uris(done)) == 1
+    assert app.db.get_operation(op).attempts == 2
