@@ -6,6 +6,7 @@ generate, and checks what the page shows against what the API itself answers.
 
 from __future__ import annotations
 
+import base64
 import subprocess
 import sys
 import time
@@ -223,6 +224,35 @@ def test_image_to_video_with_an_upload(page: Page, studio: Studio, tmp_path: Pat
     assert psnr(got_first, decode_png(first.read_bytes())) >= 35, "frame 0 is the upload"
     assert_plays(page, "#stage-results video")
     save_screenshot(page, "image-to-video")
+
+
+def drop_file(page: Page, selector: str, name: str, data: bytes, mime: str) -> None:
+    """A file dropped on `selector` as a drag from the desktop does (a real `drop` event)."""
+    transfer = page.evaluate_handle(
+        """([name, b64, mime]) => {
+          const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+          const dt = new DataTransfer();
+          dt.items.add(new File([bytes], name, { type: mime }));
+          return dt;
+        }""",
+        [name, base64.b64encode(data).decode(), mime],
+    )
+    page.dispatch_event(selector, "dragover", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
+
+
+def test_an_image_dropped_on_a_slot_fills_it_unless_the_slot_is_off(
+    page: Page, studio: Studio
+) -> None:
+    open_studio(page, studio)
+    image = png_bytes(640, 360, color=(30, 90, 160))
+    drop_file(page, ".slot[data-slot='image'] .drop", "dropped.png", image, "image/png")
+    page.wait_for_selector(".slot[data-slot='image'].filled")
+    assert page.get_attribute(".slot[data-slot='image'] img", "alt").endswith("dropped.png")
+    assert page.is_disabled("#file-ref0")  # no reference images beside a first frame
+    drop_file(page, ".slot[data-slot='ref0'] .drop", "ref.png", image, "image/png")
+    page.wait_for_timeout(300)  # a FileReader would have filled it by now
+    assert page.locator(".slot[data-slot='ref0'].filled").count() == 0
 
 
 def test_extend_from_history(page: Page, studio: Studio, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ import { History } from "./history.js";
 import { dropRecord, getRecord, putRecord } from "./records.js";
 import * as R from "./rules.js";
 import { curlSnippet, pythonSnippet, reproducible } from "./snippets.js";
-import { $, copyText, el, icon, opState, sleep, STATE_LABELS, toast } from "./ui.js";
+import { $, copyText, el, icon, onDroppedFile, opState, sleep, STATE_LABELS, toast } from "./ui.js";
 import { wireVerify } from "./verify.js";
 
 const POLL_MS = 400;
@@ -120,18 +120,11 @@ function buildSlots() {
       el("img.drop-preview", { alt: "" }),
       el("span.drop-name"),
     );
-    drop.addEventListener("dragover", (e) => {
-      if (input.disabled) return;
-      e.preventDefault();
-      drop.classList.add("over");
-    });
-    drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-    drop.addEventListener("drop", (e) => {
-      e.preventDefault();
-      drop.classList.remove("over");
-      const file = e.dataTransfer.files && e.dataTransfer.files[0];
-      if (file && !input.disabled) readImage(slot, file);
-    });
+    onDroppedFile(
+      drop,
+      (file) => readImage(slot, file),
+      () => !input.disabled,
+    );
     const clear = el(
       "button.slot-clear.btn.btn-icon",
       {

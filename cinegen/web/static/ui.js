@@ -36,6 +36,23 @@ const ICONS = {
   film: '<rect x="3" y="5" width="18" height="14" rx="3" fill="none" stroke="currentColor" stroke-width="1.6"/><path d="M10 9.5v5l4.5-2.5Z" fill="currentColor"/>',
 };
 
+/** Drag-and-drop of one file onto `zone`: outlined while a file is over it, `take(file)` on
+ * drop; ignored while `enabled()` says no (a disabled input's zone). */
+export function onDroppedFile(zone, take, enabled = () => true) {
+  zone.addEventListener("dragover", (e) => {
+    if (!enabled()) return;
+    e.preventDefault();
+    zone.classList.add("over");
+  });
+  zone.addEventListener("dragleave", () => zone.classList.remove("over"));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    zone.classList.remove("over");
+    const file = e.dataTransfer.files && e.dataTransfer.files[0];
+    if (file && enabled()) take(file);
+  });
+}
+
 export function icon(name) {
   const span = document.createElement("span");
   span.className = "icon-wrap";

@@ -2,7 +2,7 @@
 // multipart `file` field, and the report (C2PA manifest, watermark, tags) is shown here.
 
 import { getKey, VERSION } from "./api.js";
-import { $, el } from "./ui.js";
+import { $, el, onDroppedFile } from "./ui.js";
 
 const IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/";
 
@@ -123,15 +123,5 @@ export function wireVerify() {
     if (input.files && input.files[0]) check(input.files[0]);
     input.value = "";
   });
-  drop.addEventListener("dragover", (e) => {
-    e.preventDefault();
-    drop.classList.add("over");
-  });
-  drop.addEventListener("dragleave", () => drop.classList.remove("over"));
-  drop.addEventListener("drop", (e) => {
-    e.preventDefault();
-    drop.classList.remove("over");
-    const file = e.dataTransfer.files && e.dataTransfer.files[0];
-    if (file) check(file);
-  });
+  onDroppedFile(drop, check);
 }
