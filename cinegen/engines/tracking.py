@@ -1,4 +1,5 @@
-"""An object under a mask, tracked over a still camera's video (both engines' REMOVE edits).
+"""An object under a mask, tracked over a still camera's video (both engines' REMOVE edits),
+and the mask itself at the output size (every mask edit of both engines).
 
 The background is the temporal median of the video (a car that drives through leaves the
 median clean); the object is the foreground near where its last velocity puts it. An object
@@ -27,6 +28,17 @@ LOST_SHARE = 0.2
 first size is lost for that frame: its last shape moves on at its last velocity."""
 DISC = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (9, 9))
 """What a found object is grown by, so its soft edge goes with it."""
+
+
+def mask_at(mask: np.ndarray, width: int, height: int) -> np.ndarray:
+    """An edit's mask as booleans at `width`×`height` (nearest neighbour: no grey edge)."""
+    mask = np.asarray(mask).astype(bool)
+    if mask.shape != (height, width):
+        resized = cv2.resize(
+            mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
+        )
+        mask = resized.astype(bool)
+    return mask
 
 
 def bounding_box(mask: np.ndarray) -> tuple[int, int, int, int]:

@@ -27,7 +27,7 @@ import numpy as np
 from cinegen.core.errors import EngineError
 from cinegen.engines.base import RenderSpec
 from cinegen.engines.diffusers.calls import GREY
-from cinegen.engines.tracking import DISC, bounding_box, median_background, moves, tracked
+from cinegen.engines.tracking import DISC, bounding_box, mask_at, median_background, moves, tracked
 from cinegen.media.clip import FPS
 from cinegen.media.decode import fit_image, iter_video_frames
 
@@ -55,7 +55,7 @@ def edit_plan(spec: RenderSpec) -> EditPlan:
     mode = spec.mask_mode.strip().upper()
     if mode not in EDIT_MODES:
         raise EngineError(f"Unknown mask mode {spec.mask_mode!r}.")
-    mask = _mask_at(spec.mask, spec.width, spec.height)
+    mask = mask_at(spec.mask, spec.width, spec.height)
     if not mask.any():
         raise EngineError("The mask marks no region: white pixels mark what to edit.")
     rect = bounding_box(mask.astype(np.uint8))
@@ -74,16 +74,6 @@ def edit_plan(spec: RenderSpec) -> EditPlan:
             background = None
             note = "the mask's region regenerated on every frame (the object does not move)"
     return EditPlan(mode, mask, rect, background, note)
-
-
-def _mask_at(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    mask = np.asarray(mask).astype(bool)
-    if mask.shape != (height, width):
-        resized = cv2.resize(
-            mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
-        )
-        mask = resized.astype(bool)
-    return mask
 
 
 def input_frames(spec: RenderSpec) -> Iterator[np.ndarray]:

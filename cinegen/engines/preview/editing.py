@@ -32,7 +32,7 @@ from cinegen.engines.preview.extension.parts import bounding_box
 from cinegen.engines.preview.scene import LandscapeScene
 from cinegen.engines.preview.sprites import Sprite, draw_sprites
 from cinegen.engines.prompt import ScenePlan
-from cinegen.engines.tracking import DISC, moves, tracked
+from cinegen.engines.tracking import DISC, mask_at, moves, tracked
 from cinegen.engines.tracking import median_background as median_of
 from cinegen.media.decode import fit_image, iter_video_frames
 
@@ -48,7 +48,7 @@ def edit_frames(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray]
     """The edited frames (as many as the input has) and notes on how they were made."""
     if spec.input_video is None or spec.mask is None:
         raise EngineError("A masked edit needs an input video and a mask.")
-    mask = _mask_at(spec.mask, spec.width, spec.height)
+    mask = mask_at(spec.mask, spec.width, spec.height)
     if not mask.any():
         raise EngineError("The mask marks no region: white pixels mark what to edit.")
     frames = _input(spec.input_video, spec.width, spec.height)
@@ -70,16 +70,6 @@ def edit_frames(spec: RenderSpec, plan: ScenePlan) -> tuple[Iterator[np.ndarray]
     if mode == "OUTPAINT":
         return _outpainted(frames, mask, spec, plan), notes
     raise EngineError(f"Unknown mask mode {spec.mask_mode!r}.")
-
-
-def _mask_at(mask: np.ndarray, width: int, height: int) -> np.ndarray:
-    mask = np.asarray(mask).astype(bool)
-    if mask.shape != (height, width):
-        resized = cv2.resize(
-            mask.astype(np.uint8), (width, height), interpolation=cv2.INTER_NEAREST
-        )
-        mask = resized.astype(bool)
-    return mask
 
 
 def _input(video: InputVideo, width: int, height: int) -> Generator[np.ndarray, None, None]:
