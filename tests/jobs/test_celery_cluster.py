@@ -20,9 +20,7 @@ import pytest
 from cinegen.core.operation import Operation, State
 from tests.helpers import operation, submit, text_request, wait_done
 from tests.support.app import InProcessServer, in_process, op_id
-from tests.support.redis import RedisServer, WorkerProcess, available, redis_server
-
-pytestmark = pytest.mark.skipif(not available(), reason="redis-server is not installed")
+from tests.support.redis import RedisServer, WorkerProcess, redis_server
 
 FAST = "veo-3.1-fast-generate-preview"
 STANDARD = "veo-3.1-generate-preview"

@@ -20,10 +20,8 @@ from cinegen.jobs.celery_queue import CeleryQueue, celery_app, queue_name
 from cinegen.store.db import operations, utcnow
 from tests.helpers import submit, text_request
 from tests.support.app import InProcessServer, in_process, op_id, settings_for
-from tests.support.redis import RedisServer, available, redis_server
+from tests.support.redis import RedisServer, redis_server
 from tests.support.server import REPO
-
-needs_redis = pytest.mark.skipif(not available(), reason="redis-server is not installed")
 
 
 @pytest.fixture
@@ -137,7 +135,6 @@ def test_the_reconciler_leaves_what_waits_in_the_broker(api: InProcessServer) ->
     assert sorted(sent) == sorted([waiting, lost])
 
 
-@needs_redis
 def test_the_queue_lists_the_operations_waiting_in_redis(tmp_path: Path) -> None:
     with (
         redis_server(tmp_path / "redis") as redis,
@@ -154,7 +151,6 @@ def test_the_queue_lists_the_operations_waiting_in_redis(tmp_path: Path) -> None
         assert queue.waiting(everything) == set()
 
 
-@needs_redis
 def test_readyz_reports_the_broker(tmp_path: Path) -> None:
     with (
         redis_server(tmp_path / "redis") as redis,
@@ -173,7 +169,6 @@ def test_readyz_reports_the_broker(tmp_path: Path) -> None:
         assert "queue" not in body["checks"]  # no worker threads are expected on this node
 
 
-@needs_redis
 def test_readyz_recovers_with_the_broker(tmp_path: Path) -> None:
     redis = RedisServer(tmp_path / "redis")
     with (

@@ -9,11 +9,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from deploy.cluster import REDIS_SERVER, Redis, Worker
-
-
-def available() -> bool:
-    return Path(REDIS_SERVER).exists()
+from deploy.cluster import Redis, Worker
 
 
 class RedisServer(Redis):
