@@ -31,7 +31,7 @@ from cinegen.jobs.celery_queue import broker_queue
 from cinegen.jobs.queue import InProcessQueue, JobQueue
 from cinegen.jobs.webhooks import DeliveryLoop
 from cinegen.jobs.worker import JobContext
-from cinegen.service.credentials import start_signing
+from cinegen.service.credentials import SigningConfigError, start_signing
 from cinegen.service.deliveries import Deliveries
 from cinegen.service.files import FileService
 from cinegen.service.health import Warmup
@@ -40,7 +40,7 @@ from cinegen.service.operations import OperationService
 from cinegen.service.webhooks import WebhookService
 from cinegen.settings import Settings
 from cinegen.store.blob_urls import blob_store_from_settings
-from cinegen.store.blobs import private_dir, private_file
+from cinegen.store.blobs import BlobStoreConfigError, private_dir, private_file
 from cinegen.store.db import Database
 from cinegen.store.gcs import gcs_store_from_settings
 from cinegen.web.routes import router as web_router
@@ -54,6 +54,12 @@ def _sqlite_file(url: str) -> Path | None:
         return None
     name = url.removeprefix("sqlite:///").split("?", 1)[0]
     return Path(name) if name and name != ":memory:" else None
+
+
+SETTING_ERRORS: tuple[type[Exception], ...] = (BlobStoreConfigError, SigningConfigError)
+"""What `build_runtime` raises for a setting the operator must fix (a blob store that cannot
+be used, a C2PA certificate that cannot be read): `serve` and `worker` print the message and
+exit 2, not a traceback."""
 
 
 def build_runtime(settings: Settings) -> Runtime:

@@ -37,9 +37,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     """Run the server in the foreground; refuse a public bind that no key protects."""
     import uvicorn
 
-    from cinegen.app import create_app
-    from cinegen.service.credentials import SigningConfigError
-    from cinegen.store.blobs import BlobStoreConfigError
+    from cinegen.app import SETTING_ERRORS, create_app
 
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port)) if v is not None}
     settings = Settings(**overrides)
@@ -54,8 +52,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     logs.configure(settings.log_format, settings.log_level)
     try:
         app = create_app(settings)
-    except (BlobStoreConfigError, SigningConfigError) as exc:  # a typo, no access, a bad cert
-        print(f"cinegen: {exc.message}", file=sys.stderr)
+    except SETTING_ERRORS as exc:  # a typo, no access, a bad cert
+        print(f"cinegen: {exc}", file=sys.stderr)
         return 2
     _print_banner(settings)
     uvicorn.run(

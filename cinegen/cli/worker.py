@@ -84,7 +84,8 @@ def chosen_models(rt: Runtime, asked: str) -> list[str]:
 
 
 def cmd_worker(args: argparse.Namespace) -> int:
-    """Consume the broker until stopped; exit 2 without a broker or with a bad --models."""
+    """Consume the broker until stopped; exit 2 without a broker, with a bad --models or a
+    setting to fix (the blob store, the C2PA certificate)."""
     settings = Settings()
     if not settings.broker_url:
         print(
@@ -97,10 +98,14 @@ def cmd_worker(args: argparse.Namespace) -> int:
         print("cinegen worker: --concurrency must be 1 or more", file=sys.stderr)
         return 2
     logs.configure(settings.log_format, settings.log_level)
-    from cinegen.app import build_runtime
+    from cinegen.app import SETTING_ERRORS, build_runtime
     from cinegen.jobs.celery_queue import CeleryQueue, queue_name, run_worker
 
-    rt = build_runtime(settings)
+    try:
+        rt = build_runtime(settings)
+    except SETTING_ERRORS as exc:  # a typo, no access, a bad cert
+        print(f"cinegen worker: {exc}", file=sys.stderr)
+        return 2
     try:
         models = chosen_models(rt, args.models)
     except ValueError as exc:

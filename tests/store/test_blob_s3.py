@@ -149,9 +149,11 @@ def test_blob_urls_choose_the_store(
         )
 
 
-def test_serve_with_a_missing_bucket_exits_with_a_message(
+@pytest.mark.parametrize("command", [["serve", "--port", "1"], ["worker"]])
+def test_serve_and_worker_with_a_missing_bucket_exit_with_a_message(
     moto_s3: S3Server,  # noqa: F811
     tmp_path: Path,
+    command: list[str],
 ) -> None:
     env = {
         **os.environ,
@@ -160,9 +162,10 @@ def test_serve_with_a_missing_bucket_exits_with_a_message(
         "CINEGEN_HOST": "127.0.0.1",
         "CINEGEN_BLOB_URL": "s3://no-such-bucket/videos",
         "CINEGEN_S3_ENDPOINT_URL": moto_s3.url,
+        "CINEGEN_BROKER_URL": "redis://127.0.0.1:9/0",  # the worker's; never reached
     }
     done = subprocess.run(
-        [sys.executable, "-m", "cinegen.cli", "serve", "--port", "1"],
+        [sys.executable, "-m", "cinegen.cli", *command],
         env=env,
         cwd=REPO,
         capture_output=True,
