@@ -36,6 +36,11 @@ Strength: `AMPLITUDE` grey levels at a chip centre, rounded to integers: the cha
 most 2 levels anywhere (also in a flat area), and PSNR against the unmarked frames is about
 45.6 dB (bench/watermark.py measures it; the issue asks ≥ 45).
 
+Cost: marking is two saturating adds per frame with precomputed planes, about 2 % of a 720p
+preview job. The encoder then has to code the mark, which is most of its cost: a mark that
+stays still while the picture pans is coded again in every P-frame (bench/watermark.py
+measures both, and what weaker still marks cost and lose).
+
 Threshold (false positives)
 ---------------------------
 The detection statistic is the synchronisation correlation at a shift, standardised over all
@@ -170,19 +175,36 @@ def _smooth(chips: np.ndarray, unit: float, width: int, height: int) -> np.ndarr
     return cv2.resize(grid, size, interpolation=cv2.INTER_LINEAR)[:height, :width]
 
 
-def pattern(payload: int, width: int, height: int) -> np.ndarray:
-    """The integer luma change (H×W int16) that marks a `width`×`height` frame."""
-    unit = min(width, height) / CHIPS_PER_SIDE
+def pattern(
+    payload: int,
+    width: int,
+    height: int,
+    *,
+    amplitude: float = AMPLITUDE,
+    chips_per_side: int = CHIPS_PER_SIDE,
+) -> np.ndarray:
+    """The integer luma change (H×W int16) that marks a `width`×`height` frame. (Another
+    amplitude or chip size gives a mark the detector is not tuned for: bench/watermark.py
+    uses them to show what any still mark costs the encoder.)"""
+    unit = min(width, height) / chips_per_side
     smooth = _smooth(chip_tile(payload), unit, width, height)
-    return np.rint(AMPLITUDE * smooth).astype(np.int16)
+    return np.rint(amplitude * smooth).astype(np.int16)
 
 
 class Marker:
     """Adds the pattern for one payload and frame size to RGB frames (cheap per frame: two
     saturating OpenCV passes with precomputed planes)."""
 
-    def __init__(self, payload: int, width: int, height: int) -> None:
-        delta = pattern(payload, width, height)
+    def __init__(
+        self,
+        payload: int,
+        width: int,
+        height: int,
+        *,
+        amplitude: float = AMPLITUDE,
+        chips_per_side: int = CHIPS_PER_SIDE,
+    ) -> None:
+        delta = pattern(payload, width, height, amplitude=amplitude, chips_per_side=chips_per_side)
         up = np.clip(delta, 0, 255).astype(np.uint8)
         down = np.clip(-delta, 0, 255).astype(np.uint8)
         self._up = np.ascontiguousarray(np.repeat(up[:, :, None], 3, axis=2))
