@@ -429,6 +429,7 @@ class Worker(Node):
 
     models: str = ""
     concurrency: int = 1
+    metrics_port: int | None = None  # GET /metrics on loopback at this port (none by default)
 
     def start(self, timeout: float = 120.0) -> Self:
         """Started, and consuming once its log says so."""
@@ -437,6 +438,8 @@ class Worker(Node):
         args = self.cinegen("worker", "--concurrency", str(self.concurrency))
         if self.models:
             args += ["--models", self.models]
+        if self.metrics_port is not None:
+            args += ["--metrics-port", str(self.metrics_port)]
         self.spawn(args, self.env())
         ready = lambda: self.check_alive() and WORKER_READY in self.log()[start_at:]  # noqa: E731
         wait_until(ready, timeout, self.name, self.log_path)

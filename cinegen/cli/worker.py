@@ -12,7 +12,7 @@ import logging
 import sys
 from typing import TYPE_CHECKING
 
-from cinegen.core import logs
+from cinegen.core import logs, metrics
 from cinegen.settings import Settings
 
 if TYPE_CHECKING:
@@ -58,6 +58,21 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=1,
         metavar="N",
         help="jobs at once in this process (default 1; threads above 1)",
+    )
+    worker.add_argument(
+        "--metrics-port",
+        type=int,
+        default=None,
+        metavar="PORT",
+        help="serve GET /metrics (Prometheus text: this worker's job timings, finished "
+        "operations, jobs in flight, GPU memory) on this port (default: none)",
+    )
+    worker.add_argument(
+        "--metrics-host",
+        default="127.0.0.1",
+        metavar="HOST",
+        help="the address of --metrics-port (default 127.0.0.1; nothing guards it, so bind "
+        "it only where the scraper alone can reach it)",
     )
     worker.set_defaults(func=cmd_worker)
 
@@ -117,6 +132,18 @@ def cmd_worker(args: argparse.Namespace) -> int:
         rt.service.files.sweep_orphans()  # what a killed worker on this machine left
     except Exception:
         log.exception("the start-up sweep of orphaned files failed; going on")
+    if args.metrics_port is not None:
+        try:
+            server = metrics.serve_metrics(args.metrics_host, args.metrics_port)
+        except OSError as exc:
+            print(
+                f"cinegen worker: cannot serve metrics on {args.metrics_host}:"
+                f"{args.metrics_port}: {exc.strerror or exc}",
+                file=sys.stderr,
+            )
+            return 2
+        address = f"{args.metrics_host}:{server.server_port}"
+        print(f"cinegen worker: metrics on http://{address}/metrics", flush=True)
     print(
         f"cinegen worker: {len(models)} model(s), concurrency {args.concurrency}, "
         f"queues {', '.join(queue_name(m) for m in models)}",

@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, ParamSpec, TypeVar
 
 from prometheus_client import (
@@ -326,3 +327,31 @@ def exposition(extra: Callable[[], Iterable[Metric]] = _nothing) -> bytes:
         scrape.register(REGISTRY)
     scrape.register(_Families(extra))
     return generate_latest(scrape)
+
+
+class _MetricsHandler(BaseHTTPRequestHandler):
+    """GET /metrics, the text format of this process's metrics; anything else 404."""
+
+    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+        if self.path.split("?", 1)[0] != "/metrics":
+            self.send_error(404)
+            return
+        body = exposition()
+        self.send_response(200)
+        self.send_header("Content-Type", CONTENT_TYPE)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base's name)
+        """Scrapes are not logged (one every few seconds would drown the worker's log)."""
+
+
+def serve_metrics(host: str, port: int) -> ThreadingHTTPServer:
+    """`GET /metrics` on `host:port` from a daemon thread: for a process without the API's
+    HTTP server (`cinegen worker`), whose job timings, finished counts and GPU memory exist
+    only in it. OSError when the address cannot be bound; port 0 picks a free one."""
+    server = ThreadingHTTPServer((host, port), _MetricsHandler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, name="cinegen-metrics", daemon=True).start()
+    return server

@@ -21,6 +21,7 @@ from cinegen.core.operation import Operation, State
 from tests.helpers import operation, submit, text_request, wait_done
 from tests.support.app import InProcessServer, in_process, op_id
 from tests.support.redis import RedisServer, WorkerProcess, redis_server
+from tests.support.server import free_port
 
 FAST = "veo-3.1-fast-generate-preview"
 STANDARD = "veo-3.1-generate-preview"
@@ -55,13 +56,20 @@ def workers(api: InProcessServer, redis: RedisServer) -> Iterator[Callable[..., 
     one is stopped at the end."""
     started: list[WorkerProcess] = []
 
-    def start(models: str = "", name: str = "", concurrency: int = 1, **env: str) -> WorkerProcess:
+    def start(
+        models: str = "",
+        name: str = "",
+        concurrency: int = 1,
+        metrics_port: int | None = None,
+        **env: str,
+    ) -> WorkerProcess:
         worker = WorkerProcess(
             api.settings.data_dir,
             redis.url,
             models=models,
             concurrency=concurrency,
             name=name or f"worker-{len(started)}",
+            metrics_port=metrics_port,
             env_extra={
                 "CINEGEN_DATABASE_URL": api.settings.resolved_database_url,
                 **{f"CINEGEN_{key.upper()}": value for key, value in env.items()},
@@ -133,6 +141,27 @@ def test_jobs_sent_to_the_broker_complete_on_a_worker(
         assert row(api, name).attempts == 1
     assert all(op_id(name) in worker.log() for name in names)  # the task ids name them
     assert videos_on_disk(api) == set().union(*(kept_files(api, n) for n in names))
+
+
+def test_a_worker_serves_the_metrics_of_its_jobs(
+    api: InProcessServer, client: httpx.Client, workers: Callable[..., WorkerProcess]
+) -> None:
+    """A job's timings and its end are counted in the worker that ran it, not in the API
+    node: `--metrics-port` lets Prometheus scrape them there."""
+    port = free_port()
+    workers(metrics_port=port)
+    name = submit(client, text_request("a lighthouse, counted"))
+    assert "error" not in wait_done(client, name, timeout=120)
+    scraped = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10)
+    assert scraped.status_code == 200
+    assert scraped.headers["content-type"].startswith("text/plain")
+    labels = 'engine="preview",mode="text",resolution="720p"'
+    assert f"cinegen_job_duration_seconds_count{{{labels}}} 1.0" in scraped.text
+    finished = f'mode="text",model="{STANDARD}",state="succeeded"'
+    assert f"cinegen_operations_finished_total{{{finished}}} 1.0" in scraped.text
+    node = client.get("/metrics").text  # the API node sent the job; it did not run it
+    assert "cinegen_job_duration_seconds_count{" not in node
+    assert httpx.get(f"http://127.0.0.1:{port}/", timeout=10).status_code == 404
 
 
 def test_a_worker_takes_only_the_jobs_of_its_models(

@@ -5,6 +5,7 @@ with real workers: tests/jobs/test_celery_cluster.py."""
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -210,6 +211,17 @@ def _base_env() -> dict[str, str]:
 def test_worker_without_a_broker_exits_2(tmp_path: Path) -> None:
     done = _worker(tmp_path)
     assert done.returncode == 2 and "CINEGEN_BROKER_URL" in done.stderr
+
+
+def test_worker_with_a_metrics_port_in_use_exits_2(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = _worker(tmp_path, "--metrics-port", str(port), broker="redis://127.0.0.1:9/0")
+    assert done.returncode == 2, done.stderr
+    assert f"cannot serve metrics on 127.0.0.1:{port}" in done.stderr
+    assert "Traceback" not in done.stderr
 
 
 def test_worker_refuses_a_model_it_does_not_serve(tmp_path: Path) -> None:

@@ -40,6 +40,7 @@ class WorkerProcess(Worker):
         concurrency: int = 1,
         env_extra: dict[str, str] | None = None,
         name: str = "worker",
+        metrics_port: int | None = None,
     ) -> None:
         env = {
             "CINEGEN_BROKER_URL": broker_url,
@@ -54,5 +55,6 @@ class WorkerProcess(Worker):
             data_dir=data_dir,
             models=models,
             concurrency=concurrency,
+            metrics_port=metrics_port,
         )
         self.broker_url = broker_url
