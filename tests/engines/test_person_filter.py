@@ -5,11 +5,13 @@ dropped as Veo filters them, read back through the real google-genai SDK: fewer
 "Person/Face").
 
 No photo is downloaded: the face is drawn (an oval, hair, brows, eyes, nose, mouth), and so are
-two silhouettes, head and shoulders and a walking figure, which OpenCV's own cascades find."""
+two silhouettes, head and shoulders and a walking figure, which OpenCV's own cascades find; the
+photographs are the ones scikit-image ships in its package (`skimage/data`)."""
 
 from __future__ import annotations
 
 import base64
+import importlib.util
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -183,6 +185,82 @@ def test_preview_frames_show_no_people(prompt: str) -> None:
     clip = PREVIEW.render(spec, lambda _: None)
     frames = [frame for i, frame in enumerate(clip.frames) if i in (0, 24, 36)]
     assert [people.detect(frame) for frame in frames] == [[], [], []]
+
+
+# ------------------------------------------------------- photographs (scikit-image's own)
+
+
+def _skimage_data() -> Path:
+    """scikit-image's bundled sample data, found without importing skimage (only its files
+    are read)."""
+    spec = importlib.util.find_spec("skimage")
+    assert spec is not None and spec.submodule_search_locations, "scikit-image (a dev extra)"
+    return Path(next(iter(spec.submodule_search_locations))) / "data"
+
+
+SKIMAGE_DATA = _skimage_data()
+NO_PEOPLE = (
+    "brick.png",
+    "cell.png",
+    "chelsea.png",  # a cat's face
+    "clock_motion.png",
+    "coffee.png",
+    "coins.png",
+    "color.png",
+    "grass.png",
+    "gravel.png",
+    "horse.png",
+    "hubble_deep_field.jpg",
+    "ihc.png",
+    "logo.png",
+    "moon.png",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "page.png",
+    "phantom.png",
+    "retina.jpg",
+    "rocket.jpg",
+    "text.png",
+    "chessboard_RGB.png",
+    "chessboard_GRAY.png",
+)
+
+
+def photo(name: str) -> np.ndarray:
+    bgr = cv2.imread(str(SKIMAGE_DATA / name), cv2.IMREAD_COLOR)
+    assert bgr is not None, name
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+@pytest.mark.parametrize("name", NO_PEOPLE)
+def test_photographs_without_people_pass(name: str) -> None:
+    """Brick, coins, a logo and the moon gave "faces" and "upper bodies" at the settings
+    tuned on drawn and generated frames only."""
+    assert people.detect(photo(name)) == []
+
+
+def test_a_photographed_face_is_found_where_it_is() -> None:
+    """scikit-image's astronaut (Eileen Collins, NASA): her face, about 95 px wide, at
+    (225, 115) in the 512x512 photograph."""
+    (x, y, w, h), *_ = people.faces(photo("astronaut.png"))
+    assert abs(x + w / 2 - 225) < 20 and abs(y + h / 2 - 115) < 20
+    assert 60 < w < 140
+
+
+def test_lfw_faces_are_found_and_non_faces_pass() -> None:
+    """scikit-image's subset of Labeled Faces in the Wild: 100 face crops and 100 crops
+    without a face (25x25 grey), each scaled to 120 px and framed by repeating its border."""
+    crops = np.load(SKIMAGE_DATA / "lfw_subset.npy")
+    assert crops.shape == (200, 25, 25)
+
+    def framed(crop: np.ndarray) -> np.ndarray:
+        big = cv2.resize((crop * 255).astype(np.uint8), (120, 120), interpolation=cv2.INTER_CUBIC)
+        padded = cv2.copyMakeBorder(big, 40, 40, 40, 40, cv2.BORDER_REPLICATE)
+        return cv2.cvtColor(padded, cv2.COLOR_GRAY2RGB)
+
+    found = [bool(people.detect(framed(crop))) for crop in crops]
+    assert sum(found[:100]) >= 95  # 98 measured
+    assert sum(found[100:]) <= 1  # 0 measured
 
 
 def test_sampler_passes_every_frame_and_keeps_a_few() -> None:
