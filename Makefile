@@ -16,6 +16,10 @@ $(VENV)/.installed: pyproject.toml setup.py cinegen/engines/preview/_warp_blend.
 $(VENV)/.dev-installed: pyproject.toml setup.py cinegen/engines/preview/_warp_blend.c | $(BIN)/python
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev,gpu]'
+	# Only scikit-image's bundled photographs (skimage/data, read as files by
+	# tests/engines/test_person_filter.py): without its dependencies, whose imageio would
+	# change how diffusers' export_to_video writes (bench/gpu.py's stock reference).
+	$(BIN)/pip install --quiet --no-deps 'scikit-image>=0.22'
 	touch $(VENV)/.installed $@
 
 run: $(VENV)/.installed

@@ -194,7 +194,7 @@ def _skimage_data() -> Path:
     """scikit-image's bundled sample data, found without importing skimage (only its files
     are read)."""
     spec = importlib.util.find_spec("skimage")
-    assert spec is not None and spec.submodule_search_locations, "scikit-image (a dev extra)"
+    assert spec is not None and spec.submodule_search_locations, "make test installs scikit-image"
     return Path(next(iter(spec.submodule_search_locations))) / "data"
 
 
