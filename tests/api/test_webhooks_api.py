@@ -251,7 +251,8 @@ def create_secrets_of(client: httpx.Client, hook: str) -> list[dict[str, str]]:
     return secrets
 
 
-def test_without_a_key_is_401(server: InProcessServer) -> None:
+def test_without_a_key_is_401(server: InProcessServer, key_a: str) -> None:
+    """Once a key exists (a server with none is open to loopback, by design)."""
     with server.client() as client:
         error_of(client.get("/v1beta/webhooks"), 401, "UNAUTHENTICATED")
 
