@@ -6,6 +6,8 @@ Printed, all measured in this run:
    ≤ 10 %); and the whole marked job against the unmarked one, which also counts the encoder
    coding the mark (a still mark on a panning picture costs x264 the most);
    floor: on the costliest scene, what weaker and coarser still marks cost the encoder;
+   service: the same scenes through `cinegen serve` and the google-genai SDK, create to done,
+   with the watermark on and off;
 2. invisibility: PSNR of the marked frames against the unmarked ones, the largest change of
    a pixel, and the change's spread in a flat grey frame;
 3. robustness: for each attack (H.264 re-encode at CRF 28, scaling to 50 %, a 10 % crop,
@@ -19,7 +21,7 @@ Printed, all measured in this run:
 
     python bench/watermark.py [--seeds 20] [--size 640x360] [--seconds 6] [--repeats 5]
                               [--unmarked 1000] [--fp-size 320x180] [--fp-seconds 2]
-                              [--skip cost,floor,invisibility,robustness,fp]
+                              [--skip cost,floor,service,invisibility,robustness,fp]
 
 The attack helpers are imported by tests/media/test_watermark.py too.
 """
@@ -38,6 +40,8 @@ from pathlib import Path
 import av
 import cv2
 import numpy as np
+from google import genai
+from google.genai import types
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -57,6 +61,7 @@ from cinegen.media.watermark import (  # noqa: E402
     detect_watermark,
     watermarked,
 )
+from tests.support.server import ServerProcess  # noqa: E402
 
 PROMPTS = (
     "a mountain valley at sunset, pan left, rain",
@@ -67,6 +72,7 @@ PROMPTS = (
     "a flat white wall, static camera",
 )
 ENGINE = PreviewEngine()
+SERVICE_MODEL = "veo-3.1-generate-preview"
 
 FrameMap = Callable[[Iterator[np.ndarray]], Iterator[np.ndarray]]
 
@@ -274,6 +280,61 @@ def cost(scratch: Path, repeats: int) -> None:
     )
 
 
+def _sdk_job(client: genai.Client, prompt: str) -> float:
+    """Seconds from the create to the done operation, as a google-genai user sees it."""
+    started = time.perf_counter()
+    config = types.GenerateVideosConfig(duration_seconds=4, resolution="720p")
+    source = types.GenerateVideosSource(prompt=prompt)
+    op = client.models.generate_videos(model=SERVICE_MODEL, source=source, config=config)
+    while not op.done:
+        time.sleep(0.01)
+        op = client.operations.get(op)
+    if op.error or not (op.response and op.response.generated_videos):
+        raise RuntimeError(f"the job failed: {op.error}")
+    return time.perf_counter() - started
+
+
+def service(scratch: Path, repeats: int) -> None:
+    """The cost scenes through `cinegen serve` and the google-genai SDK: two servers, one with
+    CINEGEN_WATERMARK=false, each job timed from its create to its done operation (polled
+    every 10 ms), best of `repeats`."""
+    servers = {
+        marked: ServerProcess(
+            scratch / f"server-{marked}",
+            env_extra={"CINEGEN_WATERMARK": str(marked).lower(), "CINEGEN_LOG_LEVEL": "warning"},
+        ).start()
+        for marked in (False, True)
+    }
+    try:
+        clients = {
+            marked: genai.Client(api_key="bench", http_options=types.HttpOptions(base_url=s.url))
+            for marked, s in servers.items()
+        }
+        for client in clients.values():
+            _sdk_job(client, "warm up")
+        best = {marked: dict.fromkeys(COST_SCENES, float("inf")) for marked in clients}
+        for _ in range(repeats):
+            for prompt in COST_SCENES:
+                for marked, client in clients.items():
+                    best[marked][prompt] = min(best[marked][prompt], _sdk_job(client, prompt))
+    finally:
+        for server in servers.values():
+            server.stop()
+    print(
+        f"service: create -> done through `cinegen serve` (google-genai), 4 s 720p, best of "
+        f"{repeats}, CINEGEN_WATERMARK=false against true"
+    )
+    print(f"  {'scene':<46} {'unmarked':>9} {'marked':>8} {'cost':>7}")
+    rows = [(prompt[:46], best[False][prompt], best[True][prompt]) for prompt in COST_SCENES]
+    together = (
+        f"all {len(COST_SCENES)} together",
+        sum(best[False].values()),
+        sum(best[True].values()),
+    )
+    for label, plain_s, marked_s in [*rows, together]:
+        print(f"  {label:<46} {plain_s:>8.3f}s {marked_s:>7.3f}s {marked_s / plain_s - 1:>+7.1%}")
+
+
 STILL_MARKS: dict[str, tuple[float, int]] = {
     f"as shipped ({AMPLITUDE}, {CHIPS_PER_SIDE} chips)": (AMPLITUDE, CHIPS_PER_SIDE),
     "amplitude 0.6 (most pixels unchanged)": (0.6, CHIPS_PER_SIDE),
@@ -400,7 +461,7 @@ def main() -> None:
     parser.add_argument("--fp-seconds", type=float, default=2.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument(
-        "--skip", default="", help="comma list: cost,floor,invisibility,robustness,fp"
+        "--skip", default="", help="comma list: cost,floor,service,invisibility,robustness,fp"
     )
     args = parser.parse_args()
     skip = set(filter(None, args.skip.split(",")))
@@ -410,6 +471,8 @@ def main() -> None:
             cost(scratch, args.repeats)
         if "floor" not in skip:
             encoder_floor(scratch, args.repeats)
+        if "service" not in skip:
+            service(scratch, args.repeats)
         if "invisibility" not in skip:
             invisibility()
         if "robustness" not in skip:
