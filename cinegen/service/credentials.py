@@ -145,39 +145,16 @@ def make_dev_chain() -> tuple[bytes, bytes]:
     until = now + datetime.timedelta(days=365 * _DEV_YEARS)
     ca_key, leaf_key = ed25519.Ed25519PrivateKey.generate(), ed25519.Ed25519PrivateKey.generate()
     ca_name, leaf_name = _name("cinegen development CA"), _name("cinegen development signer")
-    usage = dict.fromkeys(
-        ("content_commitment", "key_encipherment", "data_encipherment", "key_agreement"), False
-    )
     ca = (
         _base(ca_name, ca_name, ca_key.public_key(), now, until)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-                **usage,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(issuer=True), critical=True)
         .sign(ca_key, None)
     )
     leaf = (
         _base(leaf_name, ca_name, leaf_key.public_key(), now, until)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-                **usage,
-            ),
-            critical=True,
-        )
+        .add_extension(_key_usage(issuer=False), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key()), False
@@ -189,6 +166,21 @@ def make_dev_chain() -> tuple[bytes, bytes]:
         pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
     return leaf.public_bytes(pem) + ca.public_bytes(pem), key_pem
+
+
+def _key_usage(*, issuer: bool) -> x509.KeyUsage:
+    """A CA signs certificates and CRLs; the end entity signs manifests, nothing else."""
+    return x509.KeyUsage(
+        digital_signature=not issuer,
+        content_commitment=False,
+        key_encipherment=False,
+        data_encipherment=False,
+        key_agreement=False,
+        key_cert_sign=issuer,
+        crl_sign=issuer,
+        encipher_only=False,
+        decipher_only=False,
+    )
 
 
 def _base(
