@@ -5,13 +5,18 @@ from __future__ import annotations
 import base64
 import io
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import av
 import httpx
 import numpy as np
 from PIL import Image
+
+from cinegen.core.operation import Operation, State
+from cinegen.store.db import Database
 
 
 def png_bytes(
@@ -62,6 +67,37 @@ def operation(client: httpx.Client, name: str) -> dict:
     response = client.get(f"/v1beta/{name}")
     assert response.status_code == 200, response.text
     return response.json()
+
+
+QUEUED_AT = datetime(2026, 12, 1, tzinfo=UTC)
+
+
+def insert_queued(
+    db: Database, op_id: str, owner: str | None = None, at: datetime = QUEUED_AT
+) -> None:
+    """A queued operation's row, written straight to the database (claim and lease tests)."""
+    db.insert_operation(
+        Operation(
+            id=op_id,
+            model="veo-3.1-generate-preview",
+            dialect="gemini",
+            owner=owner,
+            state=State.QUEUED,
+            create_time=at,
+            update_time=at,
+            request={},
+            seed=1,
+        )
+    )
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0) -> float:
+    """Seconds until `check()` held; AssertionError naming `what` after `timeout` seconds."""
+    start = time.monotonic()
+    while not check():
+        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
+        time.sleep(0.02)
+    return time.monotonic() - start
 
 
 def wait_done(client: httpx.Client, name: str, timeout: float = 240.0) -> dict:

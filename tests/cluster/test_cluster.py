@@ -25,7 +25,7 @@ from google.genai import types
 from cinegen.core.operation import State
 from cinegen.store.db import Database
 from deploy.cluster import Cluster
-from tests.helpers import png_bytes, video_facts
+from tests.helpers import png_bytes, video_facts, wait_for
 from tests.support.cluster import (
     BLOB_PREFIX,
     REQUEUED,
@@ -172,15 +172,6 @@ class Driver:
             time.sleep(0.5)
 
 
-def wait_for(check: Callable[[], bool], what: str, timeout: float = 120.0) -> float:
-    """Seconds until `check` held."""
-    start = time.monotonic()
-    while not check():
-        assert time.monotonic() - start < timeout, f"timed out waiting for {what}"
-        time.sleep(0.05)
-    return time.monotonic() - start
-
-
 def node_http(cluster: Cluster, index: int) -> httpx.Client:
     """Plain HTTP to one API node, with the cluster's key."""
     headers = {"x-goog-api-key": cluster.key}
@@ -200,7 +191,7 @@ def kill_worker_mid_job(cluster: Cluster, db: Database, job: Job) -> tuple[int, 
         op = db.get_operation(job.id)
         return op is not None and op.state == State.RUNNING and op.progress > 0
 
-    wait_for(running, "the victim to run")
+    wait_for(running, "the victim to run", timeout=120.0)
     pid = owner_pid(db, job.id)
     index = next(i for i, w in enumerate(cluster.pool) if w.pid == pid)
     cluster.pool[index].kill()

@@ -19,7 +19,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from cinegen.core.operation import Operation, State
-from tests.helpers import operation, submit, text_request, wait_done
+from tests.helpers import operation, submit, text_request, wait_done, wait_for
 from tests.support.app import InProcessServer, in_process, op_id
 from tests.support.redis import RedisServer, WorkerProcess, redis_server
 from tests.support.server import free_port
@@ -90,15 +90,6 @@ def row(api: InProcessServer, name: str) -> Operation:
     return op
 
 
-def wait_for(check: Callable[[], bool], timeout: float = 60.0, what: str = "") -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what or check}")
-
-
 def running_on(api: InProcessServer, name: str, pool: list[WorkerProcess]) -> WorkerProcess:
     """The worker process holding the operation's lease, once it reported progress: the pid
     is the second part of a worker id (cinegen/service/workers.py)."""
@@ -108,7 +99,7 @@ def running_on(api: InProcessServer, name: str, pool: list[WorkerProcess]) -> Wo
         assert not op.done, f"the job ended before it was seen running: {op.error_message}"
         return op.state == State.RUNNING and op.progress > 0
 
-    wait_for(started, what="the job to run")
+    wait_for(started, "the job to run")
     owner, _expires = api.db.lease_of(op_id(name))
     assert owner is not None
     pid = int(owner.split("-")[1])
@@ -200,7 +191,7 @@ def test_a_worker_with_concurrency_runs_jobs_side_by_side(
     ]
     wait_for(
         lambda: all(row(api, name).state == State.RUNNING for name in names),
-        what="both jobs running at once",
+        "both jobs running at once",
     )
     for name in names:
         assert "error" not in wait_done(client, name, timeout=120)
@@ -235,7 +226,7 @@ def test_a_hung_worker_loses_its_lease_to_another(
     done = row(api, name)
     assert (done.state, done.attempts, len(done.samples)) == (State.SUCCEEDED, 2, 1)
     hung.signal(signal.SIGCONT)  # it wakes up, finds its lease gone, writes nothing more
-    wait_for(lambda: "lease lost" in hung.log(), what="the hung worker to see its lease lost")
+    wait_for(lambda: "lease lost" in hung.log(), "the hung worker to see its lease lost")
     time.sleep(0.5)
     assert row(api, name).samples == done.samples
     assert videos_on_disk(api) == kept_files(api, name)
@@ -277,7 +268,7 @@ def test_a_queued_job_cancelled_never_starts(
     assert client.post(f"/v1beta/{name}:cancel").status_code == 200
     assert operation(client, name)["error"]["code"] == 1
     worker = workers()  # its message is still in the broker: the worker takes it, and skips it
-    wait_for(lambda: "succeeded" in worker.log(), what="the worker to take the message")
+    wait_for(lambda: "succeeded" in worker.log(), "the worker to take the message")
     assert op_id(name) in worker.log()
     done = row(api, name)
     assert (done.state, done.attempts) == (State.CANCELLED, 0)

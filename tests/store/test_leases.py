@@ -3,15 +3,16 @@ expects, so two processes on one database cannot both write a running operation.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, text
 
-from cinegen.core.operation import Operation, State
+from cinegen.core.operation import State
 from cinegen.store.db import Database, utcnow
+from tests.helpers import insert_queued
 
 
 def _database(url: str) -> Database:
@@ -20,26 +21,9 @@ def _database(url: str) -> Database:
     return db
 
 
-def _queued(db: Database, op_id: str) -> None:
-    now = datetime(2026, 12, 1, tzinfo=UTC)
-    db.insert_operation(
-        Operation(
-            id=op_id,
-            model="veo-3.1-generate-preview",
-            dialect="gemini",
-            owner=None,
-            state=State.QUEUED,
-            create_time=now,
-            update_time=now,
-            request={},
-            seed=1,
-        )
-    )
-
-
 def test_only_the_lease_owner_writes_a_running_operation(database_url: str) -> None:
     db = _database(database_url)
-    _queued(db, "op1")
+    insert_queued(db, "op1")
     assert db.claim_operation("op1", "w1", 60) is not None
     assert db.renew_lease("op1", "w1", 60, progress=10.0) is True
     assert db.renew_lease("op1", "w2", 60, progress=20.0) is False
@@ -58,7 +42,7 @@ def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
     database_url: str,
 ) -> None:
     db = _database(database_url)
-    _queued(db, "op2")
+    insert_queued(db, "op2")
     db.claim_operation("op2", "w1", 60)
     now = utcnow()
     assert [op.id for op in db.expired_leases(now)] == []
@@ -77,7 +61,7 @@ def test_only_an_expired_lease_is_recovered_and_then_its_owner_is_locked_out(
 
 def test_a_live_lease_of_a_dead_owner_is_recovered(database_url: str) -> None:
     db = _database(database_url)
-    _queued(db, "op3")
+    insert_queued(db, "op3")
     db.claim_operation("op3", "dead", 3600)
     now = utcnow()
     assert db.lease_owners() == ["dead"]

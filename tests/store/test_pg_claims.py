@@ -8,32 +8,16 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TypeVar
 
-from cinegen.core.operation import Operation, State
+from cinegen.core.operation import State
 from cinegen.store.db import Database, insert_webhook_event, utcnow
 from cinegen.store.outbox import Outbox
+from tests.helpers import QUEUED_AT, insert_queued
 
 CLAIMERS = 8
 T = TypeVar("T")
-
-
-def _queued(db: Database, op_id: str, owner: str | None, minute: int = 0) -> None:
-    at = datetime(2026, 12, 1, tzinfo=UTC) + timedelta(minutes=minute)
-    db.insert_operation(
-        Operation(
-            id=op_id,
-            model="veo-3.1-generate-preview",
-            dialect="gemini",
-            owner=owner,
-            state=State.QUEUED,
-            create_time=at,
-            update_time=at,
-            request={},
-            seed=1,
-        )
-    )
 
 
 def _at_once(url: str, work: Callable[[Database], T]) -> list[T]:
@@ -57,7 +41,7 @@ def _at_once(url: str, work: Callable[[Database], T]) -> list[T]:
 def test_one_of_eight_claimers_wins_a_job(database_url: str) -> None:
     db = Database(database_url)
     db.migrate()
-    _queued(db, "op1", None)
+    insert_queued(db, "op1")
     claims = _at_once(database_url, lambda mine: mine.claim_operation("op1", "w", 60))
     winners = [claim for claim in claims if claim is not None]
     assert len(winners) == 1
@@ -71,7 +55,7 @@ def test_eight_workers_take_every_queued_job_once(database_url: str) -> None:
     db = Database(database_url)
     db.migrate()
     for i in range(24):
-        _queued(db, f"op{i:02}", f"key{i % 3}", minute=i)
+        insert_queued(db, f"op{i:02}", f"key{i % 3}", QUEUED_AT + timedelta(minutes=i))
 
     def drain(mine: Database) -> list[str]:
         taken = []
@@ -118,7 +102,7 @@ def test_a_claim_skips_a_row_another_transaction_holds(pg_url: str) -> None:
     """PostgreSQL: while another transaction holds the job's row, a claim gives up at once
     (SKIP LOCKED) instead of waiting for it; once released, the claim succeeds."""
     db = Database(pg_url)
-    _queued(db, "op1", None)
+    insert_queued(db, "op1")
     holder = Database(pg_url)
     try:
         with holder.engine.begin() as conn:
