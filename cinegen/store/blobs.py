@@ -184,11 +184,33 @@ def newest_by_child(entries: Iterable[tuple[str, float]], prefix: str) -> dict[s
     return newest
 
 
+def media_type_of(key: str) -> str:
+    """The Content-Type a cloud store keeps with a blob (and answers a presigned GET with)."""
+    return "video/mp4" if key.endswith(".mp4") else "application/octet-stream"
+
+
 class RangeBody(Protocol):
     """An open ranged GET's body: read it in pieces, close it."""
 
     def read(self, size: int = -1, /) -> bytes: ...
     def close(self) -> None: ...
+
+
+class CheckedBody:
+    """A cloud store's streamed GET body whose read errors are the store's typed ones: each
+    read goes through the store's `call(what, action)`, which maps them."""
+
+    def __init__(
+        self,
+        call: Callable[[str, Callable[[], bytes]], bytes],
+        key: str,
+        read: Callable[[int | None], bytes],
+        close: Callable[[], None],
+    ) -> None:
+        self._call, self._key, self._read, self.close = call, key, read, close
+
+    def read(self, size: int = -1, /) -> bytes:
+        return self._call(self._key, lambda: self._read(None if size < 0 else size))
 
 
 class RangedReader(io.RawIOBase):

@@ -25,11 +25,12 @@ from cinegen.core.errors import StorageError
 from cinegen.store.blobs import (
     BlobMissing,
     BlobStoreUnavailable,
+    CheckedBody,
     RangedReader,
     cloud_key,
+    media_type_of,
     newest_by_child,
 )
-from cinegen.store.s3 import media_type_of
 
 log = logging.getLogger("cinegen.store.gcs")
 
@@ -59,10 +60,6 @@ class GcsBlobStore:
         self.client = client
         self.bucket = client.bucket(bucket)
         self.retry = DEFAULT_RETRY.with_timeout(RETRY_SECONDS)
-
-    @property
-    def url(self) -> str:
-        return f"gs://{self.bucket_name}/{self.prefix}"
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
         """Run one GCS call: a missing object is BlobMissing; no answer or a 5xx,
@@ -135,14 +132,14 @@ class GcsBlobStore:
             )
             return data
 
-        def opener(first: int, last: int) -> _Body:
+        def opener(first: int, last: int) -> CheckedBody:
             return self._open_range(key, found.media_link, first, last)
 
         size = int(found.size or 0)
         media = getattr(found, "media_link", None)
         return RangedReader(fetch, size, opener=opener if media else None).as_binary()
 
-    def _open_range(self, key: str, media_link: str, first: int, last: int) -> _Body:
+    def _open_range(self, key: str, media_link: str, first: int, last: int) -> CheckedBody:
         """One streamed ranged GET of the object's media link (it names the generation):
         a download reads on in it instead of asking for each block."""
         session = self.client._http  # the client's authorized session  # noqa: SLF001
@@ -155,7 +152,10 @@ class GcsBlobStore:
         if answer.status_code not in (200, 206):
             answer.close()
             raise _status_error(key, answer.status_code)
-        return _Body(self, key, answer)
+        raw = answer.raw
+        return CheckedBody(
+            self._call, key, lambda size: raw.read(size, decode_content=True), answer.close
+        )
 
     def size(self, key: str) -> int:
         return int(self._get(key).size or 0)
@@ -244,20 +244,3 @@ def _status_error(key: str, status: int) -> Exception:
         return BlobStoreUnavailable("The blob store is unavailable; try again later.")
     log.warning("GCS refused %s: HTTP %d", key, status)
     return StorageError(f"The blob store refused {key}: HTTP {status}.")
-
-
-class _Body:
-    """A streamed media GET whose read errors are the store's typed ones."""
-
-    def __init__(self, store: GcsBlobStore, key: str, answer: Any) -> None:
-        self.store, self.key, self.answer = store, key, answer
-
-    def read(self, size: int = -1, /) -> bytes:
-        raw = self.answer.raw
-        data: bytes = self.store._call(  # noqa: SLF001
-            self.key, lambda: raw.read(None if size < 0 else size, decode_content=True)
-        )
-        return data
-
-    def close(self) -> None:
-        self.answer.close()

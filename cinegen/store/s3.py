@@ -22,8 +22,10 @@ from cinegen.core.errors import StorageError
 from cinegen.store.blobs import (
     BlobMissing,
     BlobStoreUnavailable,
+    CheckedBody,
     RangedReader,
     cloud_key,
+    media_type_of,
     newest_by_child,
 )
 
@@ -85,10 +87,6 @@ def _translated(what: str, exc: BaseException) -> Exception:
     return BlobStoreUnavailable("The blob store cannot be reached; try again later.")
 
 
-def media_type_of(key: str) -> str:
-    return "video/mp4" if key.endswith(".mp4") else "application/octet-stream"
-
-
 class S3BlobStore:
     """The BlobStore protocol on one bucket, under one prefix (`prefix` is "" or ends in /)."""
 
@@ -96,10 +94,6 @@ class S3BlobStore:
         self.bucket = bucket
         self.prefix = prefix
         self.client = client if client is not None else s3_client(None)
-
-    @property
-    def url(self) -> str:
-        return f"s3://{self.bucket}/{self.prefix}"
 
     def _call(self, what: str, action: Callable[[], T]) -> T:
         """Run one S3 call: a missing object is BlobMissing; no answer or a 5xx,
@@ -141,7 +135,7 @@ class S3BlobStore:
         head = self._call(key, lambda: self.client.head_object(Bucket=self.bucket, Key=name))
         etag = head.get("ETag")
 
-        def opener(first: int, last: int) -> _Body:
+        def opener(first: int, last: int) -> CheckedBody:
             extra = {"IfMatch": etag} if etag else {}
             answer = self._call(
                 key,
@@ -149,7 +143,8 @@ class S3BlobStore:
                     Bucket=self.bucket, Key=name, Range=f"bytes={first}-{last}", **extra
                 ),
             )
-            return _Body(self, key, answer["Body"])
+            body = answer["Body"]
+            return CheckedBody(self._call, key, body.read, body.close)
 
         def fetch(first: int, last: int) -> bytes:
             with contextlib.closing(opener(first, last)) as body:
@@ -247,17 +242,3 @@ class S3BlobStore:
             ),
         )
         return url
-
-
-class _Body:
-    """A GetObject body whose read errors are the store's typed ones."""
-
-    def __init__(self, store: S3BlobStore, key: str, body: Any) -> None:
-        self.store, self.key, self.body = store, key, body
-
-    def read(self, size: int = -1, /) -> bytes:
-        data: bytes = self.store._call(self.key, lambda: self.body.read(None if size < 0 else size))
-        return data
-
-    def close(self) -> None:
-        self.body.close()
