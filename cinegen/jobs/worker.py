@@ -38,7 +38,7 @@ from cinegen.service.codec import request_from_json
 from cinegen.service.credentials import sign_sample
 from cinegen.service.files import new_id
 from cinegen.service.operations import OperationService
-from cinegen.service.watermarks import mark_sample
+from cinegen.service.watermarks import SampleMarker
 from cinegen.store.blobs import is_storage_full
 from cinegen.store.db import FileRecord, is_unavailable
 
@@ -134,7 +134,7 @@ def run_job(op_id: str, ctx: JobContext) -> None:
         return
     job_started(op)
     if op.attempts > 1:  # a run that died after storing a video left it; not this run's
-        _discard(service, [f for f in service.files.db.files_of(op_id) if not f.deleted])
+        _discard(service, service.files.live_files(op_id))
     if service.cancel_requested(op_id):
         _final_write(op_id, partial(service.finish_cancelled, op_id))
         return
@@ -255,6 +255,7 @@ def _render_all(
     screen = req.person_generation == "dont_allow" and engine.name not in DRAWS_NO_PEOPLE
     with tempfile.TemporaryDirectory(prefix="cinegen-") as scratch:
         base_spec = _render_spec(req, ctx, op.seed, Path(scratch))
+        mark = SampleMarker(ctx.service, op)  # README "Invisible watermark"
         progress.keep_alive()
         for index in range(req.sample_count or 1):
             progress.index = index
@@ -266,7 +267,7 @@ def _render_all(
             looked_at = _watch_for_people(clip) if screen else None
             notes.update({k: v for k, v in clip.notes.items() if isinstance(v, str | int | float)})
             stopwatch.rendered()
-            clip = mark_sample(ctx.service, op, index, seed, clip)  # README "Invisible watermark"
+            clip = mark(index, seed, clip)
             file_id = new_id()
             out = Path(scratch) / f"{file_id}.mp4"
             encoded = traced("cinegen.encode")(encode_clip)(

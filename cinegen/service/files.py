@@ -216,8 +216,12 @@ class FileService:
         for record in records:
             self.db.mark_file_deleted(record.id)
 
+    def live_files(self, op_id: str) -> list[FileRecord]:
+        """The operation's files not deleted yet."""
+        return [record for record in self.db.files_of(op_id) if not record.deleted]
+
     def discard_operation(self, op_id: str) -> None:
-        self.discard(self.db.files_of(op_id))
+        self.discard(self.live_files(op_id))
 
     def first_expire_time(self, file_id: str) -> datetime | None:
         """When a sample's file expires, or None once it is gone."""

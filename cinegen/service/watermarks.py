@@ -90,17 +90,24 @@ def _digest(service: OperationService, media: dict[str, Any]) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def mark_sample(
-    service: OperationService, op: Operation, index: int, seed: int, clip: Clip
-) -> Clip:
-    """The clip marked with its sample's payload, recorded in `watermarks`; the clip as it
-    is when `CINEGEN_WATERMARK=false`."""
-    if not service.settings.watermark:
-        return clip
-    request = with_media_digests(service, op.request)
-    payload = sample_payload(installation_id(service.settings), op.model, request, seed, index)
-    WatermarkStore(service.db).record(payload, op.id, index)
-    return watermarked(clip, payload)
+class SampleMarker:
+    """Marks a job's samples, each with its payload, recorded in `watermarks`. The request's
+    identity (its inputs named by digest) is worked out once per job, not per sample. With
+    `CINEGEN_WATERMARK=false` the clips pass as they are."""
+
+    def __init__(self, service: OperationService, op: Operation) -> None:
+        self.service, self.op = service, op
+        self.request = (
+            with_media_digests(service, op.request) if service.settings.watermark else None
+        )
+
+    def __call__(self, index: int, seed: int, clip: Clip) -> Clip:
+        if self.request is None:
+            return clip
+        installation = installation_id(self.service.settings)
+        payload = sample_payload(installation, self.op.model, self.request, seed, index)
+        WatermarkStore(self.service.db).record(payload, self.op.id, index)
+        return watermarked(clip, payload)
 
 
 def watermark_origin(db: Database, payload: int) -> list[WatermarkRecord]:
