@@ -47,8 +47,6 @@ from typing import Any, BinaryIO
 
 import c2pa
 
-from cinegen.core.errors import InvalidArgument
-
 MIME = "video/mp4"
 GENERATION_LABEL = "org.cinegen.generation"
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -56,10 +54,6 @@ IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 C2PA_BOX_UUID = uuid.UUID("d8fec3d6-1b0e-483c-9297-5828877ec481").bytes
 _UNTRUSTED = "signingCredential.untrusted"
 _INGREDIENT_ID = "input"
-
-
-class CredentialsError(InvalidArgument):
-    """A file the C2PA library cannot read as a video at all."""
 
 
 @dataclass(frozen=True)

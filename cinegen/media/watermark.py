@@ -322,10 +322,7 @@ def _residual_z(peak: _Peak, bits: tuple[int, ...]) -> float:
     """The peak's correlation over the spread of the correlation surface once the mark read
     at the peak is taken out of the tile: the surface of the mark itself (its sidelobes)
     would otherwise cap z near sqrt(SYNC_CHIPS) however strong the mark is."""
-    payload = 0
-    for bit in bits:
-        payload = payload << 1 | bit
-    mark = np.roll(_canonical(chip_tile(payload)), peak.shift, axis=(0, 1))
+    mark = np.roll(_canonical(chip_tile(_payload_of(bits))), peak.shift, axis=(0, 1))
     gain = float(np.vdot(peak.tile, mark) / max(float(np.vdot(mark, mark)), 1e-12))
     residual = peak.tile - max(gain, 0.0) * mark
     sync_fft, _chip = _references()
@@ -350,10 +347,15 @@ def _decode(peak: _Peak) -> tuple[int, float, tuple[int, ...]]:
     noise_bit = noise / math.sqrt(CHIPS_PER_BIT)
     llr = np.clip(2.0 * max(signal, 0.0) * np.abs(soft) / noise_bit**2, 0.0, 50.0)
     confidence = float(np.mean(1.0 / (1.0 + np.exp(-llr))))
+    return _payload_of(bits), confidence, bits
+
+
+def _payload_of(bits: tuple[int, ...]) -> int:
+    """The bits (most significant first) as one integer, the inverse of `payload_bits`."""
     payload = 0
     for bit in bits:
         payload = payload << 1 | bit
-    return payload, confidence, bits
+    return payload
 
 
 def read_frames(frames: Iterator[np.ndarray]) -> WatermarkReading:
