@@ -246,10 +246,6 @@ class Postgres(Process):
     def alive(self) -> bool:
         return (self.workdir / "data" / "postmaster.pid").exists()
 
-    @property
-    def running(self) -> bool:
-        return self.alive
-
     def kill(self) -> None:
         """An immediate shutdown: no checkpoint, as in a crash."""
         self._stop("immediate")

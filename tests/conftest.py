@@ -57,7 +57,7 @@ def app_database(request: pytest.FixtureRequest) -> dict[str, str]:
         return {}
     server = request.getfixturevalue("postgres")
     url = server.create_database()
-    request.addfinalizer(lambda: server.drop_database(url) if server.running else None)
+    request.addfinalizer(lambda: server.drop_database(url) if server.alive else None)
     return {"database_url": url}
 
 

@@ -45,7 +45,7 @@ def pg_url(postgres: PostgresServer) -> Iterator[str]:
     """A fresh, migrated PostgreSQL database for one test."""
     url = postgres.create_database()
     yield url
-    if postgres.running:
+    if postgres.alive:
         postgres.drop_database(url)
 
 
@@ -59,7 +59,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
     server: PostgresServer = request.getfixturevalue("postgres")
     url = server.create_database()
     yield url
-    if server.running:
+    if server.alive:
         server.drop_database(url)
 
 
@@ -72,5 +72,5 @@ def empty_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterat
     server: PostgresServer = request.getfixturevalue("postgres")
     url = server.create_database(migrated=False)
     yield url
-    if server.running:
+    if server.alive:
         server.drop_database(url)

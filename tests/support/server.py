@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,17 +12,13 @@ from pathlib import Path
 
 import httpx
 
+from deploy.cluster import free_port
+
 REPO = Path(__file__).resolve().parents[2]
 # Every key `create_key` made and every server's log: at the end of the session, conftest.py
 # checks that no key reached a log.
 CREATED_KEYS: list[str] = []
 SERVER_LOGS: set[Path] = set()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass
