@@ -23,7 +23,7 @@ from cinegen.core.errors import FailedPrecondition, InvalidArgument
 from cinegen.media.c2pa import Credentials, content_digest, read_credentials
 from cinegen.media.provenance import AI_GENERATED_KEY, read_provenance
 from cinegen.media.watermark import detect_watermark
-from cinegen.service.credentials import signing_material
+from cinegen.service.credentials import content_signer
 from cinegen.service.files import visible
 from cinegen.service.watermarks import made_here, watermark_origin
 from cinegen.settings import Settings
@@ -97,10 +97,11 @@ def trust_anchors(settings: Settings) -> bytes | None:
 
 
 def _signed_here(settings: Settings, creds: Credentials) -> bool:
-    """The manifest's certificate is the one this installation signs with now."""
+    """The manifest's certificate is the one this installation signs with now (the
+    process's signer's: its files are not read again for every verify)."""
     if not creds.present or not creds.cert_serial:
         return False
-    leaf = x509.load_pem_x509_certificates(signing_material(settings).chain_pem)[0]
+    leaf = x509.load_pem_x509_certificates(content_signer(settings).material.chain_pem)[0]
     return creds.cert_serial == str(leaf.serial_number)
 
 
