@@ -20,10 +20,7 @@ import logging
 from collections.abc import Callable
 from datetime import timedelta
 
-from sqlalchemy import select, update
-
-from cinegen.core.operation import State
-from cinegen.store.db import Database, operations, utcnow
+from cinegen.store.db import Database, utcnow
 
 log = logging.getLogger("cinegen.reconcile")
 
@@ -36,33 +33,14 @@ Waiting = Callable[[set[str]], set[str] | None]  # models -> ids with a message 
 def stale_queued(db: Database, grace_seconds: float, limit: int = BATCH) -> list[tuple[str, str]]:
     """(id, model) of operations queued and untouched for longer than `grace_seconds`,
     oldest first."""
-    cutoff = utcnow() - timedelta(seconds=grace_seconds)
-    query = (
-        select(operations.c.id, operations.c.model)
-        .where(operations.c.state == State.QUEUED.value, operations.c.update_time < cutoff)
-        .order_by(operations.c.create_time, operations.c.id)
-        .limit(limit)
-    )
-    with db.engine.connect() as conn:
-        return [(row.id, row.model) for row in conn.execute(query)]
+    return db.queued_before(utcnow() - timedelta(seconds=grace_seconds), limit)
 
 
 def take_turn(db: Database, op_id: str, grace_seconds: float) -> bool:
     """Mark a stale queued operation as re-sent now; False when it is no longer stale (a
     worker claimed it, it was cancelled, or another worker's reconciler took this turn)."""
     now = utcnow()
-    cutoff = now - timedelta(seconds=grace_seconds)
-    with db.engine.begin() as conn:
-        result = conn.execute(
-            update(operations)
-            .where(
-                operations.c.id == op_id,
-                operations.c.state == State.QUEUED.value,
-                operations.c.update_time < cutoff,
-            )
-            .values(update_time=now)
-        )
-        return result.rowcount == 1
+    return db.touch_queued(op_id, now - timedelta(seconds=grace_seconds), now)
 
 
 def reconcile(

@@ -727,6 +727,33 @@ class Database:
             row = conn.execute(_FAIR_NEXT).first()
         return row.id if row is not None else None
 
+    def queued_before(self, cutoff: datetime, limit: int) -> list[tuple[str, str]]:
+        """(id, model) of queued operations whose row was last touched before `cutoff`,
+        oldest first (the reconciler's candidates)."""
+        query = (
+            select(operations.c.id, operations.c.model)
+            .where(operations.c.state == State.QUEUED.value, operations.c.update_time < cutoff)
+            .order_by(operations.c.create_time, operations.c.id)
+            .limit(limit)
+        )
+        with self._read() as conn:
+            return [(row.id, row.model) for row in conn.execute(query)]
+
+    def touch_queued(self, op_id: str, before: datetime, now: datetime) -> bool:
+        """Set a queued operation's `update_time` to `now` if it was last touched before
+        `before`; False if not (claimed, cancelled, or touched since by another process)."""
+        with self._write() as conn:
+            result = conn.execute(
+                update(operations)
+                .where(
+                    operations.c.id == op_id,
+                    operations.c.state == State.QUEUED.value,
+                    operations.c.update_time < before,
+                )
+                .values(update_time=now)
+            )
+            return result.rowcount == 1
+
     def count_unfinished(self, owner: str | None) -> int:
         """How many of `owner`'s operations are queued or running (None: the anonymous owner)."""
         query = select(func.count()).where(
