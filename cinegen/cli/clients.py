@@ -156,6 +156,11 @@ class RemoteClient(Client):
         except httpx.HTTPError as exc:
             raise CliError(f"cannot download {uri}: {exc}", EXIT_UNREACHABLE) from exc
 
+    def verify(self, data: bytes) -> dict[str, Any]:
+        """The server's verify report for an MP4 (`POST /v1beta/cinegen:verify`)."""
+        headers = {"content-type": "video/mp4"}
+        return self._call("POST", "/v1beta/cinegen:verify", content=data, headers=headers)
+
     def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         """One request; the server's own error message, or why it could not be reached."""
         import httpx
@@ -206,16 +211,16 @@ class LocalClient(Client):
         from cinegen.api.gemini.routes import submit_prediction
         from cinegen.api.gemini.translate import operation_name
 
-        op = _guard(lambda: submit_prediction(self.rt.service, model, "v1beta", body, None))
+        op = guarded(lambda: submit_prediction(self.rt.service, model, "v1beta", body, None))
         self._run(op)
         return operation_name(op)
 
     def get(self, name: str) -> dict[str, Any]:
-        op = _guard(lambda: self.rt.service.get(op_id(name), None))
+        op = guarded(lambda: self.rt.service.get(op_id(name), None))
         return _render(op)
 
     def list(self, page_size: int) -> dict[str, Any]:
-        page = _guard(
+        page = guarded(
             lambda: self.rt.service.list_page(
                 None, model=None, page_size=page_size, page_token=None
             )
@@ -223,10 +228,10 @@ class LocalClient(Client):
         return {"operations": [_render(op) for op in page.operations]}
 
     def cancel(self, name: str) -> None:
-        _guard(lambda: self.rt.service.cancel(op_id(name), None))
+        guarded(lambda: self.rt.service.cancel(op_id(name), None))
 
     def delete(self, name: str) -> None:
-        _guard(lambda: self.rt.service.delete(op_id(name), None))
+        guarded(lambda: self.rt.service.delete(op_id(name), None))
 
     def download(self, uri: str, path: Path) -> None:
         from cinegen.api.gemini.translate import file_id_from_uri
@@ -236,7 +241,7 @@ class LocalClient(Client):
             with opened, path.open("wb") as out:
                 shutil.copyfileobj(opened.stream, out, 1 << 20)
 
-        _guard(copy)
+        guarded(copy)
 
     def wait(self) -> None:
         for job in self.jobs:
@@ -251,7 +256,7 @@ class LocalClient(Client):
         self.jobs.append(job)
 
 
-def _guard(action: Callable[[], T]) -> T:
+def guarded(action: Callable[[], T]) -> T:
     """Run a service call; its refusal (a `CinegenError`) becomes a `CliError`, same words."""
     from cinegen.core.errors import CinegenError
 

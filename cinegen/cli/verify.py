@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from cinegen.cli.clients import RemoteClient, add_client_options
+from cinegen.cli.clients import RemoteClient, add_client_options, guarded
 from cinegen.cli.errors import EXIT_FAILED, CliError, fail
 
 _IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
@@ -47,7 +47,7 @@ def verify_report(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cinegen-verify-") as scratch:
         data = _video_bytes(args, Path(scratch) / "video.mp4")
         if args.server:
-            client = _VerifyClient(args.server, args.key)
+            client = RemoteClient(args.server, args.key)
             try:
                 return client.verify(data)
             finally:
@@ -71,24 +71,16 @@ def _video_bytes(args: argparse.Namespace, scratch: Path) -> bytes:
         raise CliError(f"cannot read {source}: {exc.strerror or exc}") from exc
 
 
-class _VerifyClient(RemoteClient):
-    def verify(self, data: bytes) -> dict[str, Any]:
-        headers = {"content-type": "video/mp4"}
-        return self._call("POST", "/v1beta/cinegen:verify", content=data, headers=headers)
-
-
 def _local(data: bytes) -> dict[str, Any]:
     """In this process: the operator's own data dir, so every operation may be named."""
     from cinegen.cli.serve import local_database
-    from cinegen.core.errors import CinegenError
     from cinegen.service.provenance import verify_video
     from cinegen.settings import Settings
 
     settings = Settings()
-    try:
-        return verify_video(settings, data, local_database(settings), everyone=True).to_json()
-    except CinegenError as exc:
-        raise CliError(exc.message) from exc
+    return guarded(
+        lambda: verify_video(settings, data, local_database(settings), everyone=True).to_json()
+    )
 
 
 def format_report(report: dict[str, Any], name: str) -> str:
