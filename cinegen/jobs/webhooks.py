@@ -30,7 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from cinegen.core import metrics
-from cinegen.media.fetch import FetchError, FetchPolicy, TargetRefused, post_guarded
+from cinegen.media.fetch import FetchError, FetchPolicy, TargetRefused, post_guarded, post_policy
 from cinegen.service.deliveries import STATIC, next_attempt
 from cinegen.service.webhook_crypto import jwt_signer, secret_box, sign_standard
 from cinegen.service.webhooks import current_secrets
@@ -58,12 +58,8 @@ class Answer:
 
 
 def webhook_policy(settings: Settings) -> FetchPolicy:
-    """The image fetcher's guard, with the delivery timeout and no redirects."""
-    return FetchPolicy.from_allow_list(
-        settings.fetch_allow_hosts.split(","),
-        timeout=settings.webhook_timeout_seconds,
-        max_redirects=0,
-    )
+    """The guard of a delivery: public addresses, pinned, the delivery timeout."""
+    return post_policy(settings.fetch_allow_hosts, settings.webhook_timeout_seconds)
 
 
 def _retry_after(value: str | None) -> float | None:

@@ -362,6 +362,13 @@ class PostAnswer:
     body: bytes  # at most the `read_limit` asked for
 
 
+def post_policy(allow_hosts: str, timeout: float) -> FetchPolicy:
+    """The guard of a POST cinegen makes to a URL an operator or user gave (a webhook, the
+    moderation hook): the image fetcher's allow list (`CINEGEN_FETCH_ALLOW_HOSTS`,
+    comma-separated), `timeout`, and no redirects."""
+    return FetchPolicy.from_allow_list(allow_hosts.split(","), timeout=timeout, max_redirects=0)
+
+
 def post_guarded(
     url: str,
     body: bytes,

@@ -22,7 +22,7 @@ from typing import Any
 
 from cinegen.core.errors import Unavailable
 from cinegen.core.request import GenerateRequest
-from cinegen.media.fetch import FetchError, FetchPolicy, TargetRefused, post_guarded
+from cinegen.media.fetch import FetchError, FetchPolicy, TargetRefused, post_guarded, post_policy
 from cinegen.settings import Settings
 
 log = logging.getLogger("cinegen.moderation")
@@ -51,11 +51,7 @@ class HookFailed(Exception):
 
 def hook_policy(settings: Settings) -> FetchPolicy:
     """The webhooks' guard (public addresses, pinned), with the hook's own timeout."""
-    return FetchPolicy.from_allow_list(
-        settings.fetch_allow_hosts.split(","),
-        timeout=settings.moderation_timeout_seconds,
-        max_redirects=0,
-    )
+    return post_policy(settings.fetch_allow_hosts, settings.moderation_timeout_seconds)
 
 
 def judge(req: GenerateRequest, settings: Settings) -> Verdict:
