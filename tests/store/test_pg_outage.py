@@ -12,7 +12,7 @@ from sqlalchemy.exc import OperationalError
 
 from cinegen.core.operation import State
 from cinegen.store.db import Database, is_unavailable
-from tests.store.test_pg_claims import _queued
+from tests.helpers import insert_queued
 from tests.support.postgres import PostgresServer
 
 
@@ -29,7 +29,7 @@ def test_reads_and_writes_fail_typed_while_down_and_work_after(
     own_postgres: PostgresServer,
 ) -> None:
     db = Database(own_postgres.create_database())
-    _queued(db, "op1", "k")
+    insert_queued(db, "op1", "k")
     assert db.get_operation("op1") is not None and db.count_unfinished("k") == 1
     own_postgres.stop()
     try:
@@ -53,7 +53,7 @@ def test_a_restart_nobody_saw_costs_no_failed_read(own_postgres: PostgresServer)
     next hot-path read succeeds (one more try on a fresh connection), and that loss renews
     the thread's other kept connection before the next read uses it."""
     db = Database(own_postgres.create_database())
-    _queued(db, "op2", "k")
+    insert_queued(db, "op2", "k")
     assert db.get_operation("op2") is not None and db.count_unfinished("k") == 1
     own_postgres.restart()
     op = db.get_operation("op2")
