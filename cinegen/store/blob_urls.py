@@ -17,11 +17,16 @@ from typing import Protocol
 
 from cinegen.core.errors import StorageError, Unavailable
 from cinegen.settings import Settings
-from cinegen.store.blobs import BlobStore, BlobStoreConfigError, LocalBlobStore, cloud_prefix
+from cinegen.store.blobs import (
+    BUCKET_NAME,
+    BlobStore,
+    BlobStoreConfigError,
+    LocalBlobStore,
+    cloud_prefix,
+    has_dot_segment,
+)
 
-# S3 bucket names: 3-63 of a-z 0-9 . -; GCS: up to 222 with _ too (one-letter names are let
-# through, as store/gcs.py does, for emulators).
-_BUCKET_URL = re.compile(r"^(s3|gs)://([a-z0-9](?:[a-z0-9._-]{0,220}[a-z0-9])?)(/.*)?$")
+_BUCKET_URL = re.compile(rf"^(s3|gs)://({BUCKET_NAME})(/.*)?$")
 
 
 @dataclass(frozen=True)
@@ -49,7 +54,7 @@ def parse_blob_url(url: str, default_dir: Path) -> BlobUrl:
         )
     scheme, bucket, path = match.groups()
     prefix = cloud_prefix(path or "")
-    if any(part in (".", "..") for part in prefix.split("/")[:-1]):
+    if has_dot_segment(prefix):
         raise BlobStoreConfigError(f"CINEGEN_BLOB_URL={url!r}: the prefix has a . or .. segment.")
     return BlobUrl(scheme, bucket, prefix)
 

@@ -157,6 +157,17 @@ def copy_blob(blobs: BlobStore, key: str, destination: Path) -> Path:
     return destination
 
 
+BUCKET_NAME = r"[a-z0-9](?:[a-z0-9._-]{0,220}[a-z0-9])?"
+"""A bucket name in a URL: S3's are 3-63 of a-z 0-9 . -, GCS's up to 222 with _ too (one-letter
+names are let through, for emulators)."""
+
+
+def has_dot_segment(name: str) -> bool:
+    """A `.` or `..` segment: object names are literal, but a proxy or emulator in between
+    might resolve them, and a prefix check must not be walked out of."""
+    return any(part in (".", "..") for part in name.split("/"))
+
+
 def cloud_key(prefix: str, key: str) -> str:
     """The object name of `key` under the store's `prefix`: keys are relative, with no empty,
     `.` or `..` segment (object names are literal, but a proxy in between might resolve them)."""

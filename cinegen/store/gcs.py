@@ -29,13 +29,14 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, BinaryIO
 
 from cinegen.core.errors import InvalidArgument, Unavailable
+from cinegen.store.blobs import BUCKET_NAME, has_dot_segment
 
 if TYPE_CHECKING:
     from cinegen.settings import Settings
 
 # Bucket names: lower-case letters, digits, '-', '_' and '.' (GCS wants 3-222; one-letter
 # names are allowed here because emulators and the SDK captures use them).
-_GS_URI = re.compile(r"^gs://([a-z0-9](?:[a-z0-9._-]{0,220}[a-z0-9])?)(?:/(.*))?$")
+_GS_URI = re.compile(rf"^gs://({BUCKET_NAME})(?:/(.*))?$")
 MAX_INPUT_BYTES = 200 * 1024 * 1024  # far above any image or extendable video
 ALLOW_ALL = "*"
 
@@ -90,7 +91,7 @@ def parse_allowed_prefixes(entries: Iterable[str]) -> tuple[GsPath, ...] | None:
         if entry == ALLOW_ALL:
             return None
         match = _GS_URI.match(entry)
-        if not match or not _clean_name(match.group(2) or ""):
+        if not match or has_dot_segment(match.group(2) or ""):
             raise ValueError(
                 f"CINEGEN_GCS_ALLOWED_PREFIXES: `{entry}` is not gs://BUCKET/ or "
                 "gs://BUCKET/PREFIX/ (or * for every bucket)"
@@ -100,12 +101,6 @@ def parse_allowed_prefixes(entries: Iterable[str]) -> tuple[GsPath, ...] | None:
             GsPath(match.group(1), name if not name or name.endswith("/") else name + "/")
         )
     return tuple(prefixes)
-
-
-def _clean_name(name: str) -> bool:
-    """No `.` or `..` segment: object names are literal in GCS, but a proxy or emulator in
-    between might resolve them, and a prefix check must not be walked out of."""
-    return not any(part in (".", "..") for part in name.split("/"))
 
 
 def output_prefix(storage_uri: str) -> GsPath:
@@ -144,7 +139,7 @@ class GcsStore:
 
     def allows(self, path: GsPath) -> bool:
         """Whether `path` (an object, or a folder ending in `/`) lies under an allowed prefix."""
-        if not _clean_name(path.name):
+        if has_dot_segment(path.name):
             return False
         if self.allowed is None:
             return True
