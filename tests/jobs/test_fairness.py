@@ -18,7 +18,7 @@ import pytest
 
 from cinegen.core.operation import Operation, State
 from cinegen.store.db import Database, utcnow
-from tests.helpers import submit, text_request, wait_done
+from tests.helpers import insert_queued, submit, text_request, wait_done
 from tests.support.app import InProcessServer, in_process, op_id
 from tests.support.engines import ScriptedEngine
 
@@ -99,19 +99,7 @@ def _queue(db: Database, owners: list[str | None], *, minute: int = 0) -> list[s
     ids = []
     for index, owner in enumerate(owners):
         op_id = f"op-{minute}-{index}-{owner}"
-        created = start + timedelta(seconds=index)
-        db.insert_operation(
-            Operation(
-                id=op_id,
-                model="veo-3.1-generate-preview",
-                dialect="gemini",
-                owner=owner,
-                state=State.QUEUED,
-                create_time=created,
-                update_time=created,
-                request={},
-            )
-        )
+        insert_queued(db, op_id, owner, start + timedelta(seconds=index))
         ids.append(op_id)
     return ids
 
